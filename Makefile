@@ -1,0 +1,49 @@
+# lfr-edge — every target works from a fresh clone (Debian / Raspberry Pi OS, Python 3.11).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install install-system test lint fmt clean models demo
+
+help:
+	@echo "make install         venv in $(VENV) with the project and its dev tools (idempotent)"
+	@echo "make demo            the system end to end in a temporary directory"
+	@echo "make test            the whole test suite (starts its own Mosquitto where needed)"
+	@echo "make lint            ruff + mypy --strict"
+	@echo "make models          rebuild models/*.tflite and models/MANIFEST.json from pinned sources"
+
+# Re-installs only when the project metadata changes.
+install: $(STAMP)
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# System packages the integration tests use. Installs with apt-get when root (or via sudo);
+# otherwise says in one line what is missing.
+install-system:
+	@./.ci/system-deps
+
+test: install install-system
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/python -m central.demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+models:
+	$(MAKE) -C models
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info

@@ -1,0 +1,96 @@
+"""``lfr-agent``: the device daemon and its maintenance commands."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.io.console import EXIT_OK, run
+from agent.io.files import read_bounded
+from agent.io.identity import load_identity
+from agent.io.watchlist_store import WatchlistStore
+from protocol.encoding import format_time
+from protocol.errors import Expired
+from protocol.limits import DEFAULT_LIMITS
+
+PROG = "lfr-agent"
+
+
+def _embedder(text: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise argparse.ArgumentTypeError("--embedder must be 64 lowercase hex digits")
+    return text
+
+
+def _store(args: argparse.Namespace) -> WatchlistStore:
+    return WatchlistStore(load_identity(args.state), args.embedder)
+
+
+def _install(args: argparse.Namespace) -> int:
+    data = read_bounded(args.bundle, DEFAULT_LIMITS.bundle_bytes, "watchlist bundle")
+    watchlist = _store(args).install(data, datetime.now(UTC))
+    header = watchlist.header
+    print(
+        f"installed watchlist version {header.version} (deployment {header.deployment_id}, "
+        f"{len(watchlist.entries)} entries, expires {format_time(header.expires_at)})"
+    )
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        watchlist = store.load(datetime.now(UTC), wipe_if_expired=False)
+    except Expired as exc:
+        print(f"watchlist: expired ({exc}); the agent wipes it")
+        return EXIT_OK
+    floors = store.floors()
+    if watchlist is None:
+        print(f"watchlist: none installed (version floor {floors.watchlist_version})")
+        return EXIT_OK
+    header = watchlist.header
+    embeddings = sum(len(e.embeddings) for e in watchlist.entries)
+    # Counts only: entries (references, embeddings) are never printed.
+    print(
+        f"version:     {header.version}\n"
+        f"deployment:  {header.deployment_id}\n"
+        f"device:      {header.device_id}@{header.site}\n"
+        f"issued:      {format_time(header.issued_at)}\n"
+        f"expires:     {format_time(header.expires_at)}\n"
+        f"entries:     {len(watchlist.entries)} ({embeddings} embeddings, dim {header.dim})\n"
+        f"suite:       {header.hpke_suite}\n"
+        f"signed by:   {len(watchlist.signed_by)} ops key(s)"
+    )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    wl = sub.add_parser("watchlist", help="verify, install and inspect the watchlist")
+    wl_sub = wl.add_subparsers(dest="watchlist_command", required=True, metavar="ACTION")
+    for name, handler, text in (
+        ("install", _install, "verify a bundle as on receipt and install it atomically"),
+        ("show", _show, "version, deployment, expiry and entry count (never entries)"),
+    ):
+        p = wl_sub.add_parser(name, help=text)
+        if name == "install":
+            p.add_argument("bundle", type=Path, metavar="BUNDLE")
+        p.add_argument("--state", type=Path, required=True, metavar="DIR")
+        p.add_argument(
+            "--embedder",
+            type=_embedder,
+            required=True,
+            metavar="SHA256",
+            help="embedding profile id this device runs (models/MANIFEST.json)",
+        )
+        p.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(PROG, lambda args: int(args.handler(args)), build_parser(), argv)
