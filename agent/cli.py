@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from agent.config import DEFAULT_PATH as DEFAULT_CONFIG
 from agent.io.console import EXIT_OK, run
 from agent.io.files import read_bounded
 from agent.io.identity import load_identity
@@ -17,6 +18,7 @@ from protocol.errors import Expired
 from protocol.limits import DEFAULT_LIMITS
 
 PROG = "lfr-agent"
+EXIT_CHECK_FAILED = 1
 
 
 def _embedder(text: str) -> str:
@@ -67,10 +69,30 @@ def _show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check(args: argparse.Namespace) -> int:
+    from agent.check import render, run_checks
+
+    rows = run_checks(args.config, broker=not args.offline)
+    print(render(rows))
+    failed = [r.name for r in rows if not r.ok]
+    if failed:
+        print(f"check FAILED: {', '.join(failed)}")
+        return EXIT_CHECK_FAILED
+    print("check passed")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chk = sub.add_parser(
+        "check",
+        help="preflight for technicians: config, keys, certificate, clock, broker, watchlist",
+    )
+    chk.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+    chk.add_argument("--offline", action="store_true", help="skip the broker connection")
+    chk.set_defaults(handler=_check)
     wl = sub.add_parser("watchlist", help="verify, install and inspect the watchlist")
     wl_sub = wl.add_subparsers(dest="watchlist_command", required=True, metavar="ACTION")
     for name, handler, text in (

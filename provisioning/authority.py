@@ -63,6 +63,29 @@ class Authority:
     def registry(self) -> Registry:
         return Registry.load(self.registry_path)
 
+    @property
+    def broker_path(self) -> Path:
+        return self.root / "broker.json"
+
+    def broker(self) -> tuple[str, int] | None:
+        """Where devices reach the broker, as recorded by ``broker-config``."""
+        if not self.broker_path.exists():
+            return None
+        doc = parse_json_object(
+            read_bounded(self.broker_path, 4096, "broker.json"), str(self.broker_path), 4096
+        )
+        fields = Fields(doc, str(self.broker_path), allowed=frozenset({"host", "port", "dir"}))
+        return fields.text("host", max_len=253), fields.integer("port", 1, 65535)
+
+    def broker_dir(self) -> Path | None:
+        """Where ``broker-config`` last wrote the broker's files, if it ran."""
+        if not self.broker_path.exists():
+            return None
+        doc = parse_json_object(
+            read_bounded(self.broker_path, 4096, "broker.json"), str(self.broker_path), 4096
+        )
+        return Path(doc["dir"]) if isinstance(doc.get("dir"), str) else None
+
     @classmethod
     def load(cls, root: Path) -> Authority:
         path = Path(root) / "authority.json"
@@ -106,13 +129,26 @@ def load_ops_signer(path: Path) -> tuple[ed25519.Ed25519PrivateKey, str]:
 
 
 def init_authority(
-    out: Path, ops_keys: int, threshold: int, now: datetime, name: str = "lfr-edge fleet CA"
+    out: Path,
+    ops_keys: int,
+    threshold: int,
+    now: datetime,
+    *,
+    name: str = "lfr-edge fleet CA",
+    force: bool = False,
 ) -> Authority:
     if not 1 <= threshold <= ops_keys:
         raise UsageError(f"--threshold {threshold} must be between 1 and --ops-keys {ops_keys}")
     out = Path(out)
     if (out / "authority.json").exists():
-        raise UsageError(f"an authority already exists in {out}; refusing to overwrite it")
+        if not force:
+            raise UsageError(
+                f"an authority already exists in {out}; refusing to overwrite it (--force "
+                "archives it; every device must then be enrolled again)"
+            )
+        from provisioning.enrol import archive  # enrol imports this module
+
+        archive([p for p in out.iterdir() if p.name != "archive"], out, now)
     ensure_private_dir(out)
     ca_key, ca_cert = ca.create_ca(name, now)
     atomic_write(out / "ca.key", ca.tls_key_pem(ca_key), 0o600)

@@ -6,6 +6,7 @@ The CA key can live offline: only ``approve`` and ``issue-client`` need it.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 from datetime import datetime, timedelta
 
@@ -135,3 +136,77 @@ def cert_pem(cert: x509.Certificate) -> bytes:
 
 def fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+SERVER_CERT_LIFETIME = timedelta(days=397)
+CRL_LIFETIME = timedelta(days=30)
+
+
+def issue_server_cert(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    public_key: ec.EllipticCurvePublicKey,
+    *,
+    hosts: list[str],
+    now: datetime,
+) -> x509.Certificate:
+    """The broker's TLS certificate, valid for ``hosts`` (DNS names or IP addresses)."""
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "lfr-edge"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, hosts[0]),
+                ]
+            )
+        )
+        .issuer_name(ca_cert.subject)
+        .public_key(public_key)
+        .serial_number(int.from_bytes(secrets.token_bytes(16), "big") >> 1)
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + SERVER_CERT_LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+def make_crl(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    revoked: list[tuple[int, datetime]],
+    now: datetime,
+    number: int,
+) -> x509.CertificateRevocationList:
+    """The CA's revocation list. It must be re-issued before ``next_update``: an expired CRL
+    makes OpenSSL refuse every client (fail closed), so ops regenerate it from cron."""
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - timedelta(minutes=5))
+        .next_update(now + CRL_LIFETIME)
+        .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+    )
+    for serial, when in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+        )
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def crl_pem(crl: x509.CertificateRevocationList) -> bytes:
+    return crl.public_bytes(serialization.Encoding.PEM)

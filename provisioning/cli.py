@@ -1,15 +1,21 @@
-"""``lfr-provision``: the authority (ops) and the enrolment of devices (technician)."""
+"""``lfr-provision``: the authority (ops), device enrolment (technician), the broker config."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from agent.io.console import EXIT_OK, run
-from provisioning.authority import init_authority
+from agent.io.console import EXIT_OK, UsageError, run
+from provisioning.authority import Authority, init_authority
+from provisioning.broker import broker_config, refresh
 from provisioning.enrol import approve, device_init, device_install
+from provisioning.fleet import issue_client, renew, revoke
+from provisioning.quickstart import quickstart
+from provisioning.registry import ROLES
 
 PROG = "lfr-provision"
 
@@ -18,8 +24,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    return host, int(port)
+
+
 def _init_authority(args: argparse.Namespace) -> int:
-    authority = init_authority(args.out, args.ops_keys, args.threshold, _now())
+    authority = init_authority(args.out, args.ops_keys, args.threshold, _now(), force=args.force)
     print(
         f"authority created in {authority.root}: {len(authority.policy.ops_keys)} ops keys, "
         f"threshold {authority.policy.threshold}"
@@ -31,16 +44,21 @@ def _init_authority(args: argparse.Namespace) -> int:
 
 
 def _device_init(args: argparse.Namespace) -> int:
-    request = device_init(args.id, args.site, args.state, _now())
-    print(f"device {args.id}@{args.site}: keys created in {Path(args.state) / 'keys'} (0600)")
+    request, created = device_init(args.id, args.site, args.state, _now(), force=args.force)
+    if created:
+        print(f"device {args.id}@{args.site}: keys created in {Path(args.state) / 'keys'} (0600)")
+    else:
+        print(f"device {args.id}@{args.site}: already initialised in {args.state}; unchanged")
     print(f"give {request} to ops for approval (it holds public keys only)")
     return EXIT_OK
 
 
 def _approve(args: argparse.Namespace) -> int:
-    record = approve(args.request, args.authority, args.out, _now())
+    approval = approve(args.request, args.authority, args.out, _now(), broker=args.broker)
+    record = approval.record
+    verb = "already approved" if approval.reused else "approved"
     print(
-        f"approved {record.device_id}@{record.site}: certificate "
+        f"{verb} {record.device_id}@{record.site}: certificate "
         f"{record.cert_fingerprint_sha256[:16]}… valid until {record.cert_not_after}"
     )
     print(f"install bundle written to {args.out} (device.crt, ca.crt, trust.json)")
@@ -48,19 +66,123 @@ def _approve(args: argparse.Namespace) -> int:
 
 
 def _device_install(args: argparse.Namespace) -> int:
-    trust = device_install(args.bundle, args.state)
+    done = device_install(
+        args.bundle, args.state, config=args.config, broker=args.broker, force=args.force
+    )
+    trust = done.trust
+    state = "installed" if done.changed else "already installed; unchanged"
     print(
-        f"installed {trust.device_id}@{trust.site}: {len(trust.policy.ops_keys)} pinned ops "
+        f"{state}: {trust.device_id}@{trust.site}, {len(trust.policy.ops_keys)} pinned ops "
         f"keys, threshold {trust.policy.threshold}"
+    )
+    if done.config is not None:
+        print(f"agent config: {done.config}; next: lfr-agent check --config {done.config}")
+    return EXIT_OK
+
+
+def _broker_config(args: argparse.Namespace) -> int:
+    host, port = args.listen
+    files = broker_config(
+        args.authority,
+        args.out,
+        host=args.host or host,
+        port=port,
+        bind=host,
+        now=_now(),
+        user=args.user,
+        extra_hosts=tuple(args.san),
+    )
+    print(f"broker config written: {files.config} (ACL {files.acl}, CRL {files.crl})")
+    print(f"run: mosquitto -c {files.config}")
+    return EXIT_OK
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    now = _now()
+    kind = revoke(args.authority, args.id, now)
+    print(f"{kind} {args.id} revoked in the registry; consumers stop trusting its events")
+    out = refresh(Authority.load(args.authority), now)
+    if out is None:
+        print("no broker config on record: run broker-config to publish the CRL and ACL")
+    else:
+        print(
+            f"CRL and ACL regenerated in {out}; restart the broker so it loads the new CRL "
+            "(a SIGHUP reloads only the ACL)"
+        )
+    return EXIT_OK
+
+
+def _renew(args: argparse.Namespace) -> int:
+    record = renew(args.authority, args.id, args.out, _now())
+    print(
+        f"renewed {record.device_id}: valid until {record.cert_not_after}; install "
+        f"{args.out} on the device with lfr-provision device-install"
     )
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _issue_client(args: argparse.Namespace) -> int:
+    record = issue_client(args.authority, args.role, args.name, args.out, _now())
+    print(
+        f"{record.role} client {record.name}: {args.out}/{record.name}.crt and .key "
+        f"(valid until {record.cert_not_after})"
+    )
+    return EXIT_OK
 
+
+def _quickstart(args: argparse.Namespace) -> int:
+    index = quickstart(args.dir, args.devices, _now(), port=args.port, site=args.site)
+    print(
+        f"quickstart ready in {Path(args.dir).resolve()}: {len(index['devices'])} device(s), "
+        f"broker {index['broker']['host']}:{index['broker']['port']}"
+    )
+    print(f"index: {Path(args.dir).resolve() / 'quickstart.json'}")
+    print(f"start the broker: mosquitto -c {index['broker']['config']}")
+    return EXIT_OK
+
+
+def _registry_list(args: argparse.Namespace) -> int:
+    registry = Authority.load(args.authority).registry() if args.authority else None
+    if registry is None:
+        raise UsageError("pass --authority DIR")
+    rows = [
+        {
+            "id": d.device_id,
+            "kind": "device",
+            "site": d.site,
+            "status": d.status,
+            "cert_not_after": d.cert_not_after,
+        }
+        for d in registry.devices.values()
+    ]
+    rows += [
+        {
+            "id": c.name,
+            "kind": f"client:{c.role}",
+            "site": "-",
+            "status": c.status,
+            "cert_not_after": c.cert_not_after,
+        }
+        for c in registry.clients.values()
+    ]
+    rows.sort(key=lambda r: (r["kind"], r["site"], r["id"]))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    header = ("ID", "KIND", "SITE", "STATUS", "CERT EXPIRES")
+    table = [
+        header,
+        *[(r["id"], r["kind"], r["site"], r["status"], r["cert_not_after"]) for r in rows],
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return EXIT_OK
+
+
+def _enrolment_commands(sub: Any) -> None:
     p = sub.add_parser(
         "init-authority",
         help="create the CA, ops signing keys and the adjudication key (ops workstation)",
@@ -80,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="signatures a device requires (default 2: two-person rule)",
     )
+    p.add_argument("--force", action="store_true", help="archive an existing authority")
     p.set_defaults(handler=_init_authority)
 
     p = sub.add_parser(
@@ -88,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", required=True)
     p.add_argument("--site", required=True)
     p.add_argument("--state", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--force", action="store_true", help="archive an existing identity and create a new one"
+    )
     p.set_defaults(handler=_device_init)
 
     p = sub.add_parser(
@@ -96,12 +222,104 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("request", type=Path, metavar="REQUEST")
     p.add_argument("--authority", type=Path, required=True, metavar="DIR")
     p.add_argument("--out", type=Path, required=True, metavar="BUNDLE_DIR")
+    p.add_argument(
+        "--broker",
+        type=host_port,
+        metavar="HOST:PORT",
+        help="broker address for the device (default: from broker-config)",
+    )
     p.set_defaults(handler=_approve)
 
     p = sub.add_parser("device-install", help="install what ops approved (on the device)")
     p.add_argument("bundle", type=Path, metavar="BUNDLE_DIR")
     p.add_argument("--state", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="write the agent config here (e.g. /etc/lfr-agent/agent.toml)",
+    )
+    p.add_argument(
+        "--broker",
+        type=host_port,
+        metavar="HOST:PORT",
+        help="broker address (default: the bundle's broker.json)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="archive a different existing CA/config and replace it"
+    )
     p.set_defaults(handler=_device_install)
+
+
+def _fleet_commands(sub: Any) -> None:
+    p = sub.add_parser("broker-config", help="write mosquitto.conf, ACL, CRL and TLS files")
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--listen",
+        type=host_port,
+        default=("0.0.0.0", 8883),  # noqa: S104
+        metavar="ADDR:PORT",
+        help="listener (default 0.0.0.0:8883)",
+    )
+    p.add_argument("--host", help="name devices use to reach the broker (in its certificate)")
+    p.add_argument(
+        "--san",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="extra DNS name or IP in the broker certificate",
+    )
+    p.add_argument(
+        "--user",
+        default="mosquitto",
+        help="user the broker drops to when started as root (default mosquitto)",
+    )
+    p.set_defaults(handler=_broker_config)
+
+    p = sub.add_parser("revoke", help="revoke a device or client; regenerate CRL and ACL")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.set_defaults(handler=_revoke)
+
+    p = sub.add_parser("renew", help="a new certificate for a device's existing key")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument("--out", type=Path, required=True, metavar="BUNDLE_DIR")
+    p.set_defaults(handler=_renew)
+
+    p = sub.add_parser("issue-client", help="certificate for an ops or alerts client")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--role", choices=ROLES, required=True)
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.set_defaults(handler=_issue_client)
+
+    p = sub.add_parser(
+        "quickstart",
+        help="authority + N devices + clients + broker config on one host (demos, tests)",
+    )
+    p.add_argument("--dir", type=Path, required=True, metavar="DIR")
+    p.add_argument("--devices", type=int, default=1, metavar="N")
+    p.add_argument("--port", type=int, metavar="P", help="broker port (default: a free one)")
+    p.add_argument("--site", default="demo")
+    p.set_defaults(handler=_quickstart)
+
+    p = sub.add_parser("registry", help="the fleet registry")
+    reg = p.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    q = reg.add_parser("list", help="devices and clients: id, site, status, cert expiry")
+    q.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=_registry_list)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _enrolment_commands(sub)
+    _fleet_commands(sub)
     return parser
 
 

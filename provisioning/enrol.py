@@ -1,18 +1,23 @@
 """Device enrolment: device-init (on the device) -> approve (ops) -> device-install (device).
 
 Private keys are created on the device and never leave it; ops see only public keys and a CSR.
+Every step can be re-run safely: it does nothing when the result is already in place, and it
+never replaces an existing identity unless told to (``force``), which archives the old one.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from agent.config import render_config
 from agent.io.console import UsageError
 from agent.io.files import atomic_write, ensure_private_dir, read_bounded, read_private
 from agent.io.layout import DeviceLayout
@@ -29,13 +34,60 @@ from provisioning.registry import DeviceRecord
 log = logging.getLogger(__name__)
 
 
-def device_init(device_id: str, site: str, state: Path, now: datetime) -> Path:
-    """Create the device's keys and its signed enrolment request; returns request.json."""
+def archive(paths: list[Path], root: Path, now: datetime) -> Path | None:
+    """Move existing ``paths`` into ``root/archive/<time>/`` (keeping modes); returns it."""
+    existing = [p for p in paths if p.exists()]
+    if not existing:
+        return None
+    target = ensure_private_dir(root / "archive" / now.strftime("%Y%m%dT%H%M%S.%fZ"))
+    for path in existing:
+        relative = path.relative_to(root) if path.is_relative_to(root) else Path(path.name)
+        (target / relative).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.move(str(path), target / relative)
+    log.warning("archived %d file(s) to %s", len(existing), target)
+    return target
+
+
+def read_identity(layout: DeviceLayout) -> tuple[str, str]:
+    doc = parse_json_object(
+        read_bounded(layout.identity, 4096, "identity.json"), str(layout.identity), 4096
+    )
+    return str(doc.get("device_id")), str(doc.get("site"))
+
+
+def device_init(
+    device_id: str, site: str, state: Path, now: datetime, force: bool = False
+) -> tuple[Path, bool]:
+    """Create the device's keys and signed enrolment request.
+
+    Returns (request.json, created). Re-running for the same id and site does nothing.
+    """
     layout = DeviceLayout(Path(state))
     check_name(device_id, "device id")
     check_name(site, "site")
     if layout.signing_key.exists():
-        raise UsageError(f"{state} already holds a device identity; refusing to overwrite it")
+        if read_identity(layout) == (device_id, site) and not force:
+            return layout.request, False
+        if not force:
+            current = "@".join(read_identity(layout))
+            raise UsageError(
+                f"{state} already holds the identity {current}; pass --force to "
+                "archive it and create a new one"
+            )
+        archive(
+            [
+                layout.keys_dir,
+                layout.identity,
+                layout.request,
+                layout.cert,
+                layout.ca_cert,
+                layout.trust,
+                layout.watchlist,
+                layout.counters,
+            ],
+            layout.root,
+            now,
+        )
     ensure_private_dir(layout.root)
     ensure_private_dir(layout.keys_dir)
     signing = ed25519.Ed25519PrivateKey.generate()
@@ -58,34 +110,62 @@ def device_init(device_id: str, site: str, state: Path, now: datetime) -> Path:
     atomic_write(layout.request, sign_request(request, signing), 0o644)
     # The signing key last: its presence marks a complete identity.
     atomic_write(layout.signing_key, private_pem(signing), 0o600)
-    return layout.request
+    return layout.request, True
 
 
-def approve(request_path: Path, authority_dir: Path, out: Path, now: datetime) -> DeviceRecord:
+@dataclass(frozen=True)
+class Approval:
+    record: DeviceRecord
+    reused: bool  # True when an earlier approval of the same request was re-issued as is
+
+
+def _issued_path(authority: Authority, device_id: str) -> Path:
+    return authority.root / "issued" / f"{device_id}.crt"
+
+
+def approve(
+    request_path: Path,
+    authority_dir: Path,
+    out: Path,
+    now: datetime,
+    broker: tuple[str, int] | None = None,
+) -> Approval:
     """Verify a device's request, issue its certificate, record it, write its install bundle."""
     authority = Authority.load(authority_dir)
     request = parse_request(read_bounded(request_path, 64 * 1024, "request.json"))
     registry = authority.registry()
     signing_pem = public_pem(request.signing_key).decode("ascii")
     existing = registry.devices.get(request.device_id)
+    if existing is not None and existing.status == "revoked":
+        raise UsageError(f"device {request.device_id!r} is revoked; enrol it under a new id")
     if existing is not None and existing.signing_public_key != signing_pem:
         raise UsageError(
             f"device {request.device_id!r} is already enrolled with other keys; revoke it first"
         )
-    if existing is not None and existing.status == "revoked":
-        raise UsageError(f"device {request.device_id!r} is revoked; it cannot be re-approved")
+    if registry.name_taken(request.device_id) and existing is None:
+        raise UsageError(f"{request.device_id!r} is already the name of a central client")
     public = request.csr.public_key()
     if not isinstance(public, ec.EllipticCurvePublicKey):
         raise UsageError("request.json: the CSR key must be an EC (P-256) key")
     ca_cert = authority.ca_cert()
-    cert = ca.issue_client_cert(
-        authority.ca_key(),
-        ca_cert,
-        public,
-        common_name=request.device_id,
-        organizational_unit=f"device:{request.site}",
-        now=now,
-    )
+    issued = _issued_path(authority, request.device_id)
+    cert = None
+    if existing is not None and issued.exists():
+        previous = x509.load_pem_x509_certificate(issued.read_bytes())
+        if previous.public_key() == public and previous.not_valid_after_utc > now:
+            cert = previous  # same request approved again: same certificate, same record
+    reused = cert is not None
+    if cert is None:
+        cert = ca.issue_client_cert(
+            authority.ca_key(),
+            ca_cert,
+            public,
+            common_name=request.device_id,
+            organizational_unit=f"device:{request.site}",
+            now=now,
+        )
+        ensure_private_dir(issued.parent)
+        atomic_write(issued, ca.cert_pem(cert), 0o644)
     record = DeviceRecord(
         device_id=request.device_id,
         site=request.site,
@@ -97,28 +177,65 @@ def approve(request_path: Path, authority_dir: Path, out: Path, now: datetime) -
         cert_not_after=format_time(cert.not_valid_after_utc),
         enrolled_at=existing.enrolled_at if existing else format_time(now),
     )
-    trust = DeviceTrust(
-        request.device_id, request.site, authority.policy, authority.adjudication_key
-    )
-    out = Path(out)
+    write_install_bundle(authority, record, cert, Path(out), broker or authority.broker())
+    registry.with_device(record).save(authority.registry_path)
+    log.info("approved device %s at site %s", request.device_id, request.site)
+    return Approval(record, reused)
+
+
+def write_install_bundle(
+    authority: Authority,
+    record: DeviceRecord,
+    cert: x509.Certificate,
+    out: Path,
+    broker: tuple[str, int] | None,
+) -> None:
+    trust = DeviceTrust(record.device_id, record.site, authority.policy, authority.adjudication_key)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "device.crt", ca.cert_pem(cert), 0o644)
-    atomic_write(out / "ca.crt", ca.cert_pem(ca_cert), 0o644)
+    atomic_write(out / "ca.crt", ca.cert_pem(authority.ca_cert()), 0o644)
     atomic_write(out / "trust.json", canonical_json(trust.to_json()) + b"\n", 0o644)
-    registry.with_record(record).save(authority.registry_path)
-    log.info("approved device %s at site %s", request.device_id, request.site)
-    return record
+    if broker is not None:
+        atomic_write(
+            out / "broker.json",
+            canonical_json({"host": broker[0], "port": broker[1]}) + b"\n",
+            0o644,
+        )
 
 
-def read_identity(layout: DeviceLayout) -> tuple[str, str]:
-    doc = parse_json_object(
-        read_bounded(layout.identity, 4096, "identity.json"), str(layout.identity), 4096
-    )
-    return str(doc.get("device_id")), str(doc.get("site"))
+@dataclass(frozen=True)
+class Installed:
+    trust: DeviceTrust
+    config: Path | None
+    changed: bool
 
 
-def device_install(bundle: Path, state: Path) -> DeviceTrust:
-    """Check what ops approved against this device's own keys, then install it."""
+def _read_broker(bundle: Path) -> tuple[str, int] | None:
+    path = bundle / "broker.json"
+    if not path.exists():
+        return None
+    doc = parse_json_object(read_bounded(path, 4096, "broker.json"), str(path), 4096)
+    host, port = doc.get("host"), doc.get("port")
+    if not isinstance(host, str) or not isinstance(port, int) or not 0 < port < 65536:
+        raise UsageError(f"{path}: needs a string host and an integer port")
+    return host, port
+
+
+def device_install(
+    bundle: Path,
+    state: Path,
+    *,
+    config: Path | None = None,
+    broker: tuple[str, int] | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+) -> Installed:
+    """Check what ops approved against this device's own keys, then install it.
+
+    Also writes the agent config when ``config`` is given (broker from ``broker`` or the
+    bundle's broker.json). An existing config with other content is kept unless ``force``.
+    """
+    now = now or datetime.now(UTC)
     layout = DeviceLayout(Path(state))
     if not layout.signing_key.exists():
         raise UsageError(f"{state} holds no device identity; run lfr-provision device-init first")
@@ -144,8 +261,56 @@ def device_install(bundle: Path, state: Path) -> DeviceTrust:
         cert.verify_directly_issued_by(ca_cert)
     except (ValueError, TypeError, InvalidSignature):
         raise UsageError("device.crt is not issued by the bundled ca.crt") from None
-    atomic_write(layout.ca_cert, ca_pem, 0o644)
-    atomic_write(layout.cert, cert_pem, 0o644)
-    atomic_write(layout.trust, trust_bytes, 0o644)
+    if layout.ca_cert.exists() and layout.ca_cert.read_bytes() != ca_pem and not force:
+        raise UsageError(f"{state} trusts another CA; pass --force to archive it and switch")
+    changed = False
+    for path, data in (
+        (layout.ca_cert, ca_pem),
+        (layout.cert, cert_pem),
+        (layout.trust, trust_bytes),
+    ):
+        if not path.exists() or path.read_bytes() != data:
+            if force and path == layout.ca_cert and path.exists():
+                archive([layout.ca_cert, layout.cert, layout.trust], layout.root, now)
+            atomic_write(path, data, 0o644)
+            changed = True
+    if config is not None:
+        changed |= _write_config(
+            Path(config), layout, broker or _read_broker(bundle), force=force, now=now
+        )
     log.info("installed identity for %s@%s", device_id, site)
-    return trust
+    return Installed(trust, config, changed)
+
+
+def _write_config(
+    path: Path,
+    layout: DeviceLayout,
+    broker: tuple[str, int] | None,
+    *,
+    force: bool,
+    now: datetime,
+) -> bool:
+    device_id, site = read_identity(layout)
+    if broker is None:
+        raise UsageError(
+            "no broker address: pass --broker HOST:PORT (or ask ops to approve with --broker)"
+        )
+    text = render_config(
+        {
+            "device": {"id": device_id, "site": site, "state_dir": str(layout.root.resolve())},
+            "broker": {"host": broker[0], "port": broker[1]},
+        },
+        header="lfr-agent configuration, written by lfr-provision device-install.\n"
+        "Keys and certificates live in state_dir; see docs/operator.md.",
+    )
+    if path.exists():
+        if path.read_text() == text:
+            return False
+        if not force:
+            raise UsageError(
+                f"{path} exists with other settings; pass --force to archive it and write a new one"
+            )
+        archive([path], path.parent, now)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, text.encode(), 0o644)
+    return True

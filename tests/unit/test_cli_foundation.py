@@ -125,7 +125,7 @@ def test_bad_input_is_one_line_and_exit_2(
     capsys.readouterr()
     cases = [
         (provision_main, ["device-init", "--id", "Cam 01", "--site", "kx", "--state", "x"]),
-        (provision_main, ["device-init", "--id", "cam-01", "--site", "kx", "--state", "dev"]),
+        (provision_main, ["device-init", "--id", "cam-01", "--site", "euston", "--state", "dev"]),
         (provision_main, ["init-authority", "--out", "auth"]),
         (provision_main, ["approve", "nope.json", "--authority", "auth", "--out", "b"]),
         (provision_main, ["approve", "entries.json", "--authority", "auth", "--out", "b"]),

@@ -1,0 +1,172 @@
+"""``lfr-agent check``: the technician's preflight. Every check runs; each prints one row.
+
+Exit 0 only when nothing failed. Checks cover what this build has: config, identity and key
+modes, certificate chain and expiry, the clock, the broker over TLS, and the watchlist state.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+from agent.config import AgentConfig, ConfigError, load_config
+from agent.io.files import InsecureKeyFile, read_bounded, read_private
+from agent.io.identity import load_identity
+from agent.io.layout import DeviceLayout
+from agent.io.mqtt import MqttError, MqttLink, MqttSettings
+from protocol.encoding import format_time
+from protocol.errors import RejectedInput
+from protocol.watchlist import read_signed
+from provisioning.ca import load_tls_key
+
+RENEW_BEFORE = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    ok: bool
+    detail: str
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def _keys(config: AgentConfig) -> str:
+    layout = DeviceLayout(config.state_dir)
+    files = sorted(layout.keys_dir.glob("*.key")) if layout.keys_dir.exists() else []
+    if not files:
+        raise CheckFailed(f"no keys in {layout.keys_dir}")
+    for path in files:
+        read_private(path)
+    mode = stat.S_IMODE(os.stat(layout.keys_dir).st_mode)
+    if mode & 0o077:
+        raise CheckFailed(f"{layout.keys_dir} has mode {mode:04o}; chmod 700 it")
+    return f"{len(files)} key files, all 0600, in {layout.keys_dir}"
+
+
+def _identity(config: AgentConfig) -> str:
+    identity = load_identity(config.state_dir)
+    if (identity.device_id, identity.site) != (config.device.id, config.device.site):
+        raise CheckFailed(
+            f"state holds {identity.device_id}@{identity.site}, config says "
+            f"{config.device.id}@{config.device.site}"
+        )
+    policy = identity.trust.policy
+    return (
+        f"{identity.device_id}@{identity.site}; {len(policy.ops_keys)} pinned ops keys, "
+        f"threshold {policy.threshold}"
+    )
+
+
+def _certificate(config: AgentConfig, now: datetime) -> str:
+    cert = x509.load_pem_x509_certificate(read_bounded(config.client_cert, 65536, "cert"))
+    ca_cert = x509.load_pem_x509_certificate(read_bounded(config.ca_cert, 65536, "CA cert"))
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature):
+        raise CheckFailed(f"{config.client_cert} is not issued by {config.ca_cert}") from None
+    if cert.public_key() != load_tls_key(read_private(config.client_key)).public_key():
+        raise CheckFailed(f"{config.client_cert} does not belong to {config.client_key}")
+    left = cert.not_valid_after_utc - now
+    if left <= timedelta(0):
+        raise CheckFailed(f"expired at {format_time(cert.not_valid_after_utc)}: ask ops to renew")
+    if left < RENEW_BEFORE:
+        raise CheckFailed(
+            f"expires in {left.days} days ({format_time(cert.not_valid_after_utc)})"
+            ": ask ops to renew"
+        )
+    return f"valid until {format_time(cert.not_valid_after_utc)} ({left.days} days)"
+
+
+def _clock(config: AgentConfig, now: datetime) -> str:
+    ca_cert = x509.load_pem_x509_certificate(read_bounded(config.ca_cert, 65536, "CA cert"))
+    if now < ca_cert.not_valid_before_utc:
+        raise CheckFailed(
+            f"system clock {format_time(now)} is before the CA was created: "
+            "set the time (NTP) or watchlists will not verify"
+        )
+    return f"{format_time(now.replace(microsecond=0))} (after CA creation)"
+
+
+def _broker(config: AgentConfig) -> str:
+    link = MqttLink(
+        MqttSettings(
+            config.broker.host,
+            config.broker.port,
+            config.ca_cert,
+            config.client_cert,
+            config.client_key,
+            client_id=config.device.id,
+            keepalive=config.broker.keepalive,
+        )
+    )
+    try:
+        link.connect(timeout=10)
+    except MqttError as exc:
+        raise CheckFailed(str(exc)) from None
+    link.close()
+    return f"TLS + client certificate accepted by {config.broker.host}:{config.broker.port}"
+
+
+def _watchlist(config: AgentConfig, now: datetime) -> str:
+    identity = load_identity(config.state_dir)
+    path = identity.layout.watchlist
+    if not path.exists():
+        return "none installed (the camera runs; nothing is matched until ops push one)"
+    signed = read_signed(read_bounded(path, 128 * 1024 * 1024, "watchlist"), identity.trust.policy)
+    header = signed.header
+    if (header.device_id, header.site) != (identity.device_id, identity.site):
+        raise CheckFailed(f"stored watchlist is for {header.device_id}@{header.site}")
+    if header.is_expired(now):
+        return (
+            f"version {header.version} expired at {format_time(header.expires_at)}; "
+            "the agent wipes it"
+        )
+    return (
+        f"version {header.version}, deployment {header.deployment_id}, expires "
+        f"{format_time(header.expires_at)}, signed by {len(signed.signed_by)} ops key(s)"
+    )
+
+
+def run_checks(config_path: Path, now: datetime | None = None, broker: bool = True) -> list[Row]:
+    now = now or datetime.now(UTC)
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        return [Row("config", False, str(exc))]
+    rows = [Row("config", True, f"{config_path}: device {config.device.id}@{config.device.site}")]
+    checks: list[tuple[str, Callable[[], str]]] = [
+        ("identity", lambda: _identity(config)),
+        ("keys", lambda: _keys(config)),
+        ("certificate", lambda: _certificate(config, now)),
+        ("clock", lambda: _clock(config, now)),
+        ("watchlist", lambda: _watchlist(config, now)),
+    ]
+    if broker:
+        checks.append(("broker", lambda: _broker(config)))
+    for name, check in checks:
+        try:
+            rows.append(Row(name, True, check()))
+        except (CheckFailed, RejectedInput, InsecureKeyFile, ValueError) as exc:
+            rows.append(Row(name, False, str(exc)))
+        except FileNotFoundError as exc:
+            rows.append(Row(name, False, f"missing file {exc.filename}"))
+        except Exception as exc:  # noqa: BLE001 - a preflight reports every failure as a row
+            rows.append(Row(name, False, f"{type(exc).__name__}: {exc}"))
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    width = max(len(r.name) for r in rows)
+    return "\n".join(
+        f"{r.name.ljust(width)}  {'ok  ' if r.ok else 'FAIL'}  {r.detail}" for r in rows
+    )

@@ -1,0 +1,162 @@
+"""Typed agent configuration (``/etc/lfr-agent/agent.toml``), validated at start.
+
+Every section is a frozen dataclass; loading checks every key's type and refuses unknown keys,
+with errors that name the file and the key (``agent.toml: broker.prot: unknown key``).
+Relative paths are resolved against the config file's directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATH = Path("/etc/lfr-agent/agent.toml")
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class DeviceSection:
+    id: str
+    site: str
+    state_dir: Path = Path("/var/lib/lfr-agent")
+
+
+@dataclass(frozen=True)
+class BrokerSection:
+    host: str
+    port: int = 8883
+    ca_cert: Path | None = None  # default: <state_dir>/ca.crt
+    cert: Path | None = None  # default: <state_dir>/device.crt
+    key: Path | None = None  # default: <state_dir>/keys/tls.key
+    keepalive: int = 30
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    path: Path
+    device: DeviceSection
+    broker: BrokerSection
+
+    @property
+    def state_dir(self) -> Path:
+        return self.device.state_dir
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.broker.ca_cert or self.state_dir / "ca.crt"
+
+    @property
+    def client_cert(self) -> Path:
+        return self.broker.cert or self.state_dir / "device.crt"
+
+    @property
+    def client_key(self) -> Path:
+        return self.broker.key or self.state_dir / "keys" / "tls.key"
+
+
+_SECTIONS: dict[str, type[Any]] = {"device": DeviceSection, "broker": BrokerSection}
+
+
+def _coerce(value: Any, hint: Any, where: str, base: Path) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [h for h in typing.get_args(hint) if h is not type(None)]
+        return _coerce(value, options[0], where, base)
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: must be a path (a non-empty string)")
+        path = Path(value)
+        return path if path.is_absolute() else (base / path)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: must be true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: must be an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: must be a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: must be a string")
+        return value
+    raise TypeError(f"unsupported config type {hint!r}")  # a bug in a section definition
+
+
+def _section(cls: type[Any], raw: Any, where: str, base: Path) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(known)})")
+    values = {}
+    for name, spec in known.items():
+        if name in raw:
+            values[name] = _coerce(raw[name], hints[name], f"{where}.{name}", base)
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}.{name}: required key is missing")
+    return cls(**values)
+
+
+def parse_config(text: str, path: Path) -> AgentConfig:
+    name = path.name
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    for key in raw:
+        if key not in _SECTIONS:
+            raise ConfigError(f"{path}: [{key}]: unknown section (known: {', '.join(_SECTIONS)})")
+    base = path.parent.resolve()
+    sections = {
+        key: _section(cls, raw.get(key, {}), f"{name}: {key}", base)
+        for key, cls in _SECTIONS.items()
+    }
+    return AgentConfig(path=path, **sections)
+
+
+def load_config(path: Path) -> AgentConfig:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8") from None
+    return parse_config(text, path)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))  # JSON string escapes are valid TOML basic strings
+
+
+def render_config(sections: dict[str, dict[str, Any]], header: str = "") -> str:
+    """TOML text for ``sections`` (what ``device-install`` writes)."""
+    lines = [f"# {line}" for line in header.splitlines()]
+    for section, values in sections.items():
+        lines += ["", f"[{section}]"]
+        lines += [f"{key} = {_toml_value(v)}" for key, v in values.items() if v is not None]
+    return "\n".join(lines).lstrip("\n") + "\n"
