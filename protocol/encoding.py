@@ -136,6 +136,10 @@ class Fields:
     def has(self, name: str) -> bool:
         return name in self._obj
 
+    def is_null(self, name: str) -> bool:
+        """Absent or JSON null."""
+        return self._obj.get(name) is None
+
     def _get(self, name: str) -> Any:
         if name not in self._obj:
             raise BadEncoding(f"{self._what}: missing field {name!r}")
