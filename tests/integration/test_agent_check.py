@@ -15,18 +15,27 @@ from tests.integration.broker import Broker
 pytestmark = pytest.mark.integration
 
 
-def test_check_passes_on_a_provisioned_node(index: dict[str, Any], broker: Broker,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_passes_on_a_provisioned_node(
+    index: dict[str, Any], broker: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = index["devices"][0]["config"]
     assert agent_main(["check", "--config", config]) == 0
     out = capsys.readouterr().out
     assert "check passed" in out
     assert {line.split()[0] for line in out.splitlines()[:-1]} == {
-        "config", "identity", "keys", "certificate", "clock", "watchlist", "broker"}
+        "config",
+        "identity",
+        "keys",
+        "certificate",
+        "clock",
+        "watchlist",
+        "broker",
+    }
 
 
-def test_check_fails_and_names_the_problem(index: dict[str, Any], broker: Broker,
-                                           tmp_path: Path) -> None:
+def test_check_fails_and_names_the_problem(
+    index: dict[str, Any], broker: Broker, tmp_path: Path
+) -> None:
     device = index["devices"][1]
     os.chmod(device["key"], 0o644)
     try:
