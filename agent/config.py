@@ -42,10 +42,63 @@ class BrokerSection:
 
 
 @dataclass(frozen=True)
+class CameraSection:
+    # picamera2:N, v4l2:/dev/videoN, file:PATH (GIF, image folder, video), rtsp://...
+    source: str = "picamera2:0"
+    width: int = 1280
+    height: int = 720
+    loop: bool = True  # a file source starts again at its end (ignored with --until-end)
+    stall_seconds: float = 10.0  # no frame for this long: stop feeding the watchdog
+
+
+@dataclass(frozen=True)
+class VisionSection:
+    backend: str = "tflite"  # tflite, or synthetic (coloured test squares; no models)
+    profile: str = "accurate"  # embedding profile in models/MANIFEST.json (accurate, fast)
+    models_dir: Path | None = None  # default: the models shipped with the package
+    threads: int = 2
+    tiles: int = 1  # >1 tiles the frame for faces far away (small-face mode)
+
+
+@dataclass(frozen=True)
+class QualitySection:
+    min_face_px: float = 40.0
+    min_sharpness: float = 15.0
+    max_yaw: float = 0.45
+
+
+@dataclass(frozen=True)
+class MatchingSection:
+    threshold: float | None = None  # default: the profile's recommended threshold
+    storage: str = "float32"  # float32, float16 or int8 watchlist matrix
+    window_seconds: float = 1.0  # best frame of a track within this window is the alert
+    cooldown_seconds: float = 300.0  # the same subject alerts again only after this
+
+
+@dataclass(frozen=True)
+class EventsSection:
+    outbox_max: int = 10_000
+    outbox_alarm: float = 0.8  # status alarm when the outbox is this full
+    jpeg_quality: int = 85
+    probe_margin: float = 0.3  # crop = face box grown by this fraction on each side
+
+
+@dataclass(frozen=True)
+class StatusSection:
+    interval_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     path: Path
     device: DeviceSection
     broker: BrokerSection
+    camera: CameraSection = CameraSection()
+    vision: VisionSection = VisionSection()
+    quality: QualitySection = QualitySection()
+    matching: MatchingSection = MatchingSection()
+    events: EventsSection = EventsSection()
+    status: StatusSection = StatusSection()
 
     @property
     def state_dir(self) -> Path:
@@ -64,7 +117,20 @@ class AgentConfig:
         return self.broker.key or self.state_dir / "keys" / "tls.key"
 
 
-_SECTIONS: dict[str, type[Any]] = {"device": DeviceSection, "broker": BrokerSection}
+_SECTIONS: dict[str, type[Any]] = {
+    "device": DeviceSection,
+    "broker": BrokerSection,
+    "camera": CameraSection,
+    "vision": VisionSection,
+    "quality": QualitySection,
+    "matching": MatchingSection,
+    "events": EventsSection,
+    "status": StatusSection,
+}
+_CHOICES = {
+    "matching.storage": ("float32", "float16", "int8"),
+    "vision.backend": ("tflite", "synthetic"),
+}
 
 
 def _coerce(value: Any, hint: Any, where: str, base: Path) -> Any:
@@ -108,6 +174,15 @@ def _section(cls: type[Any], raw: Any, where: str, base: Path) -> Any:
     for name, spec in known.items():
         if name in raw:
             values[name] = _coerce(raw[name], hints[name], f"{where}.{name}", base)
+            choices = _CHOICES.get(f"{where.rsplit(' ', 1)[-1]}.{name}")
+            if choices and values[name] not in choices:
+                raise ConfigError(f"{where}.{name}: must be one of {', '.join(choices)}")
+            if (
+                isinstance(values[name], int | float)
+                and not isinstance(values[name], bool)
+                and values[name] < 0
+            ):
+                raise ConfigError(f"{where}.{name}: must not be negative")
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{where}.{name}: required key is missing")
     return cls(**values)
@@ -145,7 +220,7 @@ def load_config(path: Path) -> AgentConfig:
     return parse_config(text, path)
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -158,5 +233,5 @@ def render_config(sections: dict[str, dict[str, Any]], header: str = "") -> str:
     lines = [f"# {line}" for line in header.splitlines()]
     for section, values in sections.items():
         lines += ["", f"[{section}]"]
-        lines += [f"{key} = {_toml_value(v)}" for key, v in values.items() if v is not None]
+        lines += [f"{key} = {toml_value(v)}" for key, v in values.items() if v is not None]
     return "\n".join(lines).lstrip("\n") + "\n"

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
+from agent.config import ConfigError
 from agent.io.files import InsecureKeyFile
 from protocol.errors import RejectedInput
 
@@ -51,7 +52,7 @@ def run(
         return handler(args)
     except RejectedInput as exc:
         print(f"{prog}: rejected: {exc} [{exc.reason}]", file=sys.stderr)
-    except (UsageError, InsecureKeyFile) as exc:
+    except (UsageError, InsecureKeyFile, ConfigError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
     except FileNotFoundError as exc:
         print(f"{prog}: error: no such file: {exc.filename}", file=sys.stderr)

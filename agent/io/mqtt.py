@@ -65,6 +65,8 @@ class MqttLink:
         self._lock = threading.Condition()
         self._connected: Any = None  # reason code of the last CONNACK
         self._lost_before_connack: str | None = None
+        self.generation = 0  # successful connections so far (a change means: reconnected)
+        self._resubscribe_mid: int | None = None
         self._acks: dict[int, int] = {}
         self._subacks: dict[int, list[int]] = {}
         self._subscriptions: list[tuple[str, int]] = []
@@ -82,9 +84,13 @@ class MqttLink:
     ) -> None:
         with self._lock:
             self._connected = reason
+            if not reason.is_failure:
+                self.generation += 1
             self._lock.notify_all()
         if not reason.is_failure and self._subscriptions:
-            client.subscribe(list(self._subscriptions))  # resubscribe after a reconnect
+            _, mid = client.subscribe(list(self._subscriptions))  # again after a reconnect
+            with self._lock:
+                self._resubscribe_mid = mid
 
     def _on_disconnect(
         self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any
@@ -166,6 +172,32 @@ class MqttLink:
             reason = str(self._connected)
             self.close()
             raise MqttError(f"broker refused the connection: {reason}")
+
+    def start(self) -> None:
+        """Connect in the background and keep reconnecting (for the daemon: the broker may be
+        down at boot; the outbox holds events until it is up)."""
+        self._client.connect_async(
+            self._settings.host, self._settings.port, keepalive=self._settings.keepalive
+        )
+        self._client.loop_start()
+
+    def subscribe_on_connect(self, topics: list[tuple[str, int]]) -> None:
+        """Subscribe on every (re)connection; for use before :meth:`start`."""
+        self._subscriptions = list(topics)
+
+    def wait_subscribed(self, timeout: float) -> None:
+        """Wait until connected and the on-connect subscription is acknowledged."""
+        self._wait(
+            lambda: self._resubscribe_mid is not None and self._resubscribe_mid in self._subacks,
+            timeout,
+            "SUBACK",
+        )
+
+    def take_acks(self) -> dict[int, int]:
+        """PUBACK reason codes received since the last call, by message id."""
+        with self._lock:
+            acks, self._acks = self._acks, {}
+        return acks
 
     @property
     def is_connected(self) -> bool:

@@ -1,0 +1,183 @@
+"""Faces across frames: one alert per person per track, the best frame, and a cool-down.
+
+Association is by geometry only (IoU, then centre distance). The tracker never holds an
+embedding or the pixels of a face that matched nobody: privacy over tracking precision. For a
+face that *did* match, the caller passes an opaque ``crop`` (the probe to send), and the
+tracker keeps the best-scoring one per (track, subject) for a short window before emitting it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from agent.core.matcher import Match
+
+Box = tuple[float, float, float, float]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Face(Generic[T]):
+    box: Box
+    match: Match | None = None
+    crop: T | None = None  # only for matched faces
+
+
+@dataclass(frozen=True)
+class Alert(Generic[T]):
+    track_id: int
+    match: Match
+    crop: T | None
+    observed_at: datetime
+
+
+@dataclass
+class _Pending(Generic[T]):
+    first: datetime
+    match: Match
+    crop: T | None
+    observed_at: datetime
+
+
+@dataclass
+class _Track(Generic[T]):
+    track_id: int
+    box: Box
+    last_seen: datetime
+    alerted: set[str] = field(default_factory=set)
+    pending: dict[str, _Pending[T]] = field(default_factory=dict)
+
+
+def iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _near(a: Box, b: Box, factor: float) -> bool:
+    ax, ay = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
+    bx, by = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+    size = max(a[2] - a[0], a[3] - a[1], 1.0)
+    return bool(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5 <= factor * size)
+
+
+@dataclass
+class TrackerStats:
+    tracks_started: int = 0
+    suppressed_cooldown: int = 0
+    suppressed_same_track: int = 0
+
+
+class Tracker(Generic[T]):
+    def __init__(
+        self,
+        *,
+        window: timedelta = timedelta(seconds=1),
+        cooldown: timedelta = timedelta(minutes=5),
+        max_age: timedelta = timedelta(seconds=1.5),
+        iou_threshold: float = 0.3,
+        centre_factor: float = 0.75,
+        max_tracks: int = 64,
+    ) -> None:
+        self.window, self.cooldown, self.max_age = window, cooldown, max_age
+        self.iou_threshold, self.centre_factor, self.max_tracks = (
+            iou_threshold,
+            centre_factor,
+            max_tracks,
+        )
+        self._tracks: list[_Track[T]] = []
+        self._next_id = 1
+        self._last_alert: dict[str, datetime] = {}
+        self.stats = TrackerStats()
+
+    @property
+    def active_tracks(self) -> int:
+        return len(self._tracks)
+
+    def _associate(self, faces: list[Face[T]]) -> list[_Track[T] | None]:
+        pairs = sorted(
+            (
+                (iou(t.box, f.box), ti, fi)
+                for ti, t in enumerate(self._tracks)
+                for fi, f in enumerate(faces)
+            ),
+            reverse=True,
+        )
+        owner: list[_Track[T] | None] = [None] * len(faces)
+        used: set[int] = set()
+        for overlap, ti, fi in pairs:
+            if ti in used or owner[fi] is not None:
+                continue
+            if overlap >= self.iou_threshold or _near(
+                self._tracks[ti].box, faces[fi].box, self.centre_factor
+            ):
+                owner[fi] = self._tracks[ti]
+                used.add(ti)
+        return owner
+
+    def update(self, faces: list[Face[T]], now: datetime) -> list[Alert[T]]:
+        """Feed one frame's faces; returns the alerts due now."""
+        owners = self._associate(faces)
+        for face, owner in zip(faces, owners, strict=True):
+            track = owner
+            if track is None:
+                track = _Track(self._next_id, face.box, now)
+                self._next_id += 1
+                self.stats.tracks_started += 1
+                self._tracks.append(track)
+            track.box, track.last_seen = face.box, now
+            if face.match is not None:
+                self._offer(track, face, now)
+        alerts: list[Alert[T]] = []
+        alive: list[_Track[T]] = []
+        for track in self._tracks:
+            gone = now - track.last_seen > self.max_age
+            for ref in list(track.pending):
+                if gone or now - track.pending[ref].first >= self.window:
+                    alerts += self._emit(track, ref, now)
+            if not gone:
+                alive.append(track)
+        # Bounded: the oldest tracks go first (their pending alerts are emitted above).
+        self._tracks = sorted(alive, key=lambda t: t.last_seen)[-self.max_tracks :]
+        return alerts
+
+    def _offer(self, track: _Track[T], face: Face[T], now: datetime) -> None:
+        match = face.match
+        assert match is not None
+        if match.subject_ref in track.alerted:
+            self.stats.suppressed_same_track += 1
+            return
+        pending = track.pending.get(match.subject_ref)
+        if pending is None:
+            track.pending[match.subject_ref] = _Pending(now, match, face.crop, now)
+        elif match.score > pending.match.score:
+            pending.match, pending.crop, pending.observed_at = match, face.crop, now
+
+    def _emit(self, track: _Track[T], ref: str, now: datetime) -> list[Alert[T]]:
+        pending = track.pending.pop(ref)
+        track.alerted.add(ref)
+        last = self._last_alert.get(ref)
+        if last is not None and now - last < self.cooldown:
+            self.stats.suppressed_cooldown += 1
+            return []
+        self._last_alert[ref] = now
+        return [Alert(track.track_id, pending.match, pending.crop, pending.observed_at)]
+
+    def flush(self, now: datetime) -> list[Alert[T]]:
+        """Emit everything pending (end of a finite source, shutdown)."""
+        alerts: list[Alert[T]] = []
+        for track in self._tracks:
+            for ref in list(track.pending):
+                alerts += self._emit(track, ref, now)
+        return alerts
+
+    def forget_subjects(self) -> None:
+        """Watchlist wiped or replaced: drop pending crops and cool-downs of old subjects."""
+        for track in self._tracks:
+            track.pending.clear()
+            track.alerted.clear()
+        self._last_alert.clear()

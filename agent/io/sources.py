@@ -1,0 +1,210 @@
+"""Frame sources, one small adapter per kind, chosen by config (``camera.source`` URI).
+
+- ``file:PATH`` or a plain path: an animated GIF, an image folder (sorted), or a video file
+  (video needs OpenCV: ``pip install opencv-python-headless``); ``rtsp://...`` too (OpenCV).
+- ``v4l2:/dev/video0`` or ``v4l2:0``: USB/CSI camera through OpenCV (Jetson, laptops).
+- ``picamera2:`` or ``picamera2:N``: Raspberry Pi camera (python3-picamera2 from apt).
+
+Vendor libraries are imported in ``open()``, never at import time. Frames are RGB uint8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+U8 = npt.NDArray[np.uint8]
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+class CameraError(Exception):
+    """The camera failed (will be retried with back-off)."""
+
+
+class SourceError(Exception):
+    """The source cannot work as configured (bad URI, missing library): not retried."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: U8
+    index: int
+    duration: float  # seconds this frame stands for (pacing for files; 0 for live cameras)
+
+
+class FrameSource(Protocol):
+    finite: bool
+
+    def open(self) -> None: ...
+
+    def read(self) -> Frame | None:
+        """The next frame; None when a finite source is exhausted."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ImageSequenceSource:
+    """GIFs (each frame with its own duration) and image folders, decoded with Pillow."""
+
+    def __init__(self, path: Path, loop: bool, frame_seconds: float = 0.1) -> None:
+        self.path, self.loop, self.frame_seconds = path, loop, frame_seconds
+        self.finite = not loop
+        self._frames: Iterator[Frame] | None = None
+        self._count = 0
+
+    def _iterate(self) -> Iterator[Frame]:
+        from PIL import Image, ImageSequence
+
+        while True:
+            if self.path.is_dir():
+                files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                if not files:
+                    raise SourceError(f"{self.path}: no images")
+                for file in files:
+                    with Image.open(file) as img:
+                        yield self._frame(np.asarray(img.convert("RGB")), self.frame_seconds)
+            else:
+                with Image.open(self.path) as img:
+                    for page in ImageSequence.Iterator(img):
+                        seconds = page.info.get("duration", self.frame_seconds * 1000) / 1000
+                        yield self._frame(np.asarray(page.convert("RGB")), float(seconds))
+            if not self.loop:
+                return
+
+    def _frame(self, image: U8, seconds: float) -> Frame:
+        self._count += 1
+        return Frame(np.ascontiguousarray(image), self._count, seconds)
+
+    def open(self) -> None:
+        if not self.path.exists():
+            raise SourceError(f"{self.path}: no such file or folder")
+        self._frames = self._iterate()
+
+    def read(self) -> Frame | None:
+        if self._frames is None:
+            raise CameraError("source is not open")
+        try:
+            return next(self._frames)
+        except StopIteration:
+            return None
+        except OSError as exc:
+            raise CameraError(f"{self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._frames = None
+
+
+class OpenCvSource:
+    """Video files, RTSP streams and V4L2 devices through OpenCV (imported in open())."""
+
+    def __init__(self, target: str | int, live: bool, loop: bool = False) -> None:
+        self.target, self.live, self.loop = target, live, loop
+        self.finite = not live and not loop
+        self._capture: Any = None
+        self._count = 0
+        self._seconds = 0.0
+
+    def open(self) -> None:
+        try:
+            import cv2
+        except ImportError:
+            raise SourceError(
+                "this source needs OpenCV: pip install opencv-python-headless "
+                "(or apt install python3-opencv)"
+            ) from None
+        self._cv2 = cv2
+        self._capture = cv2.VideoCapture(self.target)
+        if not self._capture.isOpened():
+            raise CameraError(f"cannot open {self.target!r}")
+        fps = self._capture.get(cv2.CAP_PROP_FPS) or 0.0
+        self._seconds = 0.0 if self.live or fps <= 0 else 1.0 / fps
+
+    def read(self) -> Frame | None:
+        if self._capture is None:
+            raise CameraError("source is not open")
+        ok, bgr = self._capture.read()
+        if not ok:
+            if self.live:
+                raise CameraError(f"{self.target!r} returned no frame")
+            if not self.loop:
+                return None
+            self._capture.set(self._cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, bgr = self._capture.read()
+            if not ok:
+                raise CameraError(f"{self.target!r}: cannot rewind")
+        self._count += 1
+        return Frame(np.ascontiguousarray(bgr[:, :, ::-1]), self._count, self._seconds)
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+        self._capture = None
+
+
+class Picamera2Source:
+    """Raspberry Pi camera. picamera2 comes from apt (python3-picamera2)."""
+
+    finite = False
+
+    def __init__(self, camera: int, width: int, height: int) -> None:
+        self.camera, self.width, self.height = camera, width, height
+        self._cam: Any = None
+        self._count = 0
+
+    def open(self) -> None:
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise SourceError(
+                "picamera2 is not installed: apt install python3-picamera2 and "
+                "create the venv with --system-site-packages"
+            ) from None
+        try:
+            self._cam = Picamera2(self.camera)
+            config = self._cam.create_video_configuration(
+                main={"size": (self.width, self.height), "format": "RGB888"}
+            )
+            self._cam.configure(config)
+            self._cam.start()
+        except (RuntimeError, IndexError, OSError) as exc:
+            raise CameraError(f"picamera2 camera {self.camera}: {exc}") from exc
+
+    def read(self) -> Frame | None:
+        if self._cam is None:
+            raise CameraError("source is not open")
+        try:
+            # capture_array copies out of the request, so the buffer goes back at once.
+            # libcamera's "RGB888" is BGR in memory order.
+            array = self._cam.capture_array("main")
+        except (RuntimeError, OSError) as exc:
+            raise CameraError(f"picamera2: {exc}") from exc
+        self._count += 1
+        return Frame(np.ascontiguousarray(array[:, :, 2::-1]), self._count, 0.0)
+
+    def close(self) -> None:
+        if self._cam is not None:
+            self._cam.close()
+        self._cam = None
+
+
+def open_source(uri: str, *, loop: bool, width: int = 1280, height: int = 720) -> FrameSource:
+    """Build the adapter a source URI names (not opened yet)."""
+    kind, sep, rest = uri.partition(":")
+    if uri.startswith(("rtsp://", "rtsps://", "http://", "https://")):
+        return OpenCvSource(uri, live=True)
+    if sep and kind == "v4l2":
+        return OpenCvSource(int(rest) if rest.isdigit() else rest, live=True)
+    if sep and kind == "picamera2":
+        return Picamera2Source(int(rest or 0), width, height)
+    path = Path(rest if sep and kind == "file" else uri)
+    if path.is_dir() or path.suffix.lower() in {".gif", *IMAGE_SUFFIXES}:
+        return ImageSequenceSource(path, loop=loop)
+    if sep and kind not in ("file",) and len(kind) > 1:
+        raise SourceError(f"unknown source kind {kind!r} (file, v4l2, picamera2, rtsp)")
+    return OpenCvSource(str(path), live=False, loop=loop)
