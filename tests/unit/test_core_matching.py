@@ -90,7 +90,7 @@ def test_tracker_cooldown_across_tracks() -> None:
 def test_tracker_holds_nothing_for_unmatched_faces_and_stays_bounded() -> None:
     tracker: Tracker[str] = Tracker(max_tracks=8)
     for i in range(50):
-        faces = [
+        faces: list[Face[str]] = [
             Face((float(100 * j), float(100 * i), 100.0 * j + 40, 100.0 * i + 40))
             for j in range(20)
         ]
