@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.config import DEFAULT_PATH as DEFAULT_CONFIG
-from agent.io.console import EXIT_OK, run
+from agent.io.console import EXIT_OK, UsageError, run
 from agent.io.files import read_bounded
 from agent.io.identity import load_identity
 from agent.io.watchlist_store import WatchlistStore
@@ -82,10 +82,50 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run(args: argparse.Namespace) -> int:
+    from agent.app import Agent, install_signal_handlers
+    from agent.config import load_config
+    from agent.io.sources import SourceError
+    from agent.vision.errors import VisionError
+
+    try:
+        agent = Agent(
+            load_config(args.config),
+            source=args.source,
+            until_end=args.until_end,
+            watchlist_wait=args.watchlist_wait,
+        )
+    except (SourceError, VisionError) as exc:
+        raise UsageError(str(exc)) from None
+    install_signal_handlers(agent)
+    return agent.run()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    r = sub.add_parser("run", help="the daemon: camera to signed alerts (systemd runs this)")
+    r.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+    r.add_argument(
+        "--source",
+        metavar="URI",
+        help="override camera.source (file path, v4l2:/dev/video0, picamera2:0, rtsp://...)",
+    )
+    r.add_argument(
+        "--until-end",
+        action="store_true",
+        help="process every frame of a finite "
+        "source, drain the outbox, exit 0 (tests, replays, audits)",
+    )
+    r.add_argument(
+        "--watchlist-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --until-end: wait this long for a watchlist before replaying",
+    )
+    r.set_defaults(handler=_run)
     chk = sub.add_parser(
         "check",
         help="preflight for technicians: config, keys, certificate, clock, broker, watchlist",

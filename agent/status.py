@@ -40,6 +40,8 @@ class StatusInputs:
     outbox_max: int
     outbox_alarm: float
     last_rejection: dict[str, str] | None
+    version_floor: int = 0
+    command_counter: int = 0
 
 
 def build_status(s: StatusInputs) -> dict[str, Any]:
@@ -63,6 +65,9 @@ def build_status(s: StatusInputs) -> dict[str, Any]:
         "deployment_id": s.watchlist.deployment_id if s.watchlist else None,
         "expires_at": format_time(s.watchlist.expires_at) if s.watchlist else None,
         "watchlist": s.watchlist_note,
+        # Anti-rollback floors, so ops tools pick the next version and counter.
+        "version_floor": s.version_floor,
+        "command_counter": s.command_counter,
         "uptime_s": int((s.now - s.started_at).total_seconds()),
         "fps": round(s.fps, 2),
         "frames": s.counters.frames,

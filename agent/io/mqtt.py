@@ -35,6 +35,9 @@ class MqttSettings:
     keepalive: int = 30
     will: tuple[str, bytes, int, bool] | None = None  # topic, payload, qos, retain
     inbox_size: int = 1024
+    # > 0: a persistent session (clean_start false) that the broker keeps this many seconds,
+    # queueing QoS 1 messages while we are away (consumers must not miss events).
+    session_expiry: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,11 +143,24 @@ class MqttLink:
                     raise MqttError(f"timed out after {timeout:.0f}s waiting for {what}")
                 self._lock.wait(remaining)
 
+    def _session(self) -> dict[str, Any]:
+        if self._settings.session_expiry <= 0:
+            return {}
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = self._settings.session_expiry
+        return {"clean_start": False, "properties": properties}
+
     def connect(self, timeout: float = 10.0) -> None:
         """Connect and wait for CONNACK; a refusal or TLS failure raises :class:`MqttError`."""
         try:
             self._client.connect(
-                self._settings.host, self._settings.port, keepalive=self._settings.keepalive
+                self._settings.host,
+                self._settings.port,
+                keepalive=self._settings.keepalive,
+                **self._session(),
             )
         except (ssl.SSLError, OSError) as exc:
             raise MqttError(
@@ -177,7 +193,10 @@ class MqttLink:
         """Connect in the background and keep reconnecting (for the daemon: the broker may be
         down at boot; the outbox holds events until it is up)."""
         self._client.connect_async(
-            self._settings.host, self._settings.port, keepalive=self._settings.keepalive
+            self._settings.host,
+            self._settings.port,
+            keepalive=self._settings.keepalive,
+            **self._session(),
         )
         self._client.loop_start()
 

@@ -1,0 +1,82 @@
+"""Running the real agent against the real broker, and listening like a control room."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.io.mqtt import MqttLink, MqttSettings
+from protocol.event import MatchEvent, verify_event
+from provisioning.registry import Registry
+
+LFR_AGENT = str(Path(sys.executable).parent / "lfr-agent")
+
+
+def client(index: dict[str, Any], who: str) -> MqttLink:
+    files = index["clients"].get(who) or next(d for d in index["devices"] if d["id"] == who)
+    link = MqttLink(
+        MqttSettings(
+            index["broker"]["host"],
+            index["broker"]["port"],
+            Path(index["ca_cert"]),
+            Path(files["cert"]),
+            Path(files["key"]),
+        )
+    )
+    link.connect()
+    return link
+
+
+def publish_retained(index: dict[str, Any], topic: str, payload: bytes) -> None:
+    ops = client(index, "ops")
+    try:
+        assert ops.wait_ack(ops.publish(topic, payload, retain=True)) in (0, 16)
+    finally:
+        ops.close()
+
+
+def run_agent(
+    config: str, *args: str, timeout: float = 180, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LFR_AGENT, "-v", "run", "--config", config, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def start_agent(
+    config: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [LFR_AGENT, "-v", "run", "--config", config, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def collect(link: MqttLink, seconds: float, quiet: float = 1.5) -> list[bytes]:
+    """Payloads received until ``quiet`` seconds pass without one (or ``seconds`` in all)."""
+    got: list[bytes] = []
+    deadline = time.monotonic() + seconds
+    last = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - last < quiet:
+        message = link.receive(0.2)
+        if message is not None:
+            got.append(message.payload)
+            last = time.monotonic()
+    return got
+
+
+def verified(index: dict[str, Any], tokens: list[bytes]) -> list[MatchEvent]:
+    keys = Registry.load(Path(index["registry"])).trusted_signing_keys()
+    return [verify_event(token, keys) for token in tokens]

@@ -1,0 +1,308 @@
+"""The daemon under real conditions: systemd notify, broker outage, kill -9, commands,
+expiry, and what stays behind after a clip full of strangers."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agent.io.identity import load_identity
+from agent.io.watchlist_store import WatchlistStore
+from agent.synthetic_vision import PALETTE, PROFILE_ID, colour_embedding
+from protocol.command import Action, Command, sign_command
+from provisioning.authority import load_ops_signer
+from tests.integration.agent_helpers import (
+    client,
+    collect,
+    run_agent,
+    start_agent,
+    verified,
+)
+from tests.integration.broker import Broker
+from tests.integration.synthetic import Appearance, make_clip, seal_for, use_synthetic
+
+pytestmark = pytest.mark.integration
+QUEUED = re.compile(r"event ([0-9a-f-]{36}) queued")
+
+
+@pytest.fixture(scope="module")
+def node(index: dict[str, Any]) -> dict[str, Any]:
+    dev: dict[str, Any] = index["devices"][1]
+    config = Path(dev["config"])
+    use_synthetic(config, stall_seconds=1.0, loop=True)
+    config.write_text(
+        config.read_text() + "\n[matching]\ncooldown_seconds = 0\n[status]\ninterval_seconds = 1\n"
+    )
+    return dev
+
+
+def install(
+    index: dict[str, Any],
+    node: dict[str, Any],
+    version: int,
+    lifetime: timedelta = timedelta(hours=1),
+) -> None:
+    store = WatchlistStore(load_identity(Path(node["state_dir"])), PROFILE_ID)
+    store.install(seal_for(index, node["id"], [0], version, lifetime), datetime.now(UTC))
+
+
+def clip(tmp_path: Path, people: list[Appearance], frames: int = 100) -> str:
+    return str(make_clip(tmp_path / "clip.gif", frames, people))
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGTERM, as systemd sends it: the agent must be gone within 5 s."""
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=10)
+    assert time.monotonic() - sent < 5.0
+    return process.returncode, out
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[str, list[tuple[float, str]]]]:
+    path = tmp_path / "notify.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    server.settimeout(0.2)
+    seen: list[tuple[float, str]] = []
+    done = threading.Event()
+
+    def listen() -> None:
+        while not done.is_set():
+            try:
+                seen.append((time.monotonic(), server.recv(4096).decode()))
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    yield str(path), seen
+    done.set()
+    thread.join()
+    server.close()
+
+
+def test_systemd_ready_then_watchdog_only_while_frames_flow(
+    index: dict[str, Any],
+    broker: Broker,
+    node: dict[str, Any],
+    tmp_path: Path,
+    notify_socket: tuple[str, list[tuple[float, str]]],
+) -> None:
+    address, seen = notify_socket
+    source = clip(tmp_path, [Appearance(1, 0, 40)], frames=60)  # 2.4 s of video
+    started = time.monotonic()
+    # Played live and not looped: frames flow for 2.4 s, then the "camera" stalls.
+    once = tmp_path / "agent.toml"
+    once.write_text(Path(node["config"]).read_text().replace("loop = true", "loop = false"))
+    process = start_agent(str(once), "--source", source, env={"NOTIFY_SOCKET": address})
+    time.sleep(7)
+    code, output = stop(process)
+    stopped = time.monotonic()
+    assert code == 0, output
+    messages = [m for _, m in seen]
+    assert "READY=1" in messages[0].splitlines()
+    watchdogs = [t - started for t, m in seen if m == "WATCHDOG=1"]
+    assert len(watchdogs) >= 2
+    # The clip ends at ~2.4 s (+ start-up); stall_seconds is 1: no WATCHDOG after ~6 s.
+    assert max(watchdogs) < 6.0, watchdogs
+    assert any(m.startswith("STATUS=") for m in messages)
+    assert "STOPPING=1" in messages[-1]
+    assert stopped - started < 7 + 5
+
+
+def test_broker_outage_loses_nothing(
+    index: dict[str, Any], broker: Broker, node: dict[str, Any], tmp_path: Path
+) -> None:
+    install(index, node, 1)
+    source = clip(tmp_path, [Appearance(0, 0, 15), Appearance(0, 45, 60), Appearance(0, 85, 99)])
+    broker.stop()
+    process = start_agent(node["config"], "--source", source, "--until-end")
+    time.sleep(30)  # the broker is down for 30 s while the agent works
+    assert process.poll() is None  # still waiting to deliver its events
+    broker.start()
+    alerts = client(index, "alerts")
+    alerts.subscribe([("lfr/v1/+/+/events", 1)])
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, out
+    produced = set(QUEUED.findall(out))
+    events = verified(index, collect(alerts, 20))
+    alerts.close()
+    assert len(produced) == 3
+    assert {e.event_id for e in events} == produced  # all of them; duplicates are harmless
+
+
+def test_kill_9_with_events_in_the_outbox(
+    index: dict[str, Any], broker: Broker, node: dict[str, Any], tmp_path: Path
+) -> None:
+    install(index, node, 2)
+    outbox = Path(node["state_dir"]) / "outbox.sqlite"
+    broker.stop()
+    process = start_agent(
+        node["config"], "--source", clip(tmp_path, [Appearance(0, 0, 12)], frames=40)
+    )
+    queued: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(queued) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True) as db:
+            queued = [r[0] for r in db.execute("SELECT event_id FROM outbox")]
+    process.kill()  # SIGKILL: no shutdown code runs
+    process.communicate(timeout=10)
+    assert len(queued) >= 2
+    with sqlite3.connect(outbox) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    broker.start()
+    alerts = client(index, "alerts")
+    alerts.subscribe([("lfr/v1/+/+/events", 1)])
+    empty = str(make_clip(tmp_path / "empty.gif", 5, []))
+    result = run_agent(node["config"], "--source", empty, "--until-end")
+    assert result.returncode == 0, result.stdout + result.stderr
+    delivered = {e.event_id for e in verified(index, collect(alerts, 10))}
+    alerts.close()
+    assert set(queued) <= delivered
+
+
+def _status_watch(index: dict[str, Any], node: dict[str, Any]) -> Any:
+    ops = client(index, "ops")
+    ops.subscribe([(f"lfr/v1/demo/{node['id']}/status", 1)])
+    return ops
+
+
+def _latest(link: Any, predicate: Any, timeout: float = 10) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = link.receive(0.2)
+        if message is not None:
+            doc: dict[str, Any] = json.loads(message.payload)
+            if predicate(doc):
+                return doc
+    raise AssertionError("no status matched in time")
+
+
+def _command(
+    index: dict[str, Any], node: dict[str, Any], action: Action, counter: int, keys: int = 2
+) -> bytes:
+    now = datetime.now(UTC).replace(microsecond=0)
+    signers = [load_ops_signer(Path(k)) for k in index["ops_keys"][:keys]]
+    return sign_command(
+        Command(node["id"], "demo", action, counter, now, now + timedelta(minutes=5)), signers
+    )
+
+
+def test_commands_pause_resume_wipe_and_refusals(
+    index: dict[str, Any], broker: Broker, node: dict[str, Any], tmp_path: Path
+) -> None:
+    install(index, node, 3)
+    status = _status_watch(index, node)
+    ops = client(index, "ops")
+    topic = f"lfr/v1/demo/{node['id']}/command"
+    process = start_agent(
+        node["config"], "--source", clip(tmp_path, [Appearance(0, 0, 10)], frames=30)
+    )
+    try:
+        _latest(status, lambda d: d["state"] == "online" and d["watchlist_version"] == 3)
+        pause = _command(index, node, Action.PAUSE, 100)
+        ops.wait_ack(ops.publish(topic, pause))
+        paused = _latest(status, lambda d: d["state"] == "paused")
+        matches = paused["matches"]
+        time.sleep(2.5)  # the looping clip shows the watchlisted person again
+        still = _latest(status, lambda d: d["state"] == "paused")
+        assert still["matches"] == matches and still["frames"] > paused["frames"]
+        ops.wait_ack(ops.publish(topic, pause))  # the same command again: already done
+        forged = _command(index, node, Action.RESUME, 101, keys=1)
+        ops.wait_ack(ops.publish(topic, forged))
+        refused = _latest(
+            status, lambda d: (d["last_rejection"] or {}).get("reason") == "too_few_signatures"
+        )
+        assert refused["state"] == "paused"
+        ops.wait_ack(ops.publish(topic, _command(index, node, Action.RESUME, 102)))
+        resumed = _latest(status, lambda d: d["state"] == "online")
+        _latest(status, lambda d: d["matches"] > resumed["matches"], timeout=15)
+        ops.wait_ack(ops.publish(topic, pause))  # an older command replayed: refused
+        replay = _latest(status, lambda d: (d["last_rejection"] or {}).get("reason") == "rollback")
+        assert replay["state"] == "online"
+        ops.wait_ack(ops.publish(topic, _command(index, node, Action.WIPE, 103)))
+        wiped = _latest(status, lambda d: d["watchlist"] == "wiped by command")
+        assert wiped["watchlist_version"] is None
+        assert not (Path(node["state_dir"]) / "watchlist.jws").exists()
+    finally:
+        code, out = stop(process)
+        status.close()
+        ops.close()
+    assert code == 0, out
+
+
+def test_expiry_wipes_within_a_second(
+    index: dict[str, Any], broker: Broker, node: dict[str, Any], tmp_path: Path
+) -> None:
+    install(index, node, 4, lifetime=timedelta(seconds=6))
+    bundle = Path(node["state_dir"]) / "watchlist.jws"
+    store = WatchlistStore(load_identity(Path(node["state_dir"])), PROFILE_ID)
+    header = store.load(datetime.now(UTC))
+    assert header is not None
+    expires = header.header.expires_at
+    status = _status_watch(index, node)
+    process = start_agent(
+        node["config"], "--source", clip(tmp_path, [Appearance(1, 0, 10)], frames=30)
+    )
+    try:
+        while bundle.exists() and datetime.now(UTC) < expires + timedelta(seconds=5):
+            time.sleep(0.05)
+        gone = datetime.now(UTC)
+        assert not bundle.exists()
+        assert gone - expires < timedelta(seconds=1), gone - expires
+        doc = _latest(status, lambda d: d["watchlist"] == "expired and wiped")
+        assert doc["watchlist_version"] is None
+    finally:
+        code, out = stop(process)
+        status.close()
+    assert code == 0, out
+
+
+def test_strangers_leave_no_trace(
+    index: dict[str, Any], broker: Broker, node: dict[str, Any], tmp_path: Path
+) -> None:
+    install(index, node, 5)
+    strangers = [Appearance(c, 5 * c, 60 + 5 * c, row=c % 3) for c in (1, 2, 3)]
+    result = run_agent(node["config"], "--source", clip(tmp_path, strangers), "--until-end")
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = result.stdout + result.stderr
+    assert not QUEUED.findall(log)
+    counts = dict(re.findall(r"(\w+)=(\d+)", log.split("stopped: ")[-1]))
+    assert int(counts["faces_detected"]) > 100  # three strangers in ~60 frames each
+    assert counts["faces_discarded"] == counts["faces_detected"]
+    assert counts["matches"] == "0"
+    needles = []
+    for colour in (1, 2, 3):
+        vector = colour_embedding(colour)
+        needles += [
+            vector.tobytes(),
+            vector.astype(np.float16).tobytes(),
+            vector.astype(">f4").tobytes(),
+        ]
+        r, g, b = PALETTE[colour]
+        needles.append(bytes([r, g, b] * 4))  # four pixels of the face texture
+    haystacks = {str(p): p.read_bytes() for p in Path(node["state_dir"]).rglob("*") if p.is_file()}
+    haystacks["agent output"] = (result.stdout + result.stderr).encode()
+    haystacks["broker log"] = broker.log.read_bytes()
+    for name, data in haystacks.items():
+        for needle in needles:
+            assert needle not in data, f"face data found in {name}"
+        assert b"\xff\xd8\xff" not in data, f"a JPEG in {name}"
+    with sqlite3.connect(Path(node["state_dir"]) / "outbox.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM outbox").fetchone() == (0,)
