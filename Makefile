@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install install-system test lint fmt clean models demo
+.PHONY: help install install-system test lint fmt clean models demo install-service uninstall-service
 
 help:
 	@echo "make install         venv in $(VENV) with the project and its dev tools (idempotent)"
 	@echo "make demo            the system end to end in a temporary directory"
 	@echo "make test            the whole test suite (starts its own Mosquitto where needed)"
 	@echo "make lint            ruff + mypy --strict"
+	@echo "make install-service (root) the agent as a hardened systemd service; uninstall-service [WIPE=1]"
 	@echo "make models          rebuild models/*.tflite and models/MANIFEST.json from pinned sources"
 
 # Re-installs only when the project metadata changes.
@@ -44,6 +45,15 @@ fmt: install
 
 models:
 	$(MAKE) -C models
+
+# The agent as a hardened systemd service (root). PREFIX holds the code; WIPE=1 on uninstall
+# also deletes keys, state and config.
+PREFIX ?= /opt/lfr-edge
+install-service:
+	./systemd/install.sh install $(PREFIX)
+
+uninstall-service:
+	./systemd/install.sh uninstall $(PREFIX) $(or $(WIPE),0)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info

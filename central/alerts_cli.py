@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent.io.console import EXIT_OK, run
+from agent.io.console import EXIT_OK, UsageError, run
 from agent.io.files import atomic_write, read_bounded, read_private
-from protocol.event import open_probe, verify_event
+from agent.io.mqtt import MqttError, MqttLink, MqttSettings
+from protocol.event import MatchEvent, open_probe, verify_event
 from protocol.keys import load_hpke_private
 from protocol.limits import DEFAULT_LIMITS
+from provisioning.cli import host_port
 from provisioning.registry import Registry
 
 PROG = "lfr-alerts"
@@ -32,10 +36,113 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _link_settings(args: argparse.Namespace, session_expiry: int = 0) -> MqttSettings:
+    host, port = args.broker
+    key = args.client_key or args.client_cert.with_suffix(".key")
+    ca = args.ca or args.registry.parent / "ca.crt"
+    return MqttSettings(host, port, ca, args.client_cert, key, session_expiry=session_expiry)
+
+
+def _listen(args: argparse.Namespace) -> int:
+    from central.listener import EVENTS, Listener
+    from central.store import AlertStore, StoreError
+
+    try:
+        store = AlertStore(args.db)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    # A persistent session: while every listener is away the broker queues events for the
+    # group (a day), so the control room misses none.
+    link = MqttLink(_link_settings(args, session_expiry=86400))
+    try:
+        link.connect()
+    except MqttError as exc:
+        raise UsageError(str(exc)) from None
+
+    def show(event: MatchEvent) -> None:
+        print(
+            f"ALERT {event.observed_at.isoformat(timespec='seconds')} {event.site}/"
+            f"{event.device_id} subject {event.subject_ref} ({event.category}) score "
+            f"{event.score:.3f} >= {event.threshold:.3f} event {event.event_id}",
+            flush=True,
+        )
+
+    listener = Listener(store, args.registry, link, on_alert=show)
+    granted = link.subscribe([(f"$share/{args.group}/{EVENTS}", 1)])
+    if granted[0] >= 0x80:
+        raise UsageError(f"the broker refused the subscription (reason {granted[0]:#x})")
+    print(f"listening for events as group {args.group!r}; storing in {args.db}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        listener.run(stop)
+    finally:
+        link.close()
+        store.close()
+        stats = listener.stats
+        print(
+            f"stopped: {stats.stored} alerts stored, {stats.duplicates} duplicates, "
+            f"{sum(stats.rejected.values())} refused {dict(stats.rejected)}",
+            flush=True,
+        )
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from central.store import AlertStore, StoreError
+    from central.web import OfficerApp, serve
+
+    try:
+        store = AlertStore(args.db)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    key = load_hpke_private(read_private(args.adjudication_key, "adjudication key"))
+    server = serve(OfficerApp(store, key, args.references), args.host, args.port)
+    print(f"officers' page on http://{args.host}:{server.server_address[1]}/", flush=True)
+    # shutdown() waits for serve_forever() to return, so it runs off the serving thread.
+    stopper = lambda *_: threading.Thread(target=server.shutdown).start()  # noqa: E731
+    signal.signal(signal.SIGTERM, stopper)
+    signal.signal(signal.SIGINT, stopper)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        store.close()
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("listen", help="receive, verify and store alerts (shared subscription)")
+    p.add_argument("--registry", type=Path, required=True, metavar="REG")
+    p.add_argument("--broker", type=host_port, required=True, metavar="HOST:PORT")
+    p.add_argument("--client-cert", type=Path, required=True, metavar="CERT")
+    p.add_argument("--client-key", type=Path, metavar="KEY", help="default: CERT with .key")
+    p.add_argument("--ca", type=Path, metavar="CA", help="default: ca.crt beside the registry")
+    p.add_argument("--group", default="control-room", help="shared subscription group")
+    p.add_argument(
+        "--db",
+        default="sqlite:///alerts.db",
+        help="sqlite:///FILE (default alerts.db) or postgresql://...",
+    )
+    p.set_defaults(handler=_listen)
+
+    p = sub.add_parser("serve", help="the officers' page: alerts, probe crops, adjudication")
+    p.add_argument("--db", default="sqlite:///alerts.db")
+    p.add_argument("--adjudication-key", type=Path, required=True, metavar="KEY")
+    p.add_argument(
+        "--references",
+        type=Path,
+        metavar="DIR",
+        help="the control room's reference images, DIR/<subject_ref>.jpg",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(handler=_serve)
+
     p = sub.add_parser("verify", help="verify one stored event (compact JWS) against the registry")
     p.add_argument("event", type=Path, metavar="EVENT")
     p.add_argument("--registry", type=Path, required=True, metavar="REG")

@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from agent.io.console import EXIT_OK, UsageError, parse_duration, run
 from agent.io.files import atomic_write, read_bounded
+from agent.io.mqtt import MqttError, MqttLink, MqttSettings
+from central.fleet_ops import (
+    OpsState,
+    Outcome,
+    collect_statuses,
+    fleet_rows,
+    publish_watchlists,
+    select_devices,
+    send_command,
+    table,
+)
 from protocol import hpke
-from protocol.entries import DTYPES, parse_entries_file
+from protocol.command import Action
+from protocol.entries import DTYPES, dump_entries_file, parse_entries_file
 from protocol.limits import DEFAULT_LIMITS
 from protocol.watchlist import seal_bundle
 from provisioning.authority import Authority, load_ops_signer
-from provisioning.registry import Registry
+from provisioning.cli import host_port
+from provisioning.registry import DeviceRecord, Registry
 
 PROG = "lfr-watchlist"
+EXIT_INCOMPLETE = 1  # some device did not confirm (rejected, offline, no answer)
 
 
 def _seal(args: argparse.Namespace) -> int:
@@ -61,6 +78,133 @@ def _seal(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _enrol(args: argparse.Namespace) -> int:
+    from agent.vision.errors import VisionError
+    from central.enrol import enrol, summary
+
+    try:
+        entries, outcomes = enrol(
+            args.images,
+            profile=args.profile,
+            models_dir=args.models_dir,
+            largest=args.largest,
+            workers=args.workers,
+        )
+    except VisionError as exc:
+        raise UsageError(str(exc)) from None
+    for outcome in outcomes:
+        if outcome.refusal:
+            print(f"refused {outcome.image}: {outcome.refusal}", file=sys.stderr)
+    for line in summary(outcomes, entries):
+        print(line)
+    if not entries.entries:
+        raise UsageError("no subject has a usable image; nothing written")
+    atomic_write(args.out, dump_entries_file(entries), 0o600)
+    print(f"entries for profile {args.profile} ({entries.embedder_sha256[:12]}…) -> {args.out}")
+    return EXIT_OK
+
+
+def _connect(args: argparse.Namespace, authority: Authority) -> MqttLink:
+    broker = args.broker or authority.broker()
+    if broker is None:
+        raise UsageError("no broker address: pass --broker HOST:PORT")
+    key = args.client_key or args.client_cert.with_suffix(".key")
+    link = MqttLink(
+        MqttSettings(broker[0], broker[1], args.ca or authority.ca_cert_path, args.client_cert, key)
+    )
+    try:
+        link.connect()
+    except MqttError as exc:
+        raise UsageError(str(exc)) from None
+    return link
+
+
+def _fleet(args: argparse.Namespace) -> tuple[Authority, list[DeviceRecord], OpsState]:
+    authority = Authority.load(args.authority)
+    registry = Registry.load(args.registry or authority.registry_path)
+    ids = [i for i in (args.devices or "").split(",") if i]
+    devices = select_devices(registry, ids or None, args.site)
+    state = OpsState(args.state or authority.root / "ops-state.json")
+    return authority, devices, state
+
+
+def _signers(args: argparse.Namespace, authority: Authority) -> list[tuple[Any, str]]:
+    signers = [load_ops_signer(path) for path in args.sign_with]
+    kids = {kid for _, kid in signers}
+    unknown = kids - set(authority.policy.ops_keys)
+    if unknown:
+        raise UsageError(f"signing key {sorted(unknown)[0]} is not an ops key of this authority")
+    if len(kids) < authority.policy.threshold:
+        raise UsageError(
+            f"{len(kids)} distinct signing key(s) given; devices require "
+            f"{authority.policy.threshold} (--sign-with once per ops key)"
+        )
+    return signers
+
+
+def _report(outcomes: list[Outcome], header: str) -> int:
+    rows = [["DEVICE", header, "RESULT"]]
+    rows += [[o.device, str(o.wanted), o.result] for o in outcomes]
+    print(table(rows))
+    return EXIT_OK if all(o.result == "applied" for o in outcomes) else EXIT_INCOMPLETE
+
+
+def _publish(args: argparse.Namespace) -> int:
+    authority, devices, state = _fleet(args)
+    signers = _signers(args, authority)
+    entries = parse_entries_file(
+        read_bounded(args.entries, DEFAULT_LIMITS.entries_file_bytes, "entries file")
+    )
+    link = _connect(args, authority)
+    try:
+        outcomes = publish_watchlists(
+            link,
+            devices,
+            entries,
+            signers,
+            state,
+            expires=args.expires,
+            deployment=args.deployment,
+            suite=args.suite,
+            dtype=args.dtype,
+            timeout=args.timeout,
+        )
+    finally:
+        link.close()
+    return _report(outcomes, "VERSION")
+
+
+def _command(action: Action) -> Any:
+    def handler(args: argparse.Namespace) -> int:
+        authority, devices, state = _fleet(args)
+        signers = _signers(args, authority)
+        link = _connect(args, authority)
+        try:
+            outcomes = send_command(link, devices, action, signers, state, timeout=args.timeout)
+        finally:
+            link.close()
+        return _report(outcomes, "COUNTER")
+
+    return handler
+
+
+def _status(args: argparse.Namespace) -> int:
+    authority = Authority.load(args.authority)
+    link = _connect(args, authority)
+    try:
+        link.subscribe([(f"lfr/v1/{args.site or '+'}/+/status", 1)])
+        statuses = collect_statuses(link, args.wait)
+    finally:
+        link.close()
+    if args.json:
+        print(json.dumps(statuses, indent=2, sort_keys=True))
+    elif not statuses:
+        print("no device has reported a status yet")
+    else:
+        print(table(fleet_rows(statuses)))
+    return EXIT_OK
+
+
 def _suite(text: str) -> str:
     aliases = {"x25519": hpke.X25519_CHACHA, "mlkem768-x25519": hpke.HYBRID_CHACHA}
     suite = aliases.get(text, text)
@@ -79,6 +223,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("enrol", help="embed subjects' photos with the device models")
+    p.add_argument(
+        "--images",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="DIR/<subject_ref>/*.jpg|png, optional DIR/subjects.csv",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="ENTRIES")
+    p.add_argument("--profile", default="accurate", help="embedding profile (accurate, fast)")
+    p.add_argument("--models-dir", type=Path, metavar="DIR")
+    p.add_argument(
+        "--largest", action="store_true", help="use the largest face when an image shows several"
+    )
+    p.add_argument("--workers", type=int, default=1, metavar="N")
+    p.set_defaults(handler=_enrol)
+
     p = sub.add_parser("seal", help="seal an entries file to one device and sign it (offline)")
     p.add_argument("entries", type=Path, metavar="ENTRIES")
     p.add_argument("--device", required=True, metavar="ID")
@@ -97,7 +258,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=DTYPES, default="float16")
     p.add_argument("--out", type=Path, required=True, metavar="BUNDLE")
     p.set_defaults(handler=_seal)
+
+    p = sub.add_parser("publish", help="seal per device, push over MQTT, wait for the devices")
+    p.add_argument("entries", type=Path, metavar="ENTRIES")
+    _target_args(p)
+    p.add_argument("--expires", type=parse_duration, required=True, metavar="DURATION")
+    p.add_argument("--deployment", required=True, metavar="NAME")
+    p.add_argument("--suite", type=_suite, default=hpke.DEFAULT_SUITE)
+    p.add_argument("--dtype", choices=DTYPES, default="float16")
+    p.set_defaults(handler=_publish)
+    for name, action, text in (
+        ("wipe", Action.WIPE, "wipe the watchlist now (signed command + clear retained)"),
+        ("pause", Action.PAUSE, "stop matching (the camera keeps running)"),
+        ("resume", Action.RESUME, "start matching again"),
+    ):
+        p = sub.add_parser(name, help=text)
+        _target_args(p)
+        p.set_defaults(handler=_command(action))
+
+    p = sub.add_parser("status", help="fleet table from the devices' retained status")
+    _broker_args(p)
+    p.add_argument("--site")
+    p.add_argument("--wait", type=float, default=2.0, help="seconds to collect (default 2)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_status)
     return parser
+
+
+def _broker_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--broker",
+        type=host_port,
+        metavar="HOST:PORT",
+        help="default: the address broker-config recorded",
+    )
+    p.add_argument(
+        "--client-cert",
+        type=Path,
+        required=True,
+        metavar="CERT",
+        help="an ops client certificate (lfr-provision issue-client --role ops)",
+    )
+    p.add_argument("--client-key", type=Path, metavar="KEY", help="default: CERT with .key")
+    p.add_argument("--ca", type=Path, metavar="CA", help="default: the authority's ca.crt")
+
+
+def _target_args(p: argparse.ArgumentParser) -> None:
+    _broker_args(p)
+    p.add_argument("--registry", type=Path, metavar="REG", help="default: the authority's")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--devices", metavar="ID,...")
+    group.add_argument("--site")
+    p.add_argument("--sign-with", type=Path, action="append", required=True, metavar="KEYFILE")
+    p.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="ops state (versions, counters); default: the authority's",
+    )
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,8 +53,18 @@ def _device_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _refresh_broker(authority_dir: Path) -> None:
+    out = refresh(Authority.load(authority_dir), _now())
+    if out is not None:
+        print(
+            f"broker ACL and CRL regenerated in {out}: reload the broker (kill -HUP) so new "
+            "identities get their topics"
+        )
+
+
 def _approve(args: argparse.Namespace) -> int:
     approval = approve(args.request, args.authority, args.out, _now(), broker=args.broker)
+    _refresh_broker(args.authority)
     record = approval.record
     verb = "already approved" if approval.reused else "approved"
     print(
@@ -123,6 +133,7 @@ def _renew(args: argparse.Namespace) -> int:
 
 def _issue_client(args: argparse.Namespace) -> int:
     record = issue_client(args.authority, args.role, args.name, args.out, _now())
+    _refresh_broker(args.authority)
     print(
         f"{record.role} client {record.name}: {args.out}/{record.name}.crt and .key "
         f"(valid until {record.cert_not_after})"

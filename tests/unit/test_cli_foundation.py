@@ -261,12 +261,3 @@ def test_alerts_verify_opens_the_probe(enrolled: Path, capsys: pytest.CaptureFix
     assert f"verified event {event_id}" in capsys.readouterr().out
     Path("event.jws").write_bytes(Path("event.jws").read_bytes()[:-3] + b"AAA")
     assert alerts_main(["verify", "event.jws", "--registry", "auth/registry.json"]) == 2
-
-
-def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
-    from central.demo import main as demo_main
-
-    assert demo_main([]) == 0
-    out = capsys.readouterr()
-    assert "demo finished" in out.out
-    assert "[rollback]" in out.err  # the replayed bundle was refused, as the demo says

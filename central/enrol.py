@@ -1,0 +1,180 @@
+"""``lfr-watchlist enrol``: photos of each subject -> an entries file, with the device's models.
+
+DIR holds one folder per subject (the folder name is its opaque ``subject_ref``) with
+``*.jpg``/``*.png``; an optional ``DIR/subjects.csv`` (``subject_ref,category,threshold``)
+sets category and a per-entry threshold. Each image gives one embedding or one refusal with
+its reason: no face, more than one face (unless ``--largest``), face too small, too blurred.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from agent.core.quality import QualityPolicy, assess
+from agent.io.console import UsageError
+from agent.models import Vision, load_profile
+from protocol.entries import SUBJECT_REF, Entries, Entry
+
+log = logging.getLogger(__name__)
+SUFFIXES = {".jpg", ".jpeg", ".png"}
+# Enrolment photos are taken for the purpose: hold them to a higher standard than the street.
+ENROL_QUALITY = QualityPolicy(min_face_px=60.0, min_sharpness=15.0, max_yaw=0.35)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    subject_ref: str
+    image: Path
+    embedding: npt.NDArray[np.float32] | None
+    refusal: str | None  # reason when no embedding
+
+
+@dataclass(frozen=True)
+class Subject:
+    ref: str
+    category: str
+    threshold: float | None
+    images: tuple[Path, ...]
+
+
+def read_subjects(root: Path) -> list[Subject]:
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a folder of subject folders")
+    meta: dict[str, tuple[str, float | None]] = {}
+    table = root / "subjects.csv"
+    if table.exists():
+        with table.open(newline="") as handle:
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                ref = (row.get("subject_ref") or "").strip()
+                try:
+                    threshold = (
+                        float(row["threshold"]) if (row.get("threshold") or "").strip() else None
+                    )
+                except ValueError:
+                    raise UsageError(f"{table}:{line}: threshold is not a number") from None
+                if threshold is not None and not -1.0 <= threshold <= 1.0:
+                    raise UsageError(f"{table}:{line}: threshold must be in -1..1")
+                meta[ref] = ((row.get("category") or "wanted").strip() or "wanted", threshold)
+    subjects = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if not SUBJECT_REF.match(folder.name):
+            raise UsageError(
+                f"{folder}: folder name must be an opaque subject reference "
+                "(letters, digits, . _ : -), not a name with spaces"
+            )
+        images = tuple(sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES))
+        category, threshold = meta.get(folder.name, ("wanted", None))
+        subjects.append(Subject(folder.name, category, threshold, images))
+    unknown = set(meta) - {s.ref for s in subjects}
+    if unknown:
+        raise UsageError(f"{table}: no folder for subject {sorted(unknown)[0]!r}")
+    if not subjects:
+        raise UsageError(f"{root} has no subject folders")
+    return subjects
+
+
+def embed_image(vision: Vision, ref: str, path: Path, largest: bool) -> Outcome:
+    from agent.vision.errors import ImageDecodeError
+    from agent.vision.image import read_image
+
+    try:
+        image = read_image(path)
+    except ImageDecodeError as exc:
+        return Outcome(ref, path, None, f"unreadable image ({exc})")
+    faces = list(vision.detector.detect(image))
+    if not faces:
+        return Outcome(ref, path, None, "no face")
+    if len(faces) > 1 and not largest:
+        return Outcome(ref, path, None, f"{len(faces)} faces (use --largest)")
+    face = max(faces, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+    reason = assess(image, face.box, face.keypoints, ENROL_QUALITY)
+    if reason is not None:
+        text = {
+            "too_small": "face too small",
+            "blurred": "face too blurred",
+            "pose": "face not frontal",
+        }[reason]
+        return Outcome(ref, path, None, text)
+    return Outcome(ref, path, vision.embedder.embed(image, face), None)
+
+
+_WORKER: Vision | None = None
+
+
+def _init_worker(profile: str, models_dir: Path | None) -> None:
+    global _WORKER  # noqa: PLW0603 - one model instance per worker process
+    _WORKER = load_profile(profile, models_dir, threads=1)
+
+
+def _work(job: tuple[str, Path, bool]) -> Outcome:
+    assert _WORKER is not None
+    return embed_image(_WORKER, *job)
+
+
+def enrol(
+    root: Path,
+    *,
+    profile: str = "accurate",
+    models_dir: Path | None = None,
+    largest: bool = False,
+    workers: int = 1,
+    progress: bool = True,
+) -> tuple[Entries, list[Outcome]]:
+    subjects = read_subjects(root)
+    jobs = [(s.ref, image, largest) for s in subjects for image in s.images]
+    outcomes: Iterator[Outcome]
+    vision = load_profile(profile, models_dir)
+    if workers > 1:
+        pool = ProcessPoolExecutor(
+            workers, initializer=_init_worker, initargs=(profile, models_dir)
+        )
+        outcomes = pool.map(_work, jobs, chunksize=4)
+    else:
+        pool = None
+        outcomes = (embed_image(vision, *job) for job in jobs)
+    done: list[Outcome] = []
+    try:
+        for outcome in outcomes:
+            done.append(outcome)
+            if progress:
+                print(
+                    f"\renrolling {len(done)}/{len(jobs)} images",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    if progress and jobs:
+        print(file=sys.stderr)
+    by_ref: dict[str, list[npt.NDArray[np.float32]]] = {}
+    for outcome in done:
+        if outcome.embedding is not None:
+            by_ref.setdefault(outcome.subject_ref, []).append(outcome.embedding)
+    entries = tuple(
+        Entry(s.ref, s.category, s.threshold, np.stack(by_ref[s.ref]))
+        for s in subjects
+        if s.ref in by_ref
+    )
+    return Entries(vision.embedder.id, vision.embedder.dim, entries), done
+
+
+def summary(outcomes: list[Outcome], entries: Entries) -> list[str]:
+    refusals = Counter(o.refusal.split(" (")[0] for o in outcomes if o.refusal)
+    lines = [
+        f"{len(outcomes)} images: {sum(o.refusal is None for o in outcomes)} embedded, "
+        f"{sum(refusals.values())} refused; {len(entries.entries)} subjects enrolled"
+    ]
+    lines += [f"  refused: {reason}: {count}" for reason, count in refusals.most_common()]
+    return lines

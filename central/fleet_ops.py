@@ -1,0 +1,298 @@
+"""Ops over MQTT: push sealed watchlists, send signed commands, read the fleet's status.
+
+Versions and command counters must rise per device. The next one is the larger of what the
+ops state file remembers and the floor the device itself reports in its retained status, so a
+lost state file or a second ops workstation does not produce bundles every device refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from agent.io.console import UsageError
+from agent.io.files import atomic_write, read_bounded
+from agent.io.mqtt import MqttLink
+from protocol import hpke
+from protocol.command import Action, Command, sign_command
+from protocol.encoding import canonical_json, parse_json_object, parse_time
+from protocol.entries import Entries
+from protocol.watchlist import seal_bundle
+from provisioning.registry import DeviceRecord, Registry
+
+Signers = Sequence[tuple[ed25519.Ed25519PrivateKey, str]]
+
+
+def topic(device: DeviceRecord, kind: str) -> str:
+    return f"lfr/v1/{device.site}/{device.device_id}/{kind}"
+
+
+def select_devices(
+    registry: Registry, ids: list[str] | None, site: str | None
+) -> list[DeviceRecord]:
+    if ids:
+        devices = [registry.get(i) for i in ids]
+    elif site:
+        devices = registry.at_site(site)
+        if not devices:
+            raise UsageError(f"no enrolled device at site {site!r}")
+    else:
+        raise UsageError("say which devices: --devices ID,... or --site SITE")
+    revoked = [d.device_id for d in devices if d.status != "active"]
+    if revoked:
+        raise UsageError(f"device {revoked[0]} is revoked")
+    return devices
+
+
+class OpsState:
+    """What this workstation last sent each device (``ops-state.json``, written atomically)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, dict[str, int]] = {}
+        if path.exists():
+            doc = parse_json_object(read_bounded(path, 16 << 20, "ops state"), str(path), 16 << 20)
+            devices = doc.get("devices", {})
+            if not isinstance(devices, dict):
+                raise UsageError(f"{path}: 'devices' must be an object")
+            self.data = {
+                str(k): {kk: int(vv) for kk, vv in v.items()}
+                for k, v in devices.items()
+                if isinstance(v, dict)
+            }
+
+    def get(self, device: str, key: str) -> int:
+        return self.data.get(device, {}).get(key, 0)
+
+    def set(self, device: str, key: str, value: int) -> None:
+        self.data.setdefault(device, {})[key] = value
+        atomic_write(self.path, canonical_json({"devices": self.data}) + b"\n", 0o600)
+
+
+def read_statuses(
+    link: MqttLink, devices: list[DeviceRecord], seconds: float = 1.5
+) -> dict[str, dict[str, Any]]:
+    """Retained status documents of ``devices`` (those that ever reported)."""
+    link.subscribe([(topic(d, "status"), 1) for d in devices])
+    return collect_statuses(link, seconds)
+
+
+def collect_statuses(link: MqttLink, seconds: float) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        message = link.receive(min(left, 0.2))
+        if message is None or not message.payload:
+            continue
+        try:
+            doc = json.loads(message.payload)
+        except ValueError:
+            continue
+        if isinstance(doc, dict):
+            found[message.topic.split("/")[3]] = doc
+    return found
+
+
+@dataclass
+class Outcome:
+    device: str
+    wanted: int
+    result: str = "pending"  # applied | rejected (reason) | offline | pending
+    sent_at: datetime | None = None
+
+
+def _outcome(doc: dict[str, Any] | None, outcome: Outcome, what: str, applied: bool) -> str:
+    if doc is None:
+        return "pending"
+    if applied:
+        return "applied"
+    rejection = doc.get("last_rejection") or {}
+    if rejection.get("what") == what and outcome.sent_at is not None:
+        try:
+            if parse_time(str(rejection.get("at")), "at") >= outcome.sent_at - timedelta(seconds=1):
+                return f"rejected ({rejection.get('reason')})"
+        except ValueError:
+            pass
+    if doc.get("state") == "offline":
+        return "offline"
+    return "pending"
+
+
+def wait_for(
+    link: MqttLink,
+    outcomes: list[Outcome],
+    statuses: dict[str, dict[str, Any]],
+    *,
+    what: str,
+    done: Callable[[dict[str, Any], Outcome], bool],
+    timeout: float,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        for item in outcomes:
+            doc = statuses.get(item.device)
+            item.result = _outcome(doc, item, what, doc is not None and done(doc, item))
+        settled = [o for o in outcomes if o.result not in ("pending", "offline")]
+        left = deadline - time.monotonic()
+        print(
+            f"\rwaiting for devices: {len(settled)}/{len(outcomes)} answered "
+            f"({max(0, int(left))}s left) ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+        if len(settled) == len(outcomes) or left <= 0:
+            break
+        statuses.update(collect_statuses(link, min(left, 0.5)))
+    print(file=sys.stderr)
+    for item in outcomes:
+        if item.result == "pending":
+            item.result = (
+                "offline"
+                if item.device not in statuses or statuses[item.device].get("state") == "offline"
+                else "no answer"
+            )
+
+
+def publish_watchlists(
+    link: MqttLink,
+    devices: list[DeviceRecord],
+    entries: Entries,
+    signers: Signers,
+    state: OpsState,
+    *,
+    expires: timedelta,
+    deployment: str,
+    suite: str = hpke.DEFAULT_SUITE,
+    dtype: str = "float16",
+    timeout: float = 60.0,
+) -> list[Outcome]:
+    statuses = read_statuses(link, devices)
+    outcomes = []
+    for device in devices:
+        floor = int((statuses.get(device.device_id) or {}).get("version_floor") or 0)
+        version = max(state.get(device.device_id, "watchlist_version"), floor) + 1
+        now = datetime.now(UTC).replace(microsecond=0)
+        bundle = seal_bundle(
+            entries,
+            device_id=device.device_id,
+            site=device.site,
+            deployment_id=deployment,
+            version=version,
+            issued_at=now,
+            expires_at=now + expires,
+            recipient=device.hpke_key(suite),
+            signers=signers,
+            suite=suite,
+            dtype=dtype,
+        )
+        code = link.wait_ack(link.publish(topic(device, "watchlist"), bundle, retain=True))
+        if code >= 0x80:
+            raise UsageError(
+                f"the broker refused the watchlist for {device.device_id} "
+                f"(reason {code:#x}): is this client an ops client?"
+            )
+        state.set(device.device_id, "watchlist_version", version)
+        outcomes.append(Outcome(device.device_id, version, sent_at=now))
+    wait_for(
+        link,
+        outcomes,
+        statuses,
+        what="watchlist",
+        timeout=timeout,
+        done=lambda doc, o: doc.get("watchlist_version") == o.wanted,
+    )
+    return outcomes
+
+
+def send_command(
+    link: MqttLink,
+    devices: list[DeviceRecord],
+    action: Action,
+    signers: Signers,
+    state: OpsState,
+    *,
+    timeout: float = 30.0,
+    validity: timedelta = timedelta(minutes=30),
+) -> list[Outcome]:
+    statuses = read_statuses(link, devices)
+    outcomes = []
+    for device in devices:
+        floor = int((statuses.get(device.device_id) or {}).get("command_counter") or 0)
+        counter = max(state.get(device.device_id, "command_counter"), floor) + 1
+        now = datetime.now(UTC).replace(microsecond=0)
+        signed = sign_command(
+            Command(device.device_id, device.site, action, counter, now, now + validity), signers
+        )
+        # Retained: a device that is offline now gets it when it reconnects (within its
+        # validity); the device treats a repeat of the last command it ran as done.
+        code = link.wait_ack(link.publish(topic(device, "command"), signed, retain=True))
+        if code >= 0x80:
+            raise UsageError(
+                f"the broker refused the command for {device.device_id} (reason {code:#x})"
+            )
+        if action is Action.WIPE:
+            link.wait_ack(link.publish(topic(device, "watchlist"), b"", retain=True))
+        state.set(device.device_id, "command_counter", counter)
+        outcomes.append(Outcome(device.device_id, counter, sent_at=now))
+
+    def done(doc: dict[str, Any], outcome: Outcome) -> bool:
+        if int(doc.get("command_counter") or 0) < outcome.wanted:
+            return False
+        if action is Action.WIPE:
+            return doc.get("watchlist_version") is None
+        return doc.get("state") == ("paused" if action is Action.PAUSE else "online")
+
+    wait_for(link, outcomes, statuses, what="command", done=done, timeout=timeout)
+    return outcomes
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def fleet_rows(statuses: dict[str, dict[str, Any]]) -> list[list[str]]:
+    rows = [
+        [
+            "DEVICE",
+            "SITE",
+            "STATE",
+            "WATCHLIST",
+            "EXPIRES",
+            "FPS",
+            "FACES",
+            "DISCARDED",
+            "MATCHES",
+            "QUEUED",
+            "ALARMS",
+        ]
+    ]
+    for device, doc in sorted(statuses.items()):
+        version = doc.get("watchlist_version")
+        rows.append(
+            [
+                device,
+                str(doc.get("site", "?")),
+                str(doc.get("state", "?")),
+                f"v{version}" if version else str(doc.get("watchlist", "none")),
+                str(doc.get("expires_at") or "-"),
+                str(doc.get("fps", "-")),
+                str(doc.get("faces_detected", "-")),
+                str(doc.get("faces_discarded", "-")),
+                str(doc.get("matches", "-")),
+                str(doc.get("events_queued", "-")),
+                "; ".join(doc.get("alarms") or []) or "-",
+            ]
+        )
+    return rows

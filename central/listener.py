@@ -1,0 +1,89 @@
+"""``lfr-alerts listen``: receive events, verify each one, store each alert exactly once.
+
+An event becomes an alert only if its JWS verifies against an *active* device in the registry
+and it arrived on that device's own topic. Everything else is refused, counted by reason and
+logged (never stored as an alert). The registry is re-read when it changes, so a revocation
+takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from agent.io.mqtt import MqttLink
+from central.store import AlertStore
+from protocol.errors import RejectedInput, WrongDevice
+from protocol.event import MatchEvent, verify_event
+from provisioning.registry import Registry
+
+log = logging.getLogger(__name__)
+EVENTS = "lfr/v1/+/+/events"
+
+
+@dataclass
+class ListenerStats:
+    stored: int = 0
+    duplicates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+class Listener:
+    def __init__(
+        self,
+        store: AlertStore,
+        registry_path: Path,
+        link: MqttLink,
+        on_alert: Callable[[MatchEvent], None] | None = None,
+    ) -> None:
+        self.store, self.link, self.on_alert = store, link, on_alert
+        self.registry_path = registry_path
+        self._mtime = 0.0
+        self._keys = self._load_keys()
+        self.stats = ListenerStats()
+
+    def _load_keys(self) -> dict[str, ed25519.Ed25519PublicKey]:
+        self._mtime = os.stat(self.registry_path).st_mtime
+        keys = Registry.load(self.registry_path).trusted_signing_keys()
+        log.info("trusting events from %d active devices", len(keys))
+        return keys
+
+    def _refresh_registry(self) -> None:
+        if os.stat(self.registry_path).st_mtime != self._mtime:
+            self._keys = self._load_keys()
+
+    def handle(self, topic: str, token: bytes) -> None:
+        try:
+            event = verify_event(token, self._keys)
+            parts = topic.split("/")
+            if len(parts) != 5 or (parts[2], parts[3]) != (event.site, event.device_id):
+                raise WrongDevice(f"event of {event.device_id}@{event.site} arrived on {topic}")
+        except RejectedInput as exc:
+            self.stats.rejected[exc.reason] += 1
+            self.store.count_rejection(exc.reason)
+            log.warning("event refused on %s (%s): %s", topic, exc.reason, exc)
+            return
+        if self.store.add(event, token):
+            self.stats.stored += 1
+            if self.on_alert is not None:
+                self.on_alert(event)
+        else:
+            self.stats.duplicates += 1
+
+    def run(self, stop: threading.Event) -> None:
+        last_refresh = time.monotonic()
+        while not stop.is_set():
+            message = self.link.receive(0.2)
+            if message is not None and message.payload:
+                self.handle(message.topic, message.payload)
+            if time.monotonic() - last_refresh > 2.0:
+                self._refresh_registry()
+                last_refresh = time.monotonic()

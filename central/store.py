@@ -1,0 +1,243 @@
+"""The alert store: SQLite by default, PostgreSQL for a control room with several consumers.
+
+One schema, versioned migrations for both. ``event_id`` is the primary key, so however many
+``lfr-alerts listen`` processes share a subscription group, and however often the broker
+redelivers, each alert is stored exactly once. The signed event is kept as received (the
+evidence); its probe stays sealed and is opened only for an officer's screen.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from protocol.encoding import format_time
+from protocol.event import MatchEvent
+
+OUTCOMES = ("confirmed", "false_alert", "no_action")
+
+_MIGRATIONS: dict[str, list[str]] = {
+    "sqlite": [
+        """CREATE TABLE alerts (
+            event_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, site TEXT NOT NULL,
+            deployment_id TEXT NOT NULL, watchlist_version INTEGER NOT NULL,
+            subject_ref TEXT NOT NULL, category TEXT NOT NULL, score REAL NOT NULL,
+            threshold REAL NOT NULL, margin REAL NOT NULL, observed_at TEXT NOT NULL,
+            received_at TEXT NOT NULL, track_id INTEGER NOT NULL,
+            embedder_sha256 TEXT NOT NULL, token BLOB NOT NULL);
+        CREATE INDEX alerts_received ON alerts (received_at);
+        CREATE TABLE adjudications (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL REFERENCES alerts (event_id),
+            outcome TEXT NOT NULL CHECK (outcome IN ('confirmed', 'false_alert', 'no_action')),
+            officer TEXT NOT NULL, decided_at TEXT NOT NULL);
+        CREATE TABLE rejections (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);""",
+    ],
+    "postgresql": [
+        """CREATE TABLE alerts (
+            event_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, site TEXT NOT NULL,
+            deployment_id TEXT NOT NULL, watchlist_version BIGINT NOT NULL,
+            subject_ref TEXT NOT NULL, category TEXT NOT NULL, score DOUBLE PRECISION NOT NULL,
+            threshold DOUBLE PRECISION NOT NULL, margin DOUBLE PRECISION NOT NULL,
+            observed_at TEXT NOT NULL, received_at TEXT NOT NULL, track_id BIGINT NOT NULL,
+            embedder_sha256 TEXT NOT NULL, token BYTEA NOT NULL);
+        CREATE INDEX alerts_received ON alerts (received_at);
+        CREATE TABLE adjudications (
+            id BIGSERIAL PRIMARY KEY,
+            event_id TEXT NOT NULL REFERENCES alerts (event_id),
+            outcome TEXT NOT NULL CHECK (outcome IN ('confirmed', 'false_alert', 'no_action')),
+            officer TEXT NOT NULL, decided_at TEXT NOT NULL);
+        CREATE TABLE rejections (reason TEXT PRIMARY KEY, count BIGINT NOT NULL);""",
+    ],
+}
+
+
+class StoreError(Exception):
+    """The store URL or database cannot be used as given."""
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    event_id: str
+    device_id: str
+    site: str
+    deployment_id: str
+    subject_ref: str
+    category: str
+    score: float
+    threshold: float
+    observed_at: str
+    received_at: str
+    token: bytes
+    outcome: str | None
+    officer: str | None
+    decided_at: str | None
+
+
+class AlertStore:
+    def __init__(self, url: str) -> None:
+        parsed = urlparse(url)
+        self._lock = threading.Lock()
+        if parsed.scheme == "sqlite":
+            path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
+            if not path:
+                raise StoreError(f"{url}: use sqlite:///relative.db or sqlite:////abs/path.db")
+            self.dialect = "sqlite"
+            self._db: Any = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=30
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        elif parsed.scheme in ("postgresql", "postgres"):
+            try:
+                import psycopg
+            except ImportError:
+                raise StoreError(
+                    "PostgreSQL needs psycopg: pip install 'lfr-edge[postgres]'"
+                ) from None
+            self.dialect = "postgresql"
+            try:
+                self._db = psycopg.connect(url, autocommit=True)
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot connect to {parsed.hostname}: {exc}") from None
+        else:
+            raise StoreError(f"unsupported store URL {url!r} (sqlite:///FILE or postgresql://...)")
+        self._migrate()
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._lock:
+            return self._db.execute(self._sql(sql), params)
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+            if self.dialect == "postgresql":
+                # Several listeners may start at once: one migrates, the others wait.
+                self._db.execute("SELECT pg_advisory_lock(7734001)")
+            try:
+                row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+                current = int(row[0] or 0)
+                for number, script in enumerate(_MIGRATIONS[self.dialect], start=1):
+                    if number <= current:
+                        continue
+                    for statement in filter(str.strip, script.split(";")):
+                        self._db.execute(statement)
+                    self._db.execute(self._sql("INSERT INTO schema_version VALUES (?)"), (number,))
+            finally:
+                if self.dialect == "postgresql":
+                    self._db.execute("SELECT pg_advisory_unlock(7734001)")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+    def add(self, event: MatchEvent, token: bytes, received_at: datetime | None = None) -> bool:
+        """Store a verified event; False if it was already stored (a duplicate)."""
+        received = format_time((received_at or datetime.now(UTC)).replace(microsecond=0))
+        cursor = self._execute(
+            "INSERT INTO alerts (event_id, device_id, site, deployment_id, watchlist_version, "
+            "subject_ref, category, score, threshold, margin, observed_at, received_at, "
+            "track_id, embedder_sha256, token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?) ON CONFLICT (event_id) DO NOTHING",
+            (
+                event.event_id,
+                event.device_id,
+                event.site,
+                event.deployment_id,
+                event.watchlist_version,
+                event.subject_ref,
+                event.category,
+                event.score,
+                event.threshold,
+                event.margin,
+                format_time(event.observed_at),
+                received,
+                event.track_id,
+                event.embedder_sha256,
+                token,
+            ),
+        )
+        return bool(cursor.rowcount == 1)
+
+    def count_rejection(self, reason: str) -> None:
+        self._execute(
+            "INSERT INTO rejections (reason, count) VALUES (?, 1) ON CONFLICT "
+            "(reason) DO UPDATE SET count = rejections.count + 1",
+            (reason,),
+        )
+
+    def rejections(self) -> dict[str, int]:
+        rows = self._execute("SELECT reason, count FROM rejections").fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def adjudicate(
+        self, event_id: str, outcome: str, officer: str, when: datetime | None = None
+    ) -> None:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}")
+        officer = officer.strip()
+        if not officer or len(officer) > 100:
+            raise ValueError("the officer's name is required (at most 100 characters)")
+        if self.get(event_id) is None:
+            raise KeyError(event_id)
+        self._execute(
+            "INSERT INTO adjudications (event_id, outcome, officer, decided_at) "
+            "VALUES (?, ?, ?, ?)",
+            (
+                event_id,
+                outcome,
+                officer,
+                format_time((when or datetime.now(UTC)).replace(microsecond=0)),
+            ),
+        )
+
+    _SELECT = (
+        "SELECT a.event_id, a.device_id, a.site, a.deployment_id, a.subject_ref, a.category, "
+        "a.score, a.threshold, a.observed_at, a.received_at, a.token, d.outcome, d.officer, "
+        "d.decided_at FROM alerts a LEFT JOIN adjudications d ON d.id = (SELECT MAX(id) FROM "
+        "adjudications x WHERE x.event_id = a.event_id)"
+    )
+
+    @staticmethod
+    def _row(row: Sequence[Any]) -> StoredAlert:
+        return StoredAlert(
+            event_id=str(row[0]),
+            device_id=str(row[1]),
+            site=str(row[2]),
+            deployment_id=str(row[3]),
+            subject_ref=str(row[4]),
+            category=str(row[5]),
+            score=float(row[6]),
+            threshold=float(row[7]),
+            observed_at=str(row[8]),
+            received_at=str(row[9]),
+            token=bytes(row[10]),
+            outcome=row[11],
+            officer=row[12],
+            decided_at=row[13],
+        )
+
+    def recent(self, limit: int = 100) -> list[StoredAlert]:
+        rows = self._execute(
+            f"{self._SELECT} ORDER BY a.received_at DESC, a.event_id LIMIT ?", (limit,)
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def get(self, event_id: str) -> StoredAlert | None:
+        row = self._execute(f"{self._SELECT} WHERE a.event_id = ?", (event_id,)).fetchone()
+        return self._row(row) if row else None
+
+    def count(self) -> int:
+        return int(self._execute("SELECT COUNT(*) FROM alerts").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
