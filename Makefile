@@ -5,13 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install install-system test lint fmt clean models demo install-service uninstall-service
+.PHONY: help install install-system test lint fmt clean models demo install-service uninstall-service bench eval
 
 help:
 	@echo "make install         venv in $(VENV) with the project and its dev tools (idempotent)"
 	@echo "make demo            the system end to end in a temporary directory"
 	@echo "make test            the whole test suite (starts its own Mosquitto where needed)"
 	@echo "make lint            ruff + mypy --strict"
+	@echo "make bench           speed, memory, scaling -> reports/bench.md (+ PNG)"
+	@echo "make eval            LFW accuracy, 1:N FNIR/FPIR with DET plot -> reports/eval.md"
 	@echo "make install-service (root) the agent as a hardened systemd service; uninstall-service [WIPE=1]"
 	@echo "make models          rebuild models/*.tflite and models/MANIFEST.json from pinned sources"
 
@@ -30,6 +32,13 @@ install-system:
 
 test: install install-system
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Reports (Markdown + PNG) in reports/; BENCH_ARGS=--quick for a small run.
+bench: install install-system
+	$(BIN)/python -m tests.bench.bench $(BENCH_ARGS)
+
+eval: install
+	$(BIN)/python -m tests.bench.evaluate $(EVAL_ARGS)
 
 demo: install
 	$(BIN)/python -m central.demo
