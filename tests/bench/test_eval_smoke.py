@@ -1,0 +1,33 @@
+"""CI keeps `make eval` working: a small run on LFW with a labelled group file (skipped
+with a reason when ../shared/datasets is absent)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.bench import evaluate
+
+pytestmark = [pytest.mark.integration, pytest.mark.dataset]
+LFW = evaluate.DATASETS / "lfw"
+
+
+@pytest.mark.skipif(not LFW.is_dir(), reason=f"{LFW} is absent (../shared/datasets)")
+def test_small_eval_with_groups(tmp_path: Path) -> None:
+    groups = tmp_path / "groups.csv"
+    with groups.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "group"])
+        for number, person in enumerate(sorted(p for p in LFW.iterdir() if p.is_dir())[:300]):
+            for image in person.glob("*.jpg"):
+                writer.writerow([image.name, "north" if number % 2 else "south"])
+    assert evaluate.main(["--limit", "20", "--out", str(tmp_path), "--by-group", str(groups)]) == 0
+    summary = json.loads((tmp_path / "eval.json").read_text())
+    assert set(summary["verification"]) == {"accurate", "fast", "mobilefacenet_float32"}
+    assert summary["quantisation_cosine_mobilefacenet"]["mean"] > 0.99
+    report = (tmp_path / "eval.md").read_text()
+    assert "| accurate | north |" in report and "| accurate | south |" in report
+    assert (tmp_path / "eval_det.png").stat().st_size > 1000
