@@ -39,16 +39,21 @@ def _init() -> None:
     from agent.vision.embedder import ModelEmbedder
     from agent.vision.manifest import load_manifest
 
-    _STATE["profiles"] = {p: load_profile(p, threads=1) for p in PROFILES}
-    _STATE["float"] = ModelEmbedder.from_manifest(load_manifest(), FLOAT_MODEL, 1)
+    manifest = load_manifest()
+    vision = load_profile("accurate", threads=1)
+    _STATE["detector"] = vision.detector
+    # Each model runs once per face; the profiles are composed from the blocks exactly as
+    # ProfileEmbedder does (sqrt(weight) * unit block, concatenated).
+    _STATE["profiles"] = {p: manifest.profile(p) for p in PROFILES}
+    models = {b.model for p in PROFILES for b in manifest.profile(p).blocks} | {FLOAT_MODEL}
+    _STATE["models"] = {m: ModelEmbedder.from_manifest(manifest, m, 1) for m in models}
 
 
 def _embed(path: str) -> tuple[str, dict[str, F32] | None]:
     from agent.vision.image import read_image
 
     image = read_image(Path(path))
-    vision = _STATE["profiles"]["accurate"]
-    faces = vision.detector.detect(image)
+    faces = _STATE["detector"].detect(image)
     if not faces:
         return path, None
     h, w = image.shape[:2]
@@ -59,9 +64,17 @@ def _embed(path: str) -> tuple[str, dict[str, F32] | None]:
             ((d.box[0] + d.box[2]) / 2 - w / 2) ** 2 + ((d.box[1] + d.box[3]) / 2 - h / 2) ** 2
         ),
     )
-    out = {p: _STATE["profiles"][p].embedder.embed(image, face) for p in PROFILES}
-    flo = _STATE["float"]
-    out["mobilefacenet_float32"] = flo.embed_crop(flo.crop(image, face), flip=True)
+    blocks = {
+        name: model.embed_crop(model.crop(image, face), flip=True)
+        for name, model in _STATE["models"].items()
+    }
+    out = {
+        p: np.concatenate(
+            [np.sqrt(b.weight) * blocks[b.model] for b in _STATE["profiles"][p].blocks]
+        ).astype(np.float32)
+        for p in PROFILES
+    }
+    out["mobilefacenet_float32"] = blocks[FLOAT_MODEL]
     return path, out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -60,6 +61,15 @@ def test_install_verify_and_uninstall_with_wipe(tmp_path: Path) -> None:
         ["systemd-analyze", "verify", str(staged)], capture_output=True, text=True, check=False
     )
     assert verify.returncode == 0 and verify.stderr == "", verify.stderr
+    security = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(staged)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    score = re.search(r"Overall exposure level for lfr-agent.service: ([0-9.]+)", security.stdout)
+    assert score is not None, security.stdout + security.stderr
+    assert float(score.group(1)) <= 2.0, security.stdout
     agent = tmp_path / PREFIX.lstrip("/") / ".venv/bin/lfr-agent"
     assert (
         subprocess.run(
