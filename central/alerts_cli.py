@@ -7,10 +7,12 @@ import signal
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from agent.io.console import EXIT_OK, UsageError, run
+from agent.io.console import EXIT_OK, UsageError, parse_duration, run
 from agent.io.files import atomic_write, read_bounded, read_private
 from agent.io.mqtt import MqttError, MqttLink, MqttSettings
+from protocol.errors import RejectedInput
 from protocol.event import MatchEvent, open_probe, verify_event
 from protocol.keys import load_hpke_private
 from protocol.limits import DEFAULT_LIMITS
@@ -40,11 +42,13 @@ def _link_settings(args: argparse.Namespace, session_expiry: int = 0) -> MqttSet
     host, port = args.broker
     key = args.client_key or args.client_cert.with_suffix(".key")
     ca = args.ca or args.registry.parent / "ca.crt"
-    return MqttSettings(host, port, ca, args.client_cert, key, session_expiry=session_expiry)
+    return MqttSettings(
+        host, port, ca, args.client_cert, key, session_expiry=session_expiry, manual_ack=True
+    )
 
 
 def _listen(args: argparse.Namespace) -> int:
-    from central.listener import EVENTS, Listener
+    from central.listener import EVENTS, STATUS, Listener
     from central.store import AlertStore, StoreError
 
     try:
@@ -68,7 +72,9 @@ def _listen(args: argparse.Namespace) -> int:
         )
 
     listener = Listener(store, args.registry, link, on_alert=show)
-    granted = link.subscribe([(f"$share/{args.group}/{EVENTS}", 1)])
+    granted = link.subscribe(
+        [(f"$share/{args.group}/{EVENTS}", 1), (f"$share/{args.group}/{STATUS}", 1)]
+    )
     if granted[0] >= 0x80:
         raise UsageError(f"the broker refused the subscription (reason {granted[0]:#x})")
     print(f"listening for events as group {args.group!r}; storing in {args.db}", flush=True)
@@ -112,6 +118,66 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _open_store(url: str) -> Any:
+    from central.store import AlertStore, StoreError
+
+    try:
+        return AlertStore(url)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _report(args: argparse.Namespace) -> int:
+    from central.pilot import report
+
+    store = _open_store(args.db)
+    try:
+        path = report(store, args.out)
+    finally:
+        store.close()
+    print(f"pilot report: {path}")
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from central.pilot import export, since_arg, write
+
+    if args.with_images and args.adjudication_key is None:
+        raise UsageError("--with-images needs --adjudication-key to open the probes")
+    key = (
+        load_hpke_private(read_private(args.adjudication_key, "adjudication key"))
+        if args.with_images
+        else None
+    )
+    try:
+        since = since_arg(args.since)
+    except RejectedInput as exc:
+        raise UsageError(str(exc)) from None
+    store = _open_store(args.db)
+    try:
+        write(args.out, export(store, since, args.format, key))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from central.pilot import purge
+
+    store = _open_store(args.db)
+    try:
+        alerts, snapshots = purge(store, args.older_than, datetime.now(UTC))
+    finally:
+        store.close()
+    print(
+        f"purged {alerts} alerts (with their probes) and {snapshots} status snapshots "
+        f"older than {args.older_than.days} days; their daily numbers remain in the report"
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0)
@@ -142,6 +208,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(handler=_serve)
+
+    p = sub.add_parser("report", help="pilot assessment per site and day (Markdown + PNG)")
+    p.add_argument("--db", default="sqlite:///alerts.db")
+    p.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR")
+    p.set_defaults(handler=_report)
+
+    p = sub.add_parser("export", help="alerts and outcomes as CSV or JSON")
+    p.add_argument("--db", default="sqlite:///alerts.db")
+    p.add_argument("--since", default="1970-01-01", help="YYYY-MM-DD or RFC 3339 time")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--out", type=Path, metavar="FILE", help="default: standard output")
+    p.add_argument(
+        "--with-images",
+        action="store_true",
+        help="include the decrypted probe JPEGs (needs --adjudication-key)",
+    )
+    p.add_argument("--adjudication-key", type=Path, metavar="KEY")
+    p.set_defaults(handler=_export)
+
+    p = sub.add_parser("purge", help="delete alerts and probes past the retention period")
+    p.add_argument("--db", default="sqlite:///alerts.db")
+    p.add_argument(
+        "--older-than",
+        type=parse_duration,
+        default=parse_duration("31d"),
+        metavar="DURATION",
+        help="retention (default 31d)",
+    )
+    p.set_defaults(handler=_purge)
 
     p = sub.add_parser("verify", help="verify one stored event (compact JWS) against the registry")
     p.add_argument("event", type=Path, metavar="EVENT")

@@ -8,6 +8,7 @@ takes effect without a restart.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -27,6 +28,7 @@ from provisioning.registry import Registry
 
 log = logging.getLogger(__name__)
 EVENTS = "lfr/v1/+/+/events"
+STATUS = "lfr/v1/+/+/status"
 
 
 @dataclass
@@ -78,12 +80,32 @@ class Listener:
         else:
             self.stats.duplicates += 1
 
+    def handle_status(self, payload: bytes) -> None:
+        """Counters for the pilot report; a status is not evidence, so a bad one is skipped."""
+        if len(payload) > 64 * 1024:
+            return
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            log.warning("unparseable status document skipped")
+            return
+        if isinstance(doc, dict):
+            self.store.add_status(doc)
+
     def run(self, stop: threading.Event) -> None:
         last_refresh = time.monotonic()
         while not stop.is_set():
-            message = self.link.receive(0.2)
-            if message is not None and message.payload:
-                self.handle(message.topic, message.payload)
             if time.monotonic() - last_refresh > 2.0:
                 self._refresh_registry()
                 last_refresh = time.monotonic()
+            message = self.link.receive(0.2)
+            if message is None:
+                continue
+            if message.payload:
+                if message.topic.endswith("/status"):
+                    self.handle_status(message.payload)
+                else:
+                    self.handle(message.topic, message.payload)
+            # Acknowledged only once stored (or refused): a listener that dies before this
+            # gets the event again from the broker; the store de-duplicates it.
+            self.link.ack(message)

@@ -37,6 +37,16 @@ _MIGRATIONS: dict[str, list[str]] = {
             outcome TEXT NOT NULL CHECK (outcome IN ('confirmed', 'false_alert', 'no_action')),
             officer TEXT NOT NULL, decided_at TEXT NOT NULL);
         CREATE TABLE rejections (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);""",
+        """CREATE TABLE status_snapshots (
+            device_id TEXT NOT NULL, site TEXT NOT NULL, at TEXT NOT NULL,
+            uptime_s BIGINT NOT NULL, frames BIGINT NOT NULL, faces_detected BIGINT NOT NULL,
+            faces_discarded BIGINT NOT NULL, matches BIGINT NOT NULL,
+            PRIMARY KEY (device_id, at));
+        CREATE TABLE daily_stats (
+            site TEXT NOT NULL, day TEXT NOT NULL, faces BIGINT NOT NULL,
+            alerts BIGINT NOT NULL, confirmed BIGINT NOT NULL, false_alerts BIGINT NOT NULL,
+            no_action BIGINT NOT NULL, adjudicated BIGINT NOT NULL,
+            adjudication_seconds DOUBLE PRECISION NOT NULL, PRIMARY KEY (site, day));""",
     ],
     "postgresql": [
         """CREATE TABLE alerts (
@@ -53,6 +63,16 @@ _MIGRATIONS: dict[str, list[str]] = {
             outcome TEXT NOT NULL CHECK (outcome IN ('confirmed', 'false_alert', 'no_action')),
             officer TEXT NOT NULL, decided_at TEXT NOT NULL);
         CREATE TABLE rejections (reason TEXT PRIMARY KEY, count BIGINT NOT NULL);""",
+        """CREATE TABLE status_snapshots (
+            device_id TEXT NOT NULL, site TEXT NOT NULL, at TEXT NOT NULL,
+            uptime_s BIGINT NOT NULL, frames BIGINT NOT NULL, faces_detected BIGINT NOT NULL,
+            faces_discarded BIGINT NOT NULL, matches BIGINT NOT NULL,
+            PRIMARY KEY (device_id, at));
+        CREATE TABLE daily_stats (
+            site TEXT NOT NULL, day TEXT NOT NULL, faces BIGINT NOT NULL,
+            alerts BIGINT NOT NULL, confirmed BIGINT NOT NULL, false_alerts BIGINT NOT NULL,
+            no_action BIGINT NOT NULL, adjudicated BIGINT NOT NULL,
+            adjudication_seconds DOUBLE PRECISION NOT NULL, PRIMARY KEY (site, day));""",
     ],
 }
 
@@ -234,6 +254,35 @@ class AlertStore:
     def get(self, event_id: str) -> StoredAlert | None:
         row = self._execute(f"{self._SELECT} WHERE a.event_id = ?", (event_id,)).fetchone()
         return self._row(row) if row else None
+
+    def add_status(self, doc: dict[str, Any]) -> None:
+        """Keep a device's privacy counters (numbers only) for the pilot report."""
+        try:
+            row = (
+                str(doc["device_id"]),
+                str(doc["site"]),
+                str(doc["at"]),
+                int(doc["uptime_s"]),
+                int(doc["frames"]),
+                int(doc["faces_detected"]),
+                int(doc["faces_discarded"]),
+                int(doc["matches"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return  # an offline will or a partial document carries no counters
+        self._execute(
+            "INSERT INTO status_snapshots (device_id, site, at, uptime_s, frames, "
+            "faces_detected, faces_discarded, matches) VALUES (?, ?, ?, ?, ?, ?, ?, "
+            "?) ON CONFLICT (device_id, at) DO NOTHING",
+            row,
+        )
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Read-only queries for reports (this module's tables)."""
+        return list(self._execute(sql, params).fetchall())
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self._execute(sql, params).rowcount)
 
     def count(self) -> int:
         return int(self._execute("SELECT COUNT(*) FROM alerts").fetchone()[0])

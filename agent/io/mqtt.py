@@ -38,6 +38,10 @@ class MqttSettings:
     # > 0: a persistent session (clean_start false) that the broker keeps this many seconds,
     # queueing QoS 1 messages while we are away (consumers must not miss events).
     session_expiry: int = 0
+    # True: a QoS 1 message is acknowledged only when the application calls ack() after
+    # handling it, and the broker sends at most inbox_size // 2 unacknowledged messages
+    # (MQTT 5 Receive Maximum), so the bounded inbox never has to drop one.
+    manual_ack: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class Message:
     topic: str
     payload: bytes
     retain: bool
+    mid: int = 0
+    qos: int = 0
 
 
 class MqttLink:
@@ -54,7 +60,10 @@ class MqttLink:
 
         self._settings = settings
         self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=settings.manual_ack,
         )
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(settings.ca_cert))
         context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -122,7 +131,13 @@ class MqttLink:
             self._lock.notify_all()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        item = Message(message.topic, bytes(message.payload), bool(message.retain))
+        item = Message(
+            message.topic,
+            bytes(message.payload),
+            bool(message.retain),
+            int(message.mid),
+            int(message.qos),
+        )
         while True:
             try:
                 self.inbox.put_nowait(item)
@@ -144,14 +159,24 @@ class MqttLink:
                 self._lock.wait(remaining)
 
     def _session(self) -> dict[str, Any]:
-        if self._settings.session_expiry <= 0:
+        if self._settings.session_expiry <= 0 and not self._settings.manual_ack:
             return {}
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = self._settings.session_expiry
-        return {"clean_start": False, "properties": properties}
+        session: dict[str, Any] = {"properties": properties}
+        if self._settings.session_expiry > 0:
+            properties.SessionExpiryInterval = self._settings.session_expiry
+            session["clean_start"] = False
+        if self._settings.manual_ack:
+            properties.ReceiveMaximum = max(1, self._settings.inbox_size // 2)
+        return session
+
+    def ack(self, message: Message) -> None:
+        """With manual_ack: tell the broker this message is handled (QoS 1 PUBACK)."""
+        if self._settings.manual_ack and message.qos > 0:
+            self._client.ack(message.mid, message.qos)
 
     def connect(self, timeout: float = 10.0) -> None:
         """Connect and wait for CONNACK; a refusal or TLS failure raises :class:`MqttError`."""

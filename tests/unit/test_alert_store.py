@@ -47,7 +47,7 @@ def test_store_dedupes_adjudicates_and_counts(store_url: str, fleet: Fleet) -> N
     assert store.rejections() == {"bad_signature": 2, "unknown_signer": 1}
     store.close()
     reopened = AlertStore(store_url)  # migrations run once
-    assert reopened.schema_version == 1 and reopened.count() == 1
+    assert reopened.schema_version == 2 and reopened.count() == 1
     reopened.close()
 
 
