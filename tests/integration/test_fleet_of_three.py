@@ -167,6 +167,7 @@ def test_three_devices_two_listeners_report(
         listeners = [
             listen(index, str(clients / f"{n}.crt"), db_url) for n in ("alerts", "alerts-2")
         ]
+    assert all("stopped:" in o for o in outputs), outputs
     stored = [
         int(re.search(r"stopped: (\d+) alerts stored", o).group(1))  # type: ignore[union-attr]
         for o in outputs
