@@ -301,7 +301,7 @@ def _write_config(
             "broker": {"host": broker[0], "port": broker[1]},
         },
         header="lfr-agent configuration, written by lfr-provision device-install.\n"
-        "Keys and certificates live in state_dir; see docs/operator.md.",
+        "Keys and certificates live in state_dir; see docs/operator-guide.md.",
     )
     if path.exists():
         if path.read_text() == text:
