@@ -26,7 +26,7 @@ from agent.core.tracker import Alert, Tracker
 from agent.events import EventSigner
 from agent.io.capture import Capture
 from agent.io.identity import load_identity
-from agent.io.mqtt import Message, MqttError, MqttLink, MqttSettings
+from agent.io.mqtt import Message, MqttError, MqttLink
 from agent.io.notify import Notifier
 from agent.io.outbox import Outbox, OutboxFull
 from agent.io.publisher import Publisher
@@ -120,23 +120,13 @@ class Agent:
         base = f"lfr/v1/{self.identity.site}/{self.identity.device_id}"
         self.topics = {k: f"{base}/{k}" for k in ("watchlist", "command", "events", "status")}
         self.outbox = Outbox(config.state_dir / "outbox.sqlite", config.events.outbox_max)
-        self.link = MqttLink(
-            MqttSettings(
-                config.broker.host,
-                config.broker.port,
-                config.ca_cert,
-                config.client_cert,
-                config.client_key,
-                client_id=self.identity.device_id,
-                keepalive=config.broker.keepalive,
-                will=(
-                    self.topics["status"],
-                    offline_status(self.identity.device_id, self.identity.site),
-                    1,
-                    True,
-                ),
-            )
+        will = (
+            self.topics["status"],
+            offline_status(self.identity.device_id, self.identity.site),
+            1,
+            True,
         )
+        self.link = MqttLink(config.mqtt_settings(will=will))
         self.publisher = Publisher(self.outbox, self.link)
         loop = config.camera.loop and not until_end
         self.capture = Capture(

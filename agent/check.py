@@ -20,7 +20,7 @@ from agent.config import AgentConfig, ConfigError, load_config
 from agent.io.files import InsecureKeyFile, read_bounded, read_private
 from agent.io.identity import load_identity
 from agent.io.layout import DeviceLayout
-from agent.io.mqtt import MqttError, MqttLink, MqttSettings
+from agent.io.mqtt import MqttError, MqttLink
 from protocol.encoding import format_time
 from protocol.errors import RejectedInput
 from protocol.watchlist import read_signed
@@ -98,17 +98,7 @@ def _clock(config: AgentConfig, now: datetime) -> str:
 
 
 def _broker(config: AgentConfig) -> str:
-    link = MqttLink(
-        MqttSettings(
-            config.broker.host,
-            config.broker.port,
-            config.ca_cert,
-            config.client_cert,
-            config.client_key,
-            client_id=config.device.id,
-            keepalive=config.broker.keepalive,
-        )
-    )
+    link = MqttLink(config.mqtt_settings())
     try:
         link.connect(timeout=10)
     except MqttError as exc:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.io.mqtt import MqttSettings
+
 DEFAULT_PATH = Path("/etc/lfr-agent/agent.toml")
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -115,6 +117,19 @@ class AgentConfig:
     @property
     def client_key(self) -> Path:
         return self.broker.key or self.state_dir / "keys" / "tls.key"
+
+    def mqtt_settings(self, will: tuple[str, bytes, int, bool] | None = None) -> MqttSettings:
+        """How this device reaches the broker (its certificate's CN is its client id)."""
+        return MqttSettings(
+            self.broker.host,
+            self.broker.port,
+            self.ca_cert,
+            self.client_cert,
+            self.client_key,
+            client_id=self.device.id,
+            keepalive=self.broker.keepalive,
+            will=will,
+        )
 
 
 _SECTIONS: dict[str, type[Any]] = {

@@ -21,6 +21,18 @@ from protocol.event import MatchEvent
 
 OUTCOMES = ("confirmed", "false_alert", "no_action")
 
+# Version 2 is the same text on both: only portable types in it.
+_V2 = """CREATE TABLE status_snapshots (
+            device_id TEXT NOT NULL, site TEXT NOT NULL, at TEXT NOT NULL,
+            uptime_s BIGINT NOT NULL, frames BIGINT NOT NULL, faces_detected BIGINT NOT NULL,
+            faces_discarded BIGINT NOT NULL, matches BIGINT NOT NULL,
+            PRIMARY KEY (device_id, at));
+        CREATE TABLE daily_stats (
+            site TEXT NOT NULL, day TEXT NOT NULL, faces BIGINT NOT NULL,
+            alerts BIGINT NOT NULL, confirmed BIGINT NOT NULL, false_alerts BIGINT NOT NULL,
+            no_action BIGINT NOT NULL, adjudicated BIGINT NOT NULL,
+            adjudication_seconds DOUBLE PRECISION NOT NULL, PRIMARY KEY (site, day));"""
+
 _MIGRATIONS: dict[str, list[str]] = {
     "sqlite": [
         """CREATE TABLE alerts (
@@ -37,16 +49,7 @@ _MIGRATIONS: dict[str, list[str]] = {
             outcome TEXT NOT NULL CHECK (outcome IN ('confirmed', 'false_alert', 'no_action')),
             officer TEXT NOT NULL, decided_at TEXT NOT NULL);
         CREATE TABLE rejections (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);""",
-        """CREATE TABLE status_snapshots (
-            device_id TEXT NOT NULL, site TEXT NOT NULL, at TEXT NOT NULL,
-            uptime_s BIGINT NOT NULL, frames BIGINT NOT NULL, faces_detected BIGINT NOT NULL,
-            faces_discarded BIGINT NOT NULL, matches BIGINT NOT NULL,
-            PRIMARY KEY (device_id, at));
-        CREATE TABLE daily_stats (
-            site TEXT NOT NULL, day TEXT NOT NULL, faces BIGINT NOT NULL,
-            alerts BIGINT NOT NULL, confirmed BIGINT NOT NULL, false_alerts BIGINT NOT NULL,
-            no_action BIGINT NOT NULL, adjudicated BIGINT NOT NULL,
-            adjudication_seconds DOUBLE PRECISION NOT NULL, PRIMARY KEY (site, day));""",
+        _V2,
     ],
     "postgresql": [
         """CREATE TABLE alerts (
@@ -63,16 +66,7 @@ _MIGRATIONS: dict[str, list[str]] = {
             outcome TEXT NOT NULL CHECK (outcome IN ('confirmed', 'false_alert', 'no_action')),
             officer TEXT NOT NULL, decided_at TEXT NOT NULL);
         CREATE TABLE rejections (reason TEXT PRIMARY KEY, count BIGINT NOT NULL);""",
-        """CREATE TABLE status_snapshots (
-            device_id TEXT NOT NULL, site TEXT NOT NULL, at TEXT NOT NULL,
-            uptime_s BIGINT NOT NULL, frames BIGINT NOT NULL, faces_detected BIGINT NOT NULL,
-            faces_discarded BIGINT NOT NULL, matches BIGINT NOT NULL,
-            PRIMARY KEY (device_id, at));
-        CREATE TABLE daily_stats (
-            site TEXT NOT NULL, day TEXT NOT NULL, faces BIGINT NOT NULL,
-            alerts BIGINT NOT NULL, confirmed BIGINT NOT NULL, false_alerts BIGINT NOT NULL,
-            no_action BIGINT NOT NULL, adjudicated BIGINT NOT NULL,
-            adjudication_seconds DOUBLE PRECISION NOT NULL, PRIMARY KEY (site, day));""",
+        _V2,
     ],
 }
 
