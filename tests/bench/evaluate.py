@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     searches: dict[str, Searches] = {}
     strongest: list[tuple[str, str, float]] = []
+    fixed: dict[str, dict[str, dict[str, float]]] = {}
     curves: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
     operating: dict[str, dict[str, dict[str, float]]] = {}
     for name in names:
@@ -250,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
             ]
         curves[name] = result.det()
         operating[name] = {}
+        fixed[name] = {
+            f"{t:.2f}": {"fpir": result.fpir(t), "fnir": result.fnir(t)}
+            for t in (0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70)
+        }
         for fpir in (1e-2, 1e-3, 1e-4):
             if fpir * len(result.nonmated_top) >= 1:
                 fnir, thr = result.at_fpir(fpir)
@@ -287,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "recommended_threshold_accurate": recommended,
         "strongest_nonmated_accurate": strongest,
+        "fixed_thresholds": fixed,
         "seconds": time.monotonic() - started,
     }
     (args.out / "eval.json").write_text(json.dumps(summary, indent=2))
@@ -356,6 +362,17 @@ def write_report(
             else "Not enough non-mated searches for FPIR 1e-3."
         ),
     ]
+    lines += [
+        "",
+        "## At fixed thresholds (1:N)",
+        "",
+        "| embedder | threshold | FPIR | FNIR |",
+        "|---|---|---|---|",
+    ]
+    for name, points in s["fixed_thresholds"].items():
+        lines += [
+            f"| {name} | {t} | {v['fpir']:.4f} | {pct(v['fnir'])} |" for t, v in points.items()
+        ]
     lines += [
         "",
         "## Strongest non-mated searches (accurate)",
