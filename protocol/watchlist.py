@@ -11,7 +11,7 @@ entries. It does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from protocol.entries import SHA256_HEX, Entries, Entry, decode_sealed_plaintext
 from protocol.entries import encode_sealed_plaintext as _encode
 from protocol.errors import (
     BadEncoding,
+    DecryptionFailed,
     EmbedderMismatch,
     Expired,
     NotYetValid,
@@ -198,7 +199,7 @@ def open_bundle(
     trust: TrustPolicy,
     device_id: str,
     site: str,
-    hpke_key: HpkePrivateKey,
+    hpke_key: HpkePrivateKey | Mapping[str, HpkePrivateKey],
     embedder_sha256: str,
     min_version: int,
     now: datetime,
@@ -235,8 +236,14 @@ def open_bundle(
             f"watchlist made with embedder {header.embedder_sha256[:12]}…, "
             f"this device runs {embedder_sha256[:12]}…"
         )
+    # A device holds one key per suite; the bundle says which one it was sealed to.
+    key = hpke_key.get(header.hpke_suite) if isinstance(hpke_key, Mapping) else hpke_key
+    if key is None:
+        raise DecryptionFailed(
+            f"watchlist sealed with {header.hpke_suite}, for which this device has no key"
+        )
     plaintext = hpke.open_sealed(
-        header.hpke_suite, hpke_key, signed.ciphertext, signed.hpke_info, "watchlist"
+        header.hpke_suite, key, signed.ciphertext, signed.hpke_info, "watchlist"
     )
     entries = decode_sealed_plaintext(plaintext, header.dim, limits)
     return Watchlist(header, entries, signed.signed_by)

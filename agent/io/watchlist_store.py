@@ -15,9 +15,9 @@ from datetime import datetime
 from agent.io.files import atomic_write, read_bounded, remove
 from agent.io.identity import DeviceIdentity
 from protocol.encoding import Fields, canonical_json, parse_json_object
-from protocol.errors import DecryptionFailed, Expired
+from protocol.errors import Expired
 from protocol.limits import DEFAULT_LIMITS, Limits
-from protocol.watchlist import Watchlist, open_bundle, read_signed
+from protocol.watchlist import Watchlist, open_bundle
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +65,12 @@ class WatchlistStore:
         )
 
     def _open(self, data: bytes, min_version: int, now: datetime) -> Watchlist:
-        suite = read_signed(data, self._identity.trust.policy, self._limits).header.hpke_suite
-        key = self._identity.hpke_key(suite)
-        if key is None:
-            raise DecryptionFailed(
-                f"watchlist sealed with {suite}, for which this device has no key"
-            )
         return open_bundle(
             data,
             trust=self._identity.trust.policy,
             device_id=self._identity.device_id,
             site=self._identity.site,
-            hpke_key=key,
+            hpke_key=self._identity.hpke_keys,
             embedder_sha256=self._embedder,
             min_version=min_version,
             now=now,
