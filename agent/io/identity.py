@@ -30,9 +30,6 @@ class DeviceIdentity:
     def site(self) -> str:
         return self.trust.site
 
-    def hpke_key(self, suite: str) -> HpkePrivateKey | None:
-        return self.hpke_keys.get(suite)
-
 
 def load_identity(state: Path) -> DeviceIdentity:
     layout = DeviceLayout(Path(state))
