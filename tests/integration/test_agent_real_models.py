@@ -79,10 +79,13 @@ def lfw(name: str, number: int) -> Path:
 
 @pytest.fixture(scope="module")
 def device(index: dict[str, Any]) -> dict[str, Any]:
+    from central.demo import recommended_threshold
+
     dev: dict[str, Any] = index["devices"][0]
-    Path(dev["config"]).write_text(
-        Path(dev["config"]).read_text() + "\n[matching]\ncooldown_seconds = 0\nthreshold = 0.35\n"
-    )
+    extra = "\n[matching]\ncooldown_seconds = 0\n"
+    if recommended_threshold() is None:  # the profile's own threshold when the MANIFEST has one
+        extra += "threshold = 0.35\n"
+    Path(dev["config"]).write_text(Path(dev["config"]).read_text() + extra)
     return dev
 
 
