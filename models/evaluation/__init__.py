@@ -1,0 +1,1 @@
+"""LFW evaluation helpers for models/eval_lfw.py (build/eval time only, not shipped)."""
