@@ -131,12 +131,16 @@ class AlertStore:
             return self._db.execute(self._sql(sql), params)
 
     def _migrate(self) -> None:
+        # Several listeners may start at once on a new database: one migrates, the others
+        # wait for it (an advisory lock on PostgreSQL, a write transaction on SQLite), then
+        # find nothing left to do.
         with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
             if self.dialect == "postgresql":
-                # Several listeners may start at once: one migrates, the others wait.
                 self._db.execute("SELECT pg_advisory_lock(7734001)")
+            else:
+                self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
                 row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
                 current = int(row[0] or 0)
                 for number, script in enumerate(_MIGRATIONS[self.dialect], start=1):
@@ -145,6 +149,13 @@ class AlertStore:
                     for statement in filter(str.strip, script.split(";")):
                         self._db.execute(statement)
                     self._db.execute(self._sql("INSERT INTO schema_version VALUES (?)"), (number,))
+            except BaseException:
+                if self.dialect == "sqlite":
+                    self._db.execute("ROLLBACK")
+                raise
+            else:
+                if self.dialect == "sqlite":
+                    self._db.execute("COMMIT")
             finally:
                 if self.dialect == "postgresql":
                     self._db.execute("SELECT pg_advisory_unlock(7734001)")

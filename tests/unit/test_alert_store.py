@@ -71,3 +71,12 @@ def test_bad_store_urls_are_refused() -> None:
     for url in ("mysql://x", "alerts.db", "sqlite://"):
         with pytest.raises(StoreError):
             AlertStore(url)
+
+
+def test_listeners_starting_together_migrate_once(store_url: str) -> None:
+    # Two listeners opening a brand-new database at the same moment (their first start).
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: AlertStore(store_url), range(4)))
+    assert {s.schema_version for s in stores} == {2}
+    for store in stores:
+        store.close()
