@@ -64,6 +64,9 @@ def _live_days(store: AlertStore) -> dict[tuple[str, str], Day]:
     days: dict[tuple[str, str], Day] = defaultdict(Day)
     for (site, day), faces in _faces_per_day(store).items():
         days[(site, day)].faces += faces
+    first_decision = dict(
+        store.rows("SELECT event_id, MIN(decided_at) FROM adjudications GROUP BY event_id")
+    )
     for alert in store.recent(limit=10_000_000):
         record = days[(alert.site, alert.received_at[:10])]
         record.alerts += 1
@@ -73,11 +76,9 @@ def _live_days(store: AlertStore) -> dict[tuple[str, str], Day]:
         record.confirmed += alert.outcome == "confirmed"
         record.false_alerts += alert.outcome == "false_alert"
         record.no_action += alert.outcome == "no_action"
-        first = store.rows(
-            "SELECT MIN(decided_at) FROM adjudications WHERE event_id = ?", (alert.event_id,)
-        )[0][0]
         wait = (
-            parse_time(first, "decided_at") - parse_time(alert.received_at, "received_at")
+            parse_time(first_decision[alert.event_id], "decided_at")
+            - parse_time(alert.received_at, "received_at")
         ).total_seconds()
         record.adjudication_seconds += wait
     return days
