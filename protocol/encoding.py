@@ -167,7 +167,10 @@ class Fields:
         value = self._get(name)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise BadEncoding(f"{self._what}: field {name!r} must be a number")
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # JSON integers have any number of digits; floats do not
+            raise BadEncoding(f"{self._what}: field {name!r} must be in {lo}..{hi}") from None
         if not (math.isfinite(number) and lo <= number <= hi):
             raise BadEncoding(f"{self._what}: field {name!r} must be in {lo}..{hi}")
         return number

@@ -204,8 +204,11 @@ def _decode_sealed(data: bytes, dim: int, limits: Limits, what: str) -> tuple[En
                 raise MalformedEntries(f"{where}: scales are only for int8")
             rows = np.frombuffer(raw, dtype="<f2").astype(np.float32).reshape(rows_n, dim)
         else:
-            scales = np.frombuffer(entry.b64("scales", 4 * rows_n), dtype="<f4")
-            if scales.shape != (rows_n,) or not np.all(np.isfinite(scales) & (scales > 0)):
+            raw_scales = entry.b64("scales", 4 * rows_n)
+            if len(raw_scales) != 4 * rows_n:
+                raise MalformedEntries(f"{where}: int8 needs one float32 scale per row")
+            scales = np.frombuffer(raw_scales, dtype="<f4")
+            if not np.all(np.isfinite(scales) & (scales > 0)):
                 raise MalformedEntries(f"{where}: int8 needs one positive scale per row")
             rows = np.frombuffer(raw, dtype=np.int8).astype(np.float32).reshape(rows_n, dim)
             rows *= scales[:, None].astype(np.float32)
