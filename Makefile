@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install install-system test lint fmt clean models demo install-service uninstall-service bench eval
+.PHONY: help install install-system test test-reliability lint fmt clean models demo install-service uninstall-service bench eval
 
 help:
 	@echo "make install         venv in $(VENV) with the project and its dev tools (idempotent)"
 	@echo "make demo            the system end to end in a temporary directory"
 	@echo "make test            the whole test suite (starts its own Mosquitto where needed)"
+	@echo "make test-reliability faults, load, attacks, fuzzing (CI size; FULL=1 for docs/reliability.md)"
 	@echo "make lint            ruff + mypy --strict"
 	@echo "make bench           speed, memory, scaling -> reports/bench.md (+ PNG)"
 	@echo "make eval            LFW accuracy, 1:N FNIR/FPIR with DET plot -> reports/eval.md"
@@ -32,6 +33,11 @@ install-system:
 
 test: install install-system
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The reliability suite alone (it also runs, at CI size, inside `make test`). FULL=1 runs the
+# sizes docs/reliability.md reports: 60 s outages, 20 kill -9 trials, 5-minute load, 100k fuzz.
+test-reliability: install install-system
+	LFR_RELIABILITY_SCALE=$(if $(FULL),full,ci) $(BIN)/python -m pytest tests/reliability $(PYTEST_ARGS)
 
 # Reports (Markdown + PNG) in reports/; BENCH_ARGS=--quick for a small run.
 bench: install install-system

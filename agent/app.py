@@ -28,9 +28,10 @@ from agent.io.capture import Capture
 from agent.io.identity import load_identity
 from agent.io.mqtt import Message, MqttError, MqttLink
 from agent.io.notify import Notifier
-from agent.io.outbox import Outbox, OutboxFull
+from agent.io.outbox import Outbox
 from agent.io.publisher import Publisher
 from agent.io.sources import open_source
+from agent.io.spool import Spool
 from agent.io.watchlist_store import Floors, WatchlistStore
 from agent.models import Vision, load_profile, load_synthetic
 from agent.pipeline import FramePipeline
@@ -128,6 +129,7 @@ class Agent:
         )
         self.link = MqttLink(config.mqtt_settings(will=will))
         self.publisher = Publisher(self.outbox, self.link)
+        self.spool = Spool(self.outbox)
         loop = config.camera.loop and not until_end
         self.capture = Capture(
             open_source(
@@ -142,7 +144,8 @@ class Agent:
         self.matcher: Matcher | None = None
         self.watchlist_note = "none"
         self.paused = False
-        self.events_dropped = 0
+        self.storage_error: str | None = None
+        self._install_retry: tuple[bytes, float] | None = None  # (bundle, monotonic due)
         self.last_rejection: dict[str, str] | None = None
         self._stop = threading.Event()
         self._started = self.clock()
@@ -189,11 +192,20 @@ class Agent:
         path = self.identity.layout.watchlist
         if path.exists() and path.read_bytes() == payload:
             return  # the retained copy of what is installed, re-delivered on reconnect
+        self._install_retry = None
         try:
             watchlist = self.store.install(payload, self.clock())
         except RejectedInput as exc:
             self._reject("watchlist", exc)
             return
+        except OSError as exc:
+            # The disk refused (full, read-only): the previous list stays in force, and the
+            # verified bundle is tried again shortly, since the broker will not resend it.
+            self.storage_error = f"watchlist install failed: {exc}"
+            self._install_retry = (payload, time.monotonic() + 5.0)
+            log.error("watchlist not installed, the previous one stays in force: %s", exc)
+            return
+        self.storage_error = None
         self._use(watchlist, "installed")
 
     def on_command(self, payload: bytes) -> None:
@@ -216,7 +228,13 @@ class Agent:
             return
         if command.counter == floors.command_counter:
             return
-        self.store.save_floors(Floors(floors.watchlist_version, command.counter))
+        try:
+            self.store.save_floors(Floors(floors.watchlist_version, command.counter))
+        except OSError as exc:
+            # Still obeyed (a wipe or pause must not wait for disk space); the retained
+            # command comes back on reconnect and is applied again, which is harmless.
+            self.storage_error = f"command counter not saved: {exc}"
+            log.error("command counter %d not saved: %s", command.counter, exc)
         log.warning("command %s (counter %d) accepted", command.action.value, command.counter)
         if command.action is Action.WIPE:
             self.store.wipe("wipe command")
@@ -237,6 +255,10 @@ class Agent:
                 self.on_command(message.payload)
         return handled
 
+    def _retry_install(self) -> None:
+        if self._install_retry is not None and time.monotonic() >= self._install_retry[1]:
+            self.on_watchlist(self._install_retry[0])
+
     def _check_expiry(self, now: datetime) -> None:
         if self.watchlist is not None and self.watchlist.header.is_expired(now):
             self.store.wipe("expired")
@@ -249,12 +271,7 @@ class Agent:
             return
         for alert in alerts:
             event_id, token = self.signer.sign(alert, self.watchlist.header)
-            try:
-                self.outbox.put(event_id, self.topics["events"], token)
-                log.info("event %s queued (track %d)", event_id, alert.track_id)
-            except OutboxFull as exc:
-                self.events_dropped += 1
-                log.error("event %s dropped: %s", event_id, exc)
+            self.spool.put(event_id, self.topics["events"], token)
 
     def status_document(self, fps: float) -> dict[str, object]:
         floors = self.store.floors()
@@ -275,12 +292,17 @@ class Agent:
                 self.capture.stats,
                 self.publisher.stats,
                 len(self.outbox),
-                self.events_dropped,
+                self.spool.held,
+                dict(self.spool.dropped),
+                self.spool.disk_error,
                 self.config.events.outbox_max,
                 self.config.events.outbox_alarm,
                 self.last_rejection,
                 floors.watchlist_version,
                 floors.command_counter,
+                0.0 if self._loop.source_done else time.monotonic() - self._loop.last_frame,
+                self.config.camera.stall_seconds,
+                self.storage_error,
             )
         )
 
@@ -359,6 +381,9 @@ class Agent:
             self.watchlist.header.version if self.watchlist else None,
             self.last_rejection,
             self.link.generation,
+            self.spool.disk_error is not None,
+            self.storage_error,
+            mono - loop.last_frame >= self.config.camera.stall_seconds,
         )
         if (
             mono - loop.last_status >= self.config.status.interval_seconds
@@ -386,11 +411,14 @@ class Agent:
                     log.error("camera source failed: %s", self.capture.fatal)
                     if self.until_end:
                         return 2
+                self.spool.retry()
+                self._retry_install()
                 self.publisher.step()
                 self._housekeeping()
                 if (
                     self.until_end
                     and self._loop.source_done
+                    and self.spool.held == 0
                     and len(self.outbox) == 0
                     and self.publisher.inflight == 0
                 ):
@@ -403,6 +431,11 @@ class Agent:
         self.notifier.stopping()
         self.capture.stop()
         self._enqueue(self.tracker.flush(self._media_now() if self.until_end else self.clock()))
+        self.spool.retry(now=float("inf"))
+        if self.spool.held:
+            log.error(
+                "%d events lost at shutdown: the outbox could not be written", self.spool.held
+            )
         if self.link.is_connected:
             doc = {**self.status_document(0.0), "state": "offline"}
             mid = self.link.publish(self.topics["status"], canonical_json(doc), qos=1, retain=True)

@@ -36,20 +36,33 @@ class StatusInputs:
     capture: CaptureStats
     publisher: PublisherStats
     events_queued: int
-    events_dropped: int
+    events_held: int  # signed but not yet on disk (the disk refused the write)
+    events_dropped: dict[str, int]  # by reason
+    disk_error: str | None
     outbox_max: int
     outbox_alarm: float
     last_rejection: dict[str, str] | None
     version_floor: int = 0
     command_counter: int = 0
+    seconds_since_frame: float = 0.0
+    stall_seconds: float = 10.0
+    storage_error: str | None = None  # a watchlist/counter write that failed
 
 
 def build_status(s: StatusInputs) -> dict[str, Any]:
     alarms = []
     if s.events_queued >= s.outbox_alarm * s.outbox_max:
         alarms.append(f"outbox {s.events_queued}/{s.outbox_max} full")
-    if s.events_dropped:
-        alarms.append(f"{s.events_dropped} events dropped (outbox full)")
+    for reason, count in sorted(s.events_dropped.items()):
+        alarms.append(f"{count} events dropped ({reason})")
+    if s.disk_error is not None:
+        alarms.append(f"outbox not writable, {s.events_held} events held in memory: {s.disk_error}")
+    if s.storage_error is not None:
+        alarms.append(f"state not writable: {s.storage_error}")
+    if s.seconds_since_frame >= s.stall_seconds:
+        alarms.append(f"camera stalled: no frame for {s.seconds_since_frame:.0f}s")
+    if s.publisher.waiting_for_consumer:
+        alarms.append(f"no consumer subscribed to events: {s.events_queued} kept on the device")
     if s.publisher.publish_refused:
         alarms.append(s.publisher.last_refusal)
     if s.capture.camera_errors:
@@ -77,7 +90,9 @@ def build_status(s: StatusInputs) -> dict[str, Any]:
         "matches": s.counters.matches,
         "events_published": s.publisher.events_published,
         "events_queued": s.events_queued,
-        "events_dropped": s.events_dropped,
+        "events_held": s.events_held,
+        "events_dropped": sum(s.events_dropped.values()),
+        "seconds_since_frame": round(s.seconds_since_frame, 1),
         "outbox_max": s.outbox_max,
         "camera_errors": s.capture.camera_errors,
         "camera_restarts": s.capture.camera_restarts,

@@ -30,6 +30,13 @@ class OutboxFull(Exception):
     """The outbox holds its maximum; the event was not stored (the caller counts it)."""
 
 
+class OutboxUnwritable(Exception):
+    """The disk refused a write (full, read-only, I/O error): nothing changed in the outbox.
+
+    The caller still holds the event and decides what to do (keep it in memory and retry).
+    """
+
+
 @dataclass(frozen=True)
 class Pending:
     seq: int
@@ -50,18 +57,20 @@ class Outbox:
         self.path.chmod(0o600)
 
     def put(self, event_id: str, topic: str, payload: bytes) -> None:
+        """Store an event durably, or raise (:class:`OutboxFull`, :class:`OutboxUnwritable`)."""
         with self._lock:
             if self._db.execute("SELECT 1 FROM outbox WHERE event_id = ?", (event_id,)).fetchone():
                 return  # storing the same event twice is harmless
             (count,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
             if count >= self.max_events:
                 raise OutboxFull(f"outbox holds {count} events (limit {self.max_events})")
-            # INSERT OR IGNORE: storing the same event twice is harmless.
-            self._db.execute(
-                "INSERT OR IGNORE INTO outbox (event_id, topic, payload, created)"
-                " VALUES (?, ?, ?, ?)",
-                (event_id, topic, payload, time.time()),
-            )
+            try:
+                self._db.execute(
+                    "INSERT INTO outbox (event_id, topic, payload, created) VALUES (?, ?, ?, ?)",
+                    (event_id, topic, payload, time.time()),
+                )
+            except sqlite3.OperationalError as exc:  # SQLITE_FULL, SQLITE_IOERR, read-only
+                raise OutboxUnwritable(f"outbox {self.path}: {exc}") from exc
 
     def pending(self, limit: int, after_seq: int = 0) -> list[Pending]:
         with self._lock:
@@ -73,8 +82,12 @@ class Outbox:
         return [Pending(int(r[0]), str(r[1]), str(r[2]), bytes(r[3])) for r in rows]
 
     def ack(self, event_id: str) -> None:
+        """Forget a delivered event; :class:`OutboxUnwritable` leaves it (sent again later)."""
         with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE event_id = ?", (event_id,))
+            try:
+                self._db.execute("DELETE FROM outbox WHERE event_id = ?", (event_id,))
+            except sqlite3.OperationalError as exc:
+                raise OutboxUnwritable(f"outbox {self.path}: {exc}") from exc
 
     def __len__(self) -> int:
         with self._lock:

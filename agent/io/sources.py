@@ -100,6 +100,10 @@ class ImageSequenceSource:
         self._frames = None
 
 
+OPEN_TIMEOUT_MS = 10_000
+READ_TIMEOUT_MS = 5_000
+
+
 class OpenCvSource:
     """Video files, RTSP streams and V4L2 devices through OpenCV (imported in open())."""
 
@@ -119,7 +123,21 @@ class OpenCvSource:
                 "(or apt install python3-opencv)"
             ) from None
         self._cv2 = cv2
-        self._capture = cv2.VideoCapture(self.target)
+        if self.live and isinstance(self.target, str):
+            # A network camera that stops sending must fail the read (and be reopened with
+            # back-off), not block the capture thread for FFmpeg's default 30 s or forever.
+            self._capture = cv2.VideoCapture(
+                self.target,
+                cv2.CAP_FFMPEG,
+                [
+                    cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                    OPEN_TIMEOUT_MS,
+                    cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                    READ_TIMEOUT_MS,
+                ],
+            )
+        else:
+            self._capture = cv2.VideoCapture(self.target)
         if not self._capture.isOpened():
             raise CameraError(f"cannot open {self.target!r}")
         fps = self._capture.get(cv2.CAP_PROP_FPS) or 0.0
