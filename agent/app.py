@@ -129,7 +129,7 @@ class Agent:
         )
         self.link = MqttLink(config.mqtt_settings(will=will))
         self.publisher = Publisher(self.outbox, self.link)
-        self.spool = Spool(self.outbox)
+        self.spool = Spool(self.outbox, config.events.held_max)
         loop = config.camera.loop and not until_end
         self.capture = Capture(
             open_source(

@@ -81,6 +81,7 @@ class MatchingSection:
 class EventsSection:
     outbox_max: int = 10_000
     outbox_alarm: float = 0.8  # status alarm when the outbox is this full
+    held_max: int = 256  # events kept in memory while the disk refuses writes (then dropped)
     jpeg_quality: int = 85
     probe_margin: float = 0.3  # crop = face box grown by this fraction on each side
 

@@ -48,6 +48,35 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     _fsync_dir(path.parent)
 
 
+def remove_stale_temps(path: Path) -> int:
+    """Delete temp files an interrupted :func:`atomic_write` of ``path`` left (power cut, kill).
+
+    Only those whose writer process is gone: another process may be writing right now.
+    """
+    path = Path(path)
+    removed = 0
+    for temp in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = temp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+            removed += 1
+    if removed:
+        _fsync_dir(path.parent)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
 def remove(path: Path) -> bool:
     """Delete ``path`` durably; True if it existed."""
     try:

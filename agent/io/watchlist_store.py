@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.io.files import atomic_write, read_bounded, remove
+from agent.io.files import atomic_write, read_bounded, remove, remove_stale_temps
 from agent.io.identity import DeviceIdentity
 from protocol.encoding import Fields, canonical_json, parse_json_object
 from protocol.errors import Expired
@@ -94,6 +94,9 @@ class WatchlistStore:
     def load(self, now: datetime, *, wipe_if_expired: bool = True) -> Watchlist | None:
         """Re-verify the stored bundle (at start). Expired: wiped. Invalid: raises."""
         path = self._layout.watchlist
+        for interrupted in (path, self._layout.counters):
+            if remove_stale_temps(interrupted):
+                log.warning("removed the temp file of an interrupted write of %s", interrupted)
         if not path.exists():
             return None
         floors = self.floors()
