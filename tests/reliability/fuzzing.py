@@ -920,7 +920,7 @@ class Report:
         rate = self.inputs / self.seconds if self.seconds else 0.0
         out = [
             f"target {self.target}: {self.inputs} inputs, seed {self.seed}, "
-            f"{self.seconds:.1f} s ({rate:.0f}/s), slowest input {self.slowest * 1000:.1f} ms, "
+            f"{self.seconds:.1f} s ({rate:.0f}/s), slowest input {self.slowest * 1000:.1f} ms CPU, "
             f"crashes {len(self.crashes)}, trace {self.trace[:16]}"
         ]
         for check, counter in self.reasons.items():
@@ -944,40 +944,50 @@ def _signature(exc: BaseException) -> str:
 
 
 class _Timer:
-    """SIGALRM after ``seconds`` raises :class:`Hang` in the parser (main thread only)."""
+    """Raises :class:`Hang` in the parser after ``seconds`` of CPU time (SIGPROF), or ten
+    times that on the wall clock (SIGALRM, for a parser that would block). CPU time, so that
+    a busy machine descheduling the campaign is not taken for a hang. Main thread only."""
+
+    WALL_FACTOR = 10
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.armed = threading.current_thread() is threading.main_thread() and hasattr(
             signal, "setitimer"
         )
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def _fire(self, signum: int, frame: FrameType | None) -> None:
-        raise Hang(f"more than {self.seconds} s")
+        clock = "CPU" if signum == signal.SIGPROF else "wall-clock"
+        limit = self.seconds * (1 if signum == signal.SIGPROF else self.WALL_FACTOR)
+        raise Hang(f"more than {limit:g} s of {clock} time on one input")
 
     def __enter__(self) -> _Timer:
         if self.armed:
-            self._previous = signal.signal(signal.SIGALRM, self._fire)
+            for sig in (signal.SIGPROF, signal.SIGALRM):
+                self._previous[sig] = signal.signal(sig, self._fire)
         return self
 
     def start(self) -> None:
         if self.armed:
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            signal.setitimer(signal.ITIMER_PROF, self.seconds)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds * self.WALL_FACTOR)
 
     def stop(self) -> None:
         if self.armed:
+            signal.setitimer(signal.ITIMER_PROF, 0)
             signal.setitimer(signal.ITIMER_REAL, 0)
 
     def __exit__(self, *exc: object) -> None:
         if self.armed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._previous)
+            self.stop()
+            for sig, previous in self._previous.items():
+                signal.signal(sig, previous)
 
 
 def run_one(check: Check, data: bytes, timer: _Timer) -> tuple[str, BaseException | None, float]:
-    """(outcome, exception, seconds): outcome is 'ok', a reason code, or 'crash'."""
-    started = time.perf_counter()
+    """(outcome, exception, CPU seconds): outcome is 'ok', a reason code, or 'crash'."""
+    started = time.process_time()
     outcome: str
     error: BaseException | None = None
     try:
@@ -993,9 +1003,9 @@ def run_one(check: Check, data: bytes, timer: _Timer) -> tuple[str, BaseExceptio
             outcome = "crash"  # a refusal must have a known reason and say what was wrong
     except (Exception, Hang) as exc:  # anything else is what the campaign looks for
         outcome, error = "crash", exc
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     if outcome != "crash" and elapsed > timer.seconds:
-        outcome, error = "crash", Hang(f"{elapsed:.2f} s on one input")
+        outcome, error = "crash", Hang(f"{elapsed:.2f} s of CPU time on one input")
     return outcome, error, elapsed
 
 

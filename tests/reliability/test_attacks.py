@@ -40,14 +40,13 @@ from protocol.watchlist import TYP as WATCHLIST_TYP
 from protocol.watchlist import WatchlistHeader, seal_bundle
 from provisioning.authority import load_ops_signer
 from provisioning.registry import Registry
-from tests.integration.synthetic import synthetic_entries
+from tests.integration.synthetic import Appearance, make_clip, synthetic_entries
 from tests.reliability.conftest import Recorder
-from tests.reliability.procs import Proc, Rig, crowd_clip, set_section, wait_until
+from tests.reliability.procs import Proc, Rig, set_section, wait_until
 
 Signer = tuple[ed25519.Ed25519PrivateKey, str]
 REFUSAL = re.compile(r"(watchlist|command) rejected \((\w+)\): (.*)")
 LISTENER_REFUSAL = re.compile(r"event refused on (\S+) \((\w+)\): (.*)")
-CLIP_PEOPLE = 3  # colours 0..2 walk through the clip; cam-01's watchlist holds colour 0
 CAM02_COLOURS = [9]  # nobody in the clip: cam-02 never matches, so it never sends events
 
 
@@ -108,6 +107,13 @@ class System:
 
     def store(self) -> AlertStore:
         return AlertStore(self.db)
+
+    def stored(self) -> int:
+        store = self.store()
+        try:
+            return store.count()
+        finally:
+            store.close()
 
 
 def rogue_signer() -> Signer:
@@ -195,36 +201,42 @@ def system(tmp_path_factory: pytest.TempPathFactory, artefacts: Path) -> Iterato
         for device in ("cam-01", "cam-02"):
             set_section(Path(rig.device(device)["config"]), "status", interval_seconds=1.0)
         watch = StatusWatch(rig.client("ops"))
-        clip = crowd_clip(root / "crowd.gif", CLIP_PEOPLE)
+        # Short (a GIF of many frames takes long to encode on a busy machine) and looping:
+        # colour 0 (on cam-01's list) and colour 1 (a stranger) are always in view.
+        clip = make_clip(
+            root / "two.gif", 12, [Appearance(0, 0, 11, row=0), Appearance(1, 0, 11, row=1)]
+        )
         db = f"sqlite:///{root / 'alerts.db'}"
         listener = rig.listener("attacks-listener", rig.index["clients"]["alerts"]["cert"], db)
         listener.start()
         system = System(rig, watch, {}, listener, db)
-        # cam-01: version 1, then version 2 (version 1 is what a replay will resend).
+        # Both agents start together (start-up is the slow part on a busy machine): cam-01
+        # with version 1, cam-02 with version 1 of its own list.
         v1 = bundle(rig, "cam-01", 1, system.signers())
+        cam02 = bundle(rig, "cam-02", 1, system.signers(), colours=CAM02_COLOURS)
         watch.publish(rig.topic("cam-01", "watchlist"), v1, retain=True)
-        system.agents["cam-01"] = rig.agent("cam-01", "--source", str(clip)).start()
-        watch.wait("cam-01", lambda d: d["watchlist_version"] == 1, 60, "cam-01 on version 1")
+        watch.publish(rig.topic("cam-02", "watchlist"), cam02, retain=True)
+        for device in ("cam-01", "cam-02"):
+            system.agents[device] = rig.agent(device, "--source", str(clip)).start()
+        # cam-01 then gets version 2 (version 1 is what a replay will resend).
+        watch.wait("cam-01", lambda d: d["watchlist_version"] == 1, 120, "cam-01 on version 1")
         v2 = bundle(rig, "cam-01", 2, system.signers())
         watch.publish(rig.topic("cam-01", "watchlist"), v2, retain=True)
-        watch.wait("cam-01", lambda d: d["watchlist_version"] == 2, 30, "cam-01 on version 2")
         system.installed["cam-01"], system.old["cam-01"] = v2, v1
-        # cam-02: version 1 of its own list, then paused, resumed and paused by ops.
-        cam02 = bundle(rig, "cam-02", 1, system.signers(), colours=CAM02_COLOURS)
-        watch.publish(rig.topic("cam-02", "watchlist"), cam02, retain=True)
-        system.agents["cam-02"] = rig.agent("cam-02", "--source", str(clip)).start()
-        watch.wait("cam-02", lambda d: d["watchlist_version"] == 1, 60, "cam-02 on version 1")
+        # cam-02 is paused, resumed and paused by ops.
+        watch.wait("cam-02", lambda d: d["watchlist_version"] == 1, 120, "cam-02 on version 1")
         system.installed["cam-02"] = cam02
         for counter, action in ((10, Action.PAUSE), (11, Action.RESUME), (12, Action.PAUSE)):
             system.commands[counter] = command(rig, "cam-02", action, counter, system.signers())
             watch.publish(rig.topic("cam-02", "command"), system.commands[counter], retain=True)
             watch.wait("cam-02", ran(counter), 30, f"cam-02 to run command {counter}")
         watch.wait("cam-02", lambda d: d["state"] == "paused", 10, "cam-02 paused")
+        watch.wait("cam-01", lambda d: d["watchlist_version"] == 2, 30, "cam-01 on version 2")
         # The listener stores one valid event from cam-03 (the baseline for event attacks).
-        wait_until(lambda: "listening for events" in listener.text(), 30, "the listener")
+        wait_until(lambda: "listening for events" in listener.text(), 60, "the listener")
         system.valid_event = sign_event(event(rig, "cam-03"), signing_key(rig, "cam-03"))
         publish_as_device(rig, "cam-03", system.valid_event)
-        wait_until(lambda: system.store().count() >= 1, 30, "the valid event to be stored")
+        wait_until(lambda: system.stored() >= 1, 30, "the valid event to be stored")
         yield system
     finally:
         rig.close()

@@ -108,20 +108,28 @@ def test_a_crash_is_saved_and_replays(tmp_path: Path) -> None:
 def test_a_hang_is_a_crash(tmp_path: Path) -> None:
     world = World.create(4)
     real = make_target("event", world)
-    slow = {"calls": 0}
+    calls = {"n": 0}
 
-    def hangs_once(data: bytes) -> object:
-        slow["calls"] += 1
-        if slow["calls"] == 5:
-            time.sleep(5)  # interrupted by the campaign's timer after 0.3 s
+    def spins_once(data: bytes) -> object:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            while True:  # interrupted by the campaign's timer after 0.3 s of CPU time
+                pass
         return None
 
-    target = Target("event", real.limit, real.seeds, [("verify_event", hangs_once)], real.generate)
-    started = time.monotonic()
-    report = run_campaign("event", 10, 4, tmp_path, hang_seconds=0.3, target=target)
-    assert time.monotonic() - started < 3
-    assert [c.index for c in report.crashes] == [4]
-    assert report.crashes[0].signature.startswith("Hang")
+    def blocks_once(data: bytes) -> object:
+        calls["n"] += 1
+        if calls["n"] == 13:
+            time.sleep(60)  # interrupted by the wall-clock backstop (10 x 0.3 s)
+        return None
+
+    for check in (spins_once, blocks_once):
+        target = Target("event", real.limit, real.seeds, [("verify_event", check)], real.generate)
+        started = time.monotonic()
+        report = run_campaign("event", 10, 4, tmp_path, hang_seconds=0.3, target=target)
+        assert time.monotonic() - started < 30
+        assert [c.index for c in report.crashes] == [4 if check is spins_once else 2]
+        assert report.crashes[0].signature.startswith("Hang")
 
 
 def test_atheris_engine_when_installed(tmp_path: Path) -> None:
