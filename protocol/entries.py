@@ -78,7 +78,8 @@ def _entry_header(
             "(letters, digits, . _ : -; at most 128)"
         )
     if ref in refs:
-        raise MalformedEntries(f"{where}: subject_ref {ref!r} appears twice")
+        # Not the reference itself: this message is logged, and the entries are secret.
+        raise MalformedEntries(f"{where}: its subject_ref appears twice in the list")
     refs.add(ref)
     category = fields.text("category", max_len=64)
     threshold = fields.optional_number("threshold", -1.0, 1.0)

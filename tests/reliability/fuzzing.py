@@ -641,6 +641,9 @@ class Target:
     seeds: list[bytes]
     checks: list[tuple[str, Check]]  # parser entry points, each held to the contract
     generate: Generator  # structure-aware inputs behind valid signatures
+    # Words no refusal message may contain: what only the sealed entries hold (a message
+    # ends up in the device's log; the watchlist is secret).
+    secrets: tuple[str, ...] = ()
 
 
 def _signers(
@@ -766,7 +769,12 @@ def _watchlist_target(world: World) -> Target:
         )
 
     return Target(
-        "watchlist", DEFAULT_LIMITS.bundle_bytes, seeds, [("open_bundle", check)], generate
+        "watchlist",
+        DEFAULT_LIMITS.bundle_bytes,
+        seeds,
+        [("open_bundle", check)],
+        generate,
+        secrets=tuple(entry.subject_ref for entry in entries.entries),
     )
 
 
@@ -883,6 +891,10 @@ def make_target(name: str, world: World) -> Target:
 # -- the campaign -------------------------------------------------------------------------
 
 
+class Leak(Exception):
+    """A refusal message that repeats what the sealed entries hold."""
+
+
 class Hang(BaseException):
     """One input ran past the hang limit (raised by SIGALRM inside the parser)."""
 
@@ -985,7 +997,9 @@ class _Timer:
                 signal.signal(sig, previous)
 
 
-def run_one(check: Check, data: bytes, timer: _Timer) -> tuple[str, BaseException | None, float]:
+def run_one(
+    check: Check, data: bytes, timer: _Timer, secrets: tuple[str, ...] = ()
+) -> tuple[str, BaseException | None, float]:
     """(outcome, exception, CPU seconds): outcome is 'ok', a reason code, or 'crash'."""
     started = time.process_time()
     outcome: str
@@ -1001,6 +1015,11 @@ def run_one(check: Check, data: bytes, timer: _Timer) -> tuple[str, BaseExceptio
         outcome, error = exc.reason, exc
         if exc.reason not in errors.REASONS or not str(exc):
             outcome = "crash"  # a refusal must have a known reason and say what was wrong
+        leaked = [word for word in secrets if word in str(exc)]
+        if leaked:
+            outcome, error = "crash", Leak(f"{leaked[0]!r} in the message: {exc}")
+            error.__cause__ = exc
+            error.__traceback__ = exc.__traceback__
     except (Exception, Hang) as exc:  # anything else is what the campaign looks for
         outcome, error = "crash", exc
     elapsed = time.process_time() - started
@@ -1078,7 +1097,7 @@ def run_campaign(
                 else:
                     pool[len(target.seeds) + index % 256] = data
             for check_name, check in target.checks:
-                outcome, exc, elapsed = run_one(check, data, timer)
+                outcome, exc, elapsed = run_one(check, data, timer, target.secrets)
                 report.slowest = max(report.slowest, elapsed)
                 if outcome == "ok":
                     report.accepted[check_name] += 1
@@ -1115,7 +1134,7 @@ def replay(path: Path) -> tuple[str, BaseException | None]:
     data = base64.b64decode(doc["input_b64"])
     check = dict(target.checks)[str(doc["check"])]
     with _Timer(1.0) as timer:
-        outcome, exc, _ = run_one(check, data, timer)
+        outcome, exc, _ = run_one(check, data, timer, target.secrets)
     return outcome, exc
 
 
@@ -1166,6 +1185,8 @@ def run_atheris(name: str, inputs: int, seed: int, crash_dir: Path) -> None:
             except errors.RejectedInput as exc:
                 if exc.reason not in errors.REASONS or not str(exc):
                     raise AssertionError(f"refusal without a known reason: {exc!r}") from exc
+                if any(word in str(exc) for word in target.secrets):
+                    raise Leak(f"sealed content in the message: {exc}") from exc
                 report.reasons[check_name][exc.reason] += 1
         if report.inputs % 10_000 == 0 or report.inputs == inputs:
             report.seconds = time.perf_counter() - started

@@ -95,3 +95,17 @@ def test_signed_and_sealed_bundle_with_bad_int8_scales_is_refused(fleet: Fleet) 
     bundle = sign_general(payload, fleet.signers(0, 1), WATCHLIST_TYP)
     with pytest.raises(errors.MalformedEntries):
         open_as_device(fleet, bundle)
+
+
+def test_a_repeated_subject_ref_is_not_repeated_in_the_refusal(fleet: Fleet) -> None:
+    """The message is logged by the agent; the decrypted entries must not reach the log."""
+    entry = {
+        "subject_ref": "WL-SECRET-7",
+        "category": "wanted",
+        "threshold": None,
+        "embeddings": b64url_encode(b"\x00\x3c" * 8),
+    }
+    body = canonical_json({"dtype": "float16", "entries": [entry, entry]})
+    with pytest.raises(errors.MalformedEntries, match="twice") as refusal:
+        decode_sealed_plaintext(body, 8)
+    assert "WL-SECRET-7" not in str(refusal.value)
