@@ -330,9 +330,8 @@ def _nested_behind_signatures(system: System) -> bytes:
     return sign_general(payload, system.signers(), WATCHLIST_TYP)
 
 
-def _malformed_entries(system: System) -> bytes:
-    """Valid signatures and a ciphertext that opens, around int8 entries whose scales are
-    not whole float32 values (found by the fuzzing campaign: it crashed the decoder)."""
+def _signed_and_sealed(system: System, entries: list[dict[str, Any]], dtype: str) -> bytes:
+    """Valid signatures and a ciphertext that opens, around hand-made entries."""
     record = Registry.load(Path(system.rig.index["registry"])).get("cam-01")
     now = datetime.now(UTC).replace(microsecond=0)
     header = WatchlistHeader(
@@ -346,21 +345,7 @@ def _malformed_entries(system: System) -> bytes:
         synthetic_entries([0]).dim,
         hpke.X25519_CHACHA,
     )
-    dim = header.dim
-    plaintext = canonical_json(
-        {
-            "dtype": "int8",
-            "entries": [
-                {
-                    "subject_ref": "WL-0000",
-                    "category": "wanted",
-                    "threshold": None,
-                    "embeddings": b64url_encode(b"\x01" * dim),
-                    "scales": b64url_encode(b"\x00\x00\x80\x3f\x00"),
-                }
-            ],
-        }
-    )
+    plaintext = canonical_json({"dtype": dtype, "entries": entries})
     sealed = hpke.seal(
         hpke.X25519_CHACHA,
         record.hpke_key(hpke.X25519_CHACHA),
@@ -369,6 +354,36 @@ def _malformed_entries(system: System) -> bytes:
     )
     payload = canonical_json({**header.to_json(), "ciphertext": b64url_encode(sealed)})
     return sign_general(payload, system.signers(), WATCHLIST_TYP)
+
+
+def _entry(dim: int, **members: Any) -> dict[str, Any]:
+    return {
+        "subject_ref": "WL-0000",
+        "category": "wanted",
+        "threshold": None,
+        "embeddings": b64url_encode(b"\x00\x3c" * dim),
+        **members,
+    }
+
+
+def _malformed_scales(system: System) -> bytes:
+    """int8 entries whose scales are not whole float32 values (found by the fuzzing
+    campaign: the decoder raised ValueError, which stopped the agent)."""
+    dim = synthetic_entries([0]).dim
+    entry = _entry(
+        dim,
+        embeddings=b64url_encode(b"\x01" * dim),
+        scales=b64url_encode(b"\x00\x00\x80\x3f\x00"),
+    )
+    return _signed_and_sealed(system, [entry], "int8")
+
+
+def _repeated_subject(system: System) -> bytes:
+    """The same subject twice (found by the fuzzing campaign: the refusal named the
+    subject, so decrypted watchlist content reached the agent's log; the hygiene scan
+    reads the refusal recorded here)."""
+    dim = synthetic_entries([0]).dim
+    return _signed_and_sealed(system, [_entry(dim), _entry(dim)], "float16")
 
 
 WATCHLIST_ATTACKS: dict[str, tuple[str, Callable[[System], bytes]]] = {
@@ -396,7 +411,8 @@ WATCHLIST_ATTACKS: dict[str, tuple[str, Callable[[System], bytes]]] = {
     ),
     "deeply-nested": ("bad_json", lambda s: b"[" * 100_000 + b"]" * 100_000),
     "deeply-nested-behind-valid-signatures": ("bad_json", _nested_behind_signatures),
-    "malformed-entries-behind-valid-signatures": ("malformed_entries", _malformed_entries),
+    "bad-int8-scales-behind-valid-signatures": ("malformed_entries", _malformed_scales),
+    "repeated-subject-behind-valid-signatures": ("malformed_entries", _repeated_subject),
     "expired": (
         "expired",
         lambda s: bundle(
