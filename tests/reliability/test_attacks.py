@@ -86,7 +86,7 @@ class StatusWatch:
         )
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        code = self.link.wait_ack(self.link.publish(topic, payload, retain=retain), timeout=60)
+        code = self.link.wait_ack(self.link.publish(topic, payload, retain=retain), timeout=180)
         assert code in (0, 16), f"broker refused the ops publish on {topic} ({code:#x})"
 
 
@@ -274,7 +274,7 @@ def observe_agent_refusal(
     send()
     wait_until(
         lambda: REFUSAL.search(agent.text()[offset:]) is not None,
-        60,
+        180,  # the 96 MiB bundle takes a while on a busy machine
         f"{device} to log a {what} refusal",
     )
     line = REFUSAL.search(agent.text()[offset:])
