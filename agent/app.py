@@ -44,6 +44,8 @@ from protocol.watchlist import Watchlist
 log = logging.getLogger(__name__)
 U8 = npt.NDArray[np.uint8]
 Clock = Callable[[], datetime]
+# --until-end gives up draining after this long with no consumer subscribed to its events.
+UNHEARD_GIVE_UP_SECONDS = 30.0
 
 
 def load_vision(config: AgentConfig) -> Vision:
@@ -146,6 +148,7 @@ class Agent:
         self.paused = False
         self.storage_error: str | None = None
         self._install_retry: tuple[bytes, float] | None = None  # (bundle, monotonic due)
+        self._unheard_since: float | None = None
         self.last_rejection: dict[str, str] | None = None
         self._stop = threading.Event()
         self._started = self.clock()
@@ -415,17 +418,33 @@ class Agent:
                 self._retry_install()
                 self.publisher.step()
                 self._housekeeping()
-                if (
-                    self.until_end
-                    and self._loop.source_done
-                    and self.spool.held == 0
-                    and len(self.outbox) == 0
-                    and self.publisher.inflight == 0
-                ):
-                    break
+                if self.until_end and self._loop.source_done:
+                    code = self._replay_finished()
+                    if code is not None:
+                        return code
             return 0
         finally:
             self._shutdown()
+
+    def _replay_finished(self) -> int | None:
+        """With --until-end, once the source is done: 0 when the outbox is drained, 3 when no
+        consumer has been subscribed for a while (the events stay queued for the next run)."""
+        if self.spool.held == 0 and len(self.outbox) == 0 and self.publisher.inflight == 0:
+            return 0
+        if not self.publisher.stats.waiting_for_consumer:
+            self._unheard_since = None
+            return None
+        mono = time.monotonic()
+        if self._unheard_since is None:
+            self._unheard_since = mono
+        if mono - self._unheard_since < UNHEARD_GIVE_UP_SECONDS:
+            return None
+        log.error(
+            "%d events stay in the outbox: no consumer is subscribed to %s (sent on the next run)",
+            len(self.outbox),
+            self.topics["events"],
+        )
+        return 3
 
     def _shutdown(self) -> None:
         self.notifier.stopping()

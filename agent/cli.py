@@ -115,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--until-end",
         action="store_true",
-        help="process every frame of a finite "
-        "source, drain the outbox, exit 0 (tests, replays, audits)",
+        help="process every frame of a finite source, drain the outbox, exit 0 (tests, "
+        "replays, audits); exit 3 if no consumer subscribes to the events within 30 s",
     )
     r.add_argument(
         "--watchlist-wait",

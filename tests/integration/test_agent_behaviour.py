@@ -279,7 +279,13 @@ def test_strangers_leave_no_trace(
 ) -> None:
     install(index, node, 5)
     strangers = [Appearance(c, 5 * c, 60 + 5 * c, row=c % 3) for c in (1, 2, 3)]
-    result = run_agent(node["config"], "--source", clip(tmp_path, strangers), "--until-end")
+    # A control room is listening (events earlier tests left queued on this node go to it).
+    alerts = client(index, "alerts")
+    alerts.subscribe([("lfr/v1/+/+/events", 1)])
+    try:
+        result = run_agent(node["config"], "--source", clip(tmp_path, strangers), "--until-end")
+    finally:
+        alerts.close()
     assert result.returncode == 0, result.stdout + result.stderr
     log = result.stdout + result.stderr
     assert not QUEUED.findall(log)
