@@ -13,17 +13,23 @@ own keys (derived from the seed, so a replay has the same keys) and are then
   field validation, the addressee/version/time checks, decryption and the entries decoder.
 
 Contract (docs/protocol.md): every input either parses or raises one subclass of
-:class:`protocol.errors.RejectedInput` with a known ``reason`` and a message. Anything else,
-or more than ``hang_seconds`` on one input, is a crash; each crash is written to a JSON file
-(seed, target, input) that ``--replay`` runs again with the same keys.
+:class:`protocol.errors.RejectedInput` with a known ``reason`` and a message that does not
+repeat what only the sealed entries hold (the agent logs it). Anything else, or more than
+``hang_seconds`` (1 s) of CPU time on one input (10 times that on the wall clock), is a crash;
+each crash is written to a JSON file (seed, target, parser, input, traceback) that
+``--replay`` runs again with the same keys.
 
-The input stream is a function of the seed, except the bytes of HPKE ciphertexts: HPKE
-sealing is randomised (a fresh ephemeral key each time) and ``cryptography`` has no
-deterministic mode. The sequence of mutations, input lengths and hence the ``trace`` digest
-are identical for one seed; a crash is reproduced from its saved bytes.
+The input stream is a function of the seed, except the bytes of HPKE ciphertexts (and so of
+the signatures over them): HPKE sealing is randomised (a fresh ephemeral key each time) and
+``cryptography`` has no deterministic mode. The sequence of mutations and input lengths, and
+hence the ``trace`` digest, are identical for one seed; reason counts may differ by a few
+where a byte mutation happens to land on an unchanged value; a crash is reproduced from its
+saved bytes.
 
 CLI: ``python -m tests.reliability.fuzzing --target watchlist|event|command|all --inputs N
---seed S [--crash-dir DIR] [--replay FILE]``.
+--seed S [--crash-dir DIR] [--replay FILE] [--engine mutation|atheris]``. ``--engine
+atheris`` runs the same targets, contract and mutators coverage-guided by libFuzzer, when the
+optional ``atheris`` package is installed.
 """
 
 from __future__ import annotations
