@@ -1196,7 +1196,12 @@ def run_atheris(name: str, inputs: int, seed: int, crash_dir: Path) -> None:
                 report.reasons[check_name][exc.reason] += 1
         if report.inputs % 10_000 == 0 or report.inputs == inputs:
             report.seconds = time.perf_counter() - started
-            lines = report.lines()
+            rate = report.inputs / report.seconds if report.seconds else 0.0
+            lines = [
+                f"target {name} (atheris): {report.inputs} inputs, seed {seed}, "
+                f"{report.seconds:.1f} s ({rate:.0f}/s), no crash so far",
+                *report.lines()[1:],
+            ]
             print("\n".join(line for line in lines if "by mutator" not in line), flush=True)
 
     def mutate(data: bytes, max_size: int, mutation_seed: int) -> bytes:
