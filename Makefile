@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install install-system test test-reliability lint fmt clean models demo install-service uninstall-service bench eval
+.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench eval
 
 help:
 	@echo "make install         venv in $(VENV) with the project and its dev tools (idempotent)"
 	@echo "make demo            the system end to end in a temporary directory"
 	@echo "make test            the whole test suite (starts its own Mosquitto where needed)"
 	@echo "make test-reliability faults, load, attacks, fuzzing (CI size; FULL=1 for docs/reliability.md)"
+	@echo "make fuzz            100k inputs each on the watchlist, event, command parsers (SEED=...)"
 	@echo "make lint            ruff + mypy --strict"
 	@echo "make bench           speed, memory, scaling -> reports/bench.md (+ PNG)"
 	@echo "make eval            LFW accuracy, 1:N FNIR/FPIR with DET plot -> reports/eval.md"
@@ -38,6 +39,16 @@ test: install install-system
 # sizes docs/reliability.md reports: 60 s outages, 20 kill -9 trials, 5-minute load, 100k fuzz.
 test-reliability: install install-system
 	LFR_RELIABILITY_SCALE=$(if $(FULL),full,ci) $(BIN)/python -m pytest tests/reliability $(PYTEST_ARGS)
+
+# The parsers' fuzzing campaign at full size; a crash is saved under reports/fuzz-crashes.
+SEED ?= 20261128
+fuzz: install
+	$(BIN)/python -m tests.reliability.fuzzing --target all --inputs 100000 --seed $(SEED) --crash-dir reports/fuzz-crashes
+
+# The same, coverage-guided by libFuzzer (atheris: x86_64 wheel only).
+fuzz-atheris: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,fuzz]'
+	$(BIN)/python -m tests.reliability.fuzzing --engine atheris --target all --inputs 100000 --seed $(SEED) --crash-dir reports/fuzz-crashes
 
 # Reports (Markdown + PNG) in reports/; BENCH_ARGS=--quick for a small run.
 bench: install install-system
