@@ -95,3 +95,100 @@ def search(
         (top[mated] == mate),
         scores[~mated].max(axis=1).astype(np.float64),
     )
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a two-sided bootstrap percentile interval."""
+
+    estimate: float
+    low: float
+    high: float
+
+
+def bootstrap_at_fpir(
+    searches: Searches, fpir: float, reps: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[Interval, Interval]:
+    """(threshold, FNIR) at ``fpir`` with bootstrap intervals: both the non-mated and the mated
+    searches are resampled with replacement, ``reps`` times (percentile method)."""
+    rng = np.random.default_rng(seed)
+    nonmated, n = searches.nonmated_top, len(searches.nonmated_top)
+    hit_score = np.where(searches.mated_rank1, searches.mated_score, -np.inf)
+    m = len(hit_score)
+    thresholds, fnirs = np.empty(reps), np.empty(reps)
+    for r in range(reps):
+        t = threshold_at_rate(nonmated[rng.integers(0, n, n)], fpir)
+        thresholds[r] = t
+        fnirs[r] = 1.0 - np.mean(hit_score[rng.integers(0, m, m)] > t)
+    tail = (1 - level) / 2 * 100
+    fnir, threshold = searches.at_fpir(fpir)
+    return (
+        Interval(threshold, *np.percentile(thresholds, [tail, 100 - tail])),
+        Interval(fnir, *np.percentile(fnirs, [tail, 100 - tail])),
+    )
+
+
+def binomial_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a rate of k in n (stays inside [0, 1] at k = 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    z = {0.9: 1.6449, 0.95: 1.96, 0.99: 2.5758}[level]
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+
+
+def name_key(identity: str) -> tuple[str, ...]:
+    """An identity's name as a sorted tuple of lower-case words: LFW's ``Sung_Hong_Choi`` and
+    ``Choi_Sung-hong`` (one man filed twice, family name first and last) have the same key."""
+    words = identity.replace("-", "_").replace(" ", "_").lower().split("_")
+    return tuple(sorted(w for w in words if w))
+
+
+def drop(searches: Searches, nonmated: B) -> Searches:
+    """The same searches without the non-mated ones flagged in ``nonmated``."""
+    return Searches(searches.mated_score, searches.mated_rank1, searches.nonmated_top[~nonmated])
+
+
+def _gumbel_z(p: float | F64) -> F64:
+    """The standard Gumbel quantile: -ln(-ln p)."""
+    return np.asarray(-np.log(-np.log(p)), dtype=np.float64)
+
+
+def gumbel_fit(best: F64, low: float = 0.5, high: float = 0.99) -> tuple[float, float]:
+    """(location, scale) of a Gumbel law matched to two quantiles of the non-mated searches'
+    best scores. The best of N impostor scores tends to a Gumbel law as N grows (extreme-value
+    limit for light tails). Matching the median and the 99th percentile, not the top few
+    scores, keeps a handful of mislabelled searches from moving the fit."""
+    q_low, q_high = np.quantile(best, [low, high])
+    scale = float((q_high - q_low) / (_gumbel_z(high) - _gumbel_z(low)))
+    return float(q_low - scale * _gumbel_z(low)), scale
+
+
+def gumbel_threshold(location: float, scale: float, fpir: float, list_factor: float = 1.0) -> float:
+    """The threshold a stranger's best score exceeds with probability ``fpir``; for a list
+    ``list_factor`` times longer (independent impostors) the law shifts by scale * ln(factor)."""
+    return float(location + scale * np.log(list_factor) + scale * _gumbel_z(1.0 - fpir))
+
+
+def bootstrap_gumbel(
+    searches: Searches, fpir: float, reps: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[Interval, Interval]:
+    """(threshold, FNIR) at ``fpir`` from the Gumbel fit, with bootstrap intervals (the fit is
+    redone on every resample of the non-mated searches; the mated ones are resampled too)."""
+    rng = np.random.default_rng(seed)
+    nonmated, n = searches.nonmated_top, len(searches.nonmated_top)
+    hit_score = np.where(searches.mated_rank1, searches.mated_score, -np.inf)
+    m = len(hit_score)
+    thresholds, fnirs = np.empty(reps), np.empty(reps)
+    for r in range(reps):
+        t = gumbel_threshold(*gumbel_fit(nonmated[rng.integers(0, n, n)]), fpir)
+        thresholds[r] = t
+        fnirs[r] = 1.0 - np.mean(hit_score[rng.integers(0, m, m)] > t)
+    tail = (1 - level) / 2 * 100
+    threshold = gumbel_threshold(*gumbel_fit(nonmated), fpir)
+    return (
+        Interval(threshold, *np.percentile(thresholds, [tail, 100 - tail])),
+        Interval(searches.fnir(threshold), *np.percentile(fnirs, [tail, 100 - tail])),
+    )

@@ -24,10 +24,30 @@ def test_small_eval_with_groups(tmp_path: Path) -> None:
         for number, person in enumerate(sorted(p for p in LFW.iterdir() if p.is_dir())[:300]):
             for image in person.glob("*.jpg"):
                 writer.writerow([image.name, "north" if number % 2 else "south"])
-    assert evaluate.main(["--limit", "40", "--out", str(tmp_path), "--by-group", str(groups)]) == 0
+    args = [
+        "--limit",
+        "40",
+        "--out",
+        str(tmp_path),
+        "--by-group",
+        str(groups),
+        "--bootstrap",
+        "200",
+    ]
+    assert evaluate.main(args) == 0
     summary = json.loads((tmp_path / "eval.json").read_text())
     assert set(summary["verification"]) == {"accurate", "fast", "mobilefacenet_float32"}
     assert summary["quantisation_cosine_mobilefacenet"]["mean"] > 0.99
     report = (tmp_path / "eval.md").read_text()
     assert "| accurate | north |" in report and "| accurate | south |" in report
-    assert (tmp_path / "eval_det.png").stat().st_size > 1000
+    for plot in ("eval_det.png", "eval_scores.png"):
+        assert (tmp_path / plot).stat().st_size > 1000
+    # The recommendation names its operating point, its interval and the MANIFEST's value,
+    # and the searches that decide it are listed, none dropped unseen.
+    for profile in ("accurate", "fast"):
+        recommended = summary["recommended"][profile]
+        assert recommended["ci"][0] <= recommended["threshold"] <= recommended["ci"][1]
+        noise = summary["label_noise"][profile]
+        assert len(noise["top"]) > 0 and "manifest" in noise
+        assert recommended["excluded"] == len(noise["duplicates"])
+    assert "## Label noise" in report and "## Recommended default threshold" in report
