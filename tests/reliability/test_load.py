@@ -2,7 +2,7 @@
 ``lfr-alerts listen`` in one shared-subscription group, one store; every event stored once.
 
 CI size: 50 devices for 25 s at 15 events/s across the fleet. Full size
-(``LFR_RELIABILITY_SCALE=full``): 5 minutes at 50 events/s. The figures (events/s, latency,
+(``LFR_RELIABILITY_SCALE=full``): 5 minutes at 100 events/s. The figures (events/s, latency,
 CPU per component) are written to the artefacts as ``load/results.md`` and printed; nothing
 here asserts a time: performance targets are not unit tests. The break-point search is
 ``python -m tests.reliability.loadgen search`` (see docs/reliability.md).
@@ -24,7 +24,7 @@ DEVICES = 50
 def test_fifty_devices_two_listeners_every_event_stored_once(
     tmp_path: Path, artefacts: Path, record: Recorder
 ) -> None:
-    rate, seconds = sized(15, 50), sized(25, 300)
+    rate, seconds = sized(15, 100), sized(25, 300)
     logs = artefacts / "load"
     rig = LoadRig(
         tmp_path / "fleet", DEVICES, logs, db_dir=tmp_path / "store", workers=4, log_level="INFO"
