@@ -39,8 +39,9 @@ class MqttSettings:
     # queueing QoS 1 messages while we are away (consumers must not miss events).
     session_expiry: int = 0
     # True: a QoS 1 message is acknowledged only when the application calls ack() after
-    # handling it, and the broker sends at most inbox_size // 2 unacknowledged messages
-    # (MQTT 5 Receive Maximum), so the bounded inbox never has to drop one.
+    # handling it; the broker should send at most inbox_size // 2 unacknowledged messages
+    # (MQTT 5 Receive Maximum), and when one does not, a full inbox makes the network
+    # thread wait (TCP back-pressure) rather than drop a message.
     manual_ack: bool = False
 
 
@@ -83,7 +84,8 @@ class MqttLink:
         self._subacks: dict[int, list[int]] = {}
         self._subscriptions: list[tuple[str, int]] = []
         self.inbox: queue.Queue[Message] = queue.Queue(maxsize=settings.inbox_size)
-        self.dropped = 0
+        self.dropped = 0  # only without manual_ack: the oldest message, when the inbox is full
+        self._closing = threading.Event()
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
@@ -138,6 +140,18 @@ class MqttLink:
             int(message.mid),
             int(message.qos),
         )
+        if self._settings.manual_ack:
+            # Never drop here: a message we do not acknowledge is not resent on this
+            # connection, so every drop would hold one of the broker's in-flight slots for
+            # good (Mosquitto 2.0 also exceeds our Receive Maximum) until delivery stops.
+            # Waiting stops paho reading the socket, and TCP slows the broker down instead.
+            while not self._closing.is_set():
+                try:
+                    self.inbox.put(item, timeout=0.5)
+                    return
+                except queue.Full:
+                    continue
+            return
         while True:
             try:
                 self.inbox.put_nowait(item)
@@ -275,5 +289,6 @@ class MqttLink:
             return None
 
     def close(self) -> None:
+        self._closing.set()
         self._client.disconnect()
         self._client.loop_stop()
