@@ -2,7 +2,9 @@
 
 Rows (every embedding of every entry) sit in one matrix; an entry's score is the best of its
 rows. Storage is float32 (fastest with BLAS), float16 (half the memory) or int8 with a per-row
-scale (a quarter); scores are always computed in float32.
+scale (a quarter); scores are always computed in float32. float16 and int8 rows are converted
+a block at a time, so matching a probe never holds a float32 copy of the whole list (which
+would undo the memory they save) and still runs on BLAS.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from protocol.entries import Entry
 
 F32 = npt.NDArray[np.float32]
 STORAGE = ("float32", "float16", "int8")
+# 1024 x 448 x 4 bytes = 1.8 MiB stays in cache: measured 7x faster for int8 than converting
+# the whole matrix at once, 2x for float16, and bigger blocks (7 MiB) were slower than both.
+BLOCK_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class Matcher:
             raise ValueError(f"storage must be one of {STORAGE}")
         if not entries:
             raise ValueError("a matcher needs at least one entry")
-        rows = np.concatenate([e.embeddings for e in entries]).astype(np.float32)
+        rows = np.concatenate([e.embeddings for e in entries], dtype=np.float32)
         rows /= np.linalg.norm(rows, axis=1, keepdims=True)
         counts = np.array([len(e.embeddings) for e in entries])
         self._starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
@@ -70,12 +75,20 @@ class Matcher:
             raise ValueError(f"probe must have shape ({self.dim},), not {probe.shape}")
         norm = float(np.linalg.norm(probe))
         unit = (probe / norm if norm > 0 else probe).astype(np.float32)
-        if self._scale is not None:
-            row_scores = (self._rows.astype(np.float32) @ unit) * self._scale
-        else:
-            row_scores = (self._rows @ unit.astype(self._rows.dtype)).astype(np.float32)
-        best: F32 = np.maximum.reduceat(row_scores, self._starts).astype(np.float32)
+        best: F32 = np.maximum.reduceat(self._row_scores(unit), self._starts).astype(np.float32)
         return best
+
+    def _row_scores(self, unit: F32) -> F32:
+        if self._rows.dtype == np.float32:
+            scores: F32 = np.asarray(self._rows, dtype=np.float32) @ unit  # no copy
+            return scores
+        scores = np.empty(len(self._rows), np.float32)
+        for start in range(0, len(self._rows), BLOCK_ROWS):
+            block = self._rows[start : start + BLOCK_ROWS].astype(np.float32)
+            scores[start : start + BLOCK_ROWS] = block @ unit
+        if self._scale is not None:
+            scores *= self._scale
+        return scores
 
     def match(self, probe: F32) -> Match | None:
         """The best entry if it reaches its threshold, else None (the face matches nobody)."""
