@@ -2,6 +2,9 @@
 
     peer_fr.py embed LFW_DIR IMAGE_LIST OUT.npz     128-d encodings of every listed image
     peer_fr.py time  LFW_DIR IMAGE_LIST OUT.npz     per-face seconds (detect, encode) per image
+    peer_fr.py serve LFW_DIR IMAGE_LIST              decode every listed image, then per stdin
+                                                     line "i": print "detect_s encode_s cpu_s" of image i
+                                                     (speed.py interleaves this with our pipeline)
 
 HOG detection (upsample 1, the library default) and the central face; where HOG finds no face the
 whole image is used as the face box, so every pair gets a score. Image decode is not timed.
@@ -37,9 +40,25 @@ def face(img):
 
 
 def main() -> None:
-    mode, lfw, lst, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+    mode, lfw, lst = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    out = sys.argv[4] if len(sys.argv) > 4 else ""
     images = lst.read_text().splitlines()
     version = f"face_recognition {md.version('face_recognition')}, dlib {md.version('dlib')}"
+    if mode == "serve":
+        imgs = [face_recognition.load_image_file(str(lfw / rel)) for rel in images]
+        import json
+
+        import dlib
+
+        info = {"images": len(imgs), "version": version}
+        info |= {k: bool(getattr(dlib, k, False)) for k in ("DLIB_USE_BLAS", "DLIB_USE_CUDA")}
+        print("ready " + json.dumps(info), flush=True)
+        for line in sys.stdin:
+            c0 = time.process_time()
+            td, te = face(imgs[int(line)])[2]
+            cpu = time.process_time() - c0
+            print(f"{td:.9f} {te:.9f} {cpu:.9f}", flush=True)
+        return
     if mode == "time":
         imgs = [face_recognition.load_image_file(str(lfw / rel)) for rel in images]
         times = np.array([face(img)[2] for img in imgs])

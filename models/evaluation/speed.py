@@ -1,0 +1,237 @@
+"""Per-face speed, ours against face_recognition, interleaved image by image in one run.
+
+    python models/evaluation/speed.py --peer-python PY [--n 200] [--rounds 3] [--threads 1,default]
+        [--profiles fast,accurate] [--out JSON]
+
+Per face = detect + align + embed (image decode excluded on both sides), on the same ``--n`` LFW
+pair images as ``eval_lfw.py --timing``. Our profiles load through ``agent.models.load_profile``
+(the code the agent and ``lfr-watchlist enrol`` use). The peer (HOG detection + dlib ResNet
+encoding, as ``face_recognition`` does it) runs in its own venv as a worker process
+(``peer_fr.py serve``) that has decoded every image beforehand and times each face itself.
+
+Interleaving makes the comparison fair on a shared, noisy machine: for every image and round,
+each method measures that image in turn (the order rotates per image and round), so a burst of
+load from elsewhere hits all of them alike; while one method runs the others wait blocked on a
+pipe, so they never compete with each other. The whole thing runs once per thread setting:
+ours with ``num_threads=T``, the peer with ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/
+``MKL_NUM_THREADS`` = T (``T=default``: the agent's default of 2 and the peer's environment as
+is; a dlib built without BLAS, as ``make peer-venv`` builds it here, is single-threaded anyway). Reported per method: median of all samples, median over images of each image's fastest
+round, the median process CPU time per face (``time.process_time``: less sensitive to other
+load than the wall clock, but at more than one thread it also counts worker threads' spinning),
+and the speed-up (peer / ours) as the ratio of wall-clock medians, of best-of-rounds medians, of
+CPU medians, and as the median of the per-image paired wall-clock ratios. "met" in the table
+needs both the ratio of medians and the median paired ratio to reach the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from agent.models import load_profile  # noqa: E402
+from agent.vision.detector import pick_central  # noqa: E402
+from agent.vision.image import read_image  # noqa: E402
+from models.evaluation.lfw import read_pairs  # noqa: E402
+
+PEER = "face_recognition"
+TARGETS = {"fast": 10.0, "accurate": 5.0}
+AGENT_DEFAULT_THREADS = 2  # agent.models.load_profile's default
+
+
+class Peer:
+    """peer_fr.py serve: one request per line, answers with (detect_s, encode_s, cpu_s)."""
+
+    def __init__(self, py: str, lfw: Path, images: list[str], threads: int | None, tmp: Path):
+        lst = tmp / "speed_images.txt"
+        lst.write_text("\n".join(images))
+        env = dict(os.environ)
+        if threads is not None:
+            for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                env[k] = str(threads)
+        script = ROOT / "models" / "evaluation" / "peer_fr.py"
+        self.proc = subprocess.Popen(
+            [py, str(script), "serve", str(lfw), str(lst)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("ready "):
+            raise RuntimeError(f"peer worker did not start: {line!r}")
+        self.info: dict[str, Any] = json.loads(line[6:])
+
+    def time(self, i: int) -> tuple[float, float, float]:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(f"{i}\n")
+        self.proc.stdin.flush()
+        td, te, cpu = self.proc.stdout.readline().split()
+        return float(td), float(te), float(cpu)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def run(
+    a: argparse.Namespace, images: list[str], imgs: list[Any], threads: int | None
+) -> dict[str, Any]:
+    t_ours = threads if threads is not None else AGENT_DEFAULT_THREADS
+    profiles = a.profiles.split(",")
+    vis = {p: load_profile(p, a.models_dir, threads=t_ours) for p in profiles}
+    peer = Peer(a.peer_python, a.lfw, images, threads, a.tmp)
+    methods = [*profiles, PEER]
+
+    def measure(m: str, i: int) -> tuple[float, float, float]:
+        if m == PEER:
+            return peer.time(i)
+        img = imgs[i]
+        v = vis[m]
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        d = pick_central(v.detector.detect(img), img.shape[1], img.shape[0])
+        t1 = time.perf_counter()
+        if d is not None:
+            v.embedder.embed(img, d)
+        t2 = time.perf_counter()
+        return t1 - t0, t2 - t1, time.process_time() - c0
+
+    try:
+        for i in range(min(a.warmup, len(imgs))):  # warm caches and thread pools; not recorded
+            for m in methods:
+                measure(m, i)
+        # t[m][round, image] = (detect, rest, process CPU seconds of both)
+        t = {m: np.zeros((a.rounds, len(imgs), 3)) for m in methods}
+        load0 = loadavg()
+        w0 = time.perf_counter()
+        for r in range(a.rounds):
+            for i in range(len(imgs)):
+                k = (i + r) % len(methods)
+                for m in methods[k:] + methods[:k]:
+                    t[m][r, i] = measure(m, i)
+        wall = time.perf_counter() - w0
+        load1 = loadavg()
+    finally:
+        peer.close()
+    out: dict[str, Any] = {
+        "threads_ours": t_ours,
+        "threads_peer": threads if threads is not None else "library default (env unset)",
+        "images": len(imgs),
+        "rounds": a.rounds,
+        "loadavg_before": load0,
+        "loadavg_after": load1,
+        "wall_s": round(wall, 1),
+        "peer_info": peer.info,
+        "methods": {},
+    }
+    tot = {m: t[m][..., :2].sum(axis=2) * 1e3 for m in methods}  # (rounds, images) ms
+    for m in methods:
+        out["methods"][m] = {
+            "median_ms": round(float(np.median(tot[m])), 2),
+            "median_best_of_rounds_ms": round(float(np.median(tot[m].min(axis=0))), 2),
+            "p90_ms": round(float(np.percentile(tot[m], 90)), 2),
+            "detect_ms": round(float(np.median(t[m][..., 0])) * 1e3, 2),
+            "align_embed_ms": round(float(np.median(t[m][..., 1])) * 1e3, 2),
+            "cpu_median_ms": round(float(np.median(t[m][..., 2])) * 1e3, 2),
+        }
+    for m in profiles:
+        pm, om = out["methods"][PEER], out["methods"][m]
+        out["methods"][m]["speedup"] = {
+            "ratio_of_medians": round(pm["median_ms"] / om["median_ms"], 2),
+            "ratio_of_best_of_rounds": round(
+                pm["median_best_of_rounds_ms"] / om["median_best_of_rounds_ms"], 2
+            ),
+            "median_paired_ratio": round(float(np.median(tot[PEER] / tot[m])), 2),
+            "ratio_of_cpu_medians": round(pm["cpu_median_ms"] / om["cpu_median_ms"], 2),
+            "target": TARGETS.get(m),
+        }
+    return out
+
+
+def table(res: dict[str, Any]) -> str:
+    rows = [
+        "| threads (ours / peer) | method | median ms | best-of-rounds ms | detect | align+embed "
+        "| CPU ms | speed-up: ratio of medians / best-of-rounds / paired / CPU | target |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run_ in res["runs"]:
+        th = f"{run_['threads_ours']} / {run_['threads_peer']}"
+        for m, r in run_["methods"].items():
+            s = r.get("speedup")
+            sp = (
+                f"{s['ratio_of_medians']:.2f}x / {s['ratio_of_best_of_rounds']:.2f}x / "
+                f"{s['median_paired_ratio']:.2f}x / {s['ratio_of_cpu_medians']:.2f}x"
+                if s
+                else "—"
+            )
+            tgt = ""
+            if s and s["target"]:
+                ok = min(s["ratio_of_medians"], s["median_paired_ratio"]) >= s["target"]
+                tgt = f">={s['target']:.0f}x {'met' if ok else 'NOT met'}"
+            rows.append(
+                f"| {th} | {m} | {r['median_ms']:.1f} | {r['median_best_of_rounds_ms']:.1f} | "
+                f"{r['detect_ms']:.1f} | {r['align_embed_ms']:.1f} | {r['cpu_median_ms']:.1f} | "
+                f"{sp} | {tgt} |"
+            )
+    return "\n".join(rows)
+
+
+def main() -> int:
+    shared = ROOT.parent / "shared" / "datasets"
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lfw", type=Path, default=shared / "lfw")
+    ap.add_argument("--pairs", type=Path, default=shared / "lfw_pairs_10fold.txt")
+    ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    ap.add_argument("--peer-python", required=True, help="python of a venv with face_recognition")
+    ap.add_argument("--profiles", default="fast,accurate")
+    ap.add_argument("--n", type=int, default=200, help="LFW images (>= 200 for the issue)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", default="1,default", help="comma list of N or 'default'")
+    ap.add_argument("--tmp", type=Path, default=ROOT / "models" / ".cache" / "speed")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    if not a.lfw.is_dir() or not a.pairs.is_file():
+        print(f"speed: LFW not found at {a.lfw} / {a.pairs}", file=sys.stderr)
+        return 2
+    a.tmp.mkdir(parents=True, exist_ok=True)
+    p = read_pairs(a.pairs)
+    images = p.images[:: max(1, len(p.images) // a.n)][: a.n]  # as eval_lfw.timing_images
+    imgs = [read_image(a.lfw / rel) for rel in images]
+    res: dict[str, Any] = {
+        "what": "per face: detect + align + embed, image decode excluded; interleaved per image",
+        "cpus": os.cpu_count(),
+        "runs": [],
+    }
+    for th in a.threads.split(","):
+        threads = None if th == "default" else int(th)
+        r = run(a, images, imgs, threads)
+        res["runs"].append(r)
+        print(json.dumps(r), file=sys.stderr, flush=True)
+    text = table(res)
+    res["table"] = text.splitlines()
+    print(text)
+    if a.out:
+        a.out.write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
