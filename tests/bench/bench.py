@@ -228,6 +228,19 @@ def runtime_comparison(runs: int, other_python: str | None) -> tuple[list[str], 
     if failures:
         lines += ["", "Not measured (detected now, in a subprocess that creates an interpreter):"]
         lines += [f"- {f}" for f in failures]
+    measured_elsewhere = measured.get("tflite-runtime", {}).get("python") not in (
+        None,
+        sys.executable,
+    )
+    if measured_elsewhere and other_python:
+        # Show, not tell, why it needed its own venv: its package under this venv's numpy.
+        here = runtimes.alongside(other_python)
+        lines += [
+            "",
+            "tflite-runtime was measured in its own venv. Its package loaded by this venv's "
+            "interpreter and numpy (what installing it here would give): "
+            + (f"`{here['error']}`." if "error" in here else "it works here too."),
+        ]
     if "tflite-runtime" not in measured:
         import numpy
 
@@ -257,7 +270,8 @@ def runtime_comparison(runs: int, other_python: str | None) -> tuple[list[str], 
                 samples = model.get("ms", {}).get(threads)
                 if samples:
                     medians.append(float(np.median(samples)))
-                    row.append(f"{medians[-1]:.2f} ({np.percentile(samples, 90):.2f})")
+                    short = f", {len(samples)} runs" if len(samples) < runs else ""
+                    row.append(f"{medians[-1]:.2f} ({np.percentile(samples, 90):.2f}{short})")
                     summary.setdefault(runtime, {})[f"{name} t{threads}"] = medians[-1]
                 else:
                     row.append(model.get("error", "-"))
@@ -270,7 +284,7 @@ def runtime_comparison(runs: int, other_python: str | None) -> tuple[list[str], 
         table(header, rows),
         "",
         f"invoke() only, on random inputs of each model's own shape and type, {runs} runs "
-        "after 3 warm-up runs. This machine has "
+        "after 3 warm-up runs (fewer where 10 s ran out: the count is given). This machine has "
         f"{os.cpu_count()} CPUs, so threads=4 oversubscribes it.",
     ]
     return lines, summary
@@ -832,11 +846,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report.append(no_broker)
     took["total"] = time.monotonic() - began
+    cpu = cpu_seconds()
     report += [
         "",
         "## This run",
         "",
         table(["section", "wall-clock s"], [[k, f"{v:.0f}"] for k, v in took.items()]),
+        "",
+        f"CPU time of the bench and its children: {cpu:.0f} s, i.e. at least "
+        f"{cpu / (os.cpu_count() or 1):.0f} s of wall-clock on an otherwise idle "
+        f"{os.cpu_count()}-CPU machine; load average at the end "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}.",
         "",
     ]
     (args.out / "bench.md").write_text("\n".join(report))
@@ -859,11 +879,20 @@ def main(argv: list[str] | None = None) -> int:
         "agent": footprint,
         "peak_rss_bench_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "seconds": took,
+        "cpu_seconds": cpu,
+        "load_average": os.getloadavg(),
     }
     (args.out / "bench.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     print(f"report: {args.out / 'bench.md'}")
     return 0
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its reaped children (workers, the agent)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:

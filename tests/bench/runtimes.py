@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -85,7 +87,9 @@ def _cause(exc: BaseException) -> str:
     return text
 
 
-def measure(runtime: str, runs: int, threads: list[int], probe: bool) -> dict[str, Any]:
+def measure(
+    runtime: str, runs: int, threads: list[int], probe: bool, budget: float = 10.0
+) -> dict[str, Any]:
     factory, version = _interpreter(runtime)
     manifest = json.loads((MODELS / "MANIFEST.json").read_text())
     out: dict[str, Any] = {"runtime": runtime, "version": version, "numpy": np.__version__}
@@ -100,8 +104,13 @@ def measure(runtime: str, runs: int, threads: list[int], probe: bool) -> dict[st
                 _inputs(interpreter)
                 for _ in range(1 if probe else 3):
                     interpreter.invoke()
-                samples = []
-                for _ in range(0 if probe else runs):
+                samples: list[float] = []
+                began = time.perf_counter()
+                # At most `runs`, and no more than `budget` seconds per model and thread count
+                # (a runtime whose threads fight for busy cores can take seconds per run).
+                while len(samples) < (0 if probe else runs) and (
+                    len(samples) < 3 or time.perf_counter() - began < budget
+                ):
                     start = time.perf_counter()
                     interpreter.invoke()
                     samples.append((time.perf_counter() - start) * 1000)
@@ -115,13 +124,25 @@ def measure(runtime: str, runs: int, threads: list[int], probe: bool) -> dict[st
 
 
 def run_in(
-    python: str, runtime: str, runs: int, threads: list[int], probe: bool, timeout: float = 900
+    python: str,
+    runtime: str,
+    runs: int,
+    threads: list[int],
+    probe: bool,
+    timeout: float = 900,
+    path: Path | None = None,
 ) -> dict[str, Any]:
-    """This script under ``python``: its JSON, or ``{"error": <the last line it printed>}``."""
+    """This script under ``python`` (``path``: prepended to its PYTHONPATH): its JSON, or
+    ``{"error": <the line that names the cause>}``."""
     command = [python, str(Path(__file__).resolve()), "--runtime", runtime, "--runs", str(runs)]
     command += ["--threads", *map(str, threads)] + (["--probe"] if probe else [])
+    env = dict(os.environ)
+    if path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")]).rstrip(":")
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {"runtime": runtime, "python": python, "error": str(exc)}
     if done.returncode == 0:
@@ -141,6 +162,28 @@ def run_in(
     errors = _error_lines(done.stderr or done.stdout)
     cause = errors[-1] if errors else lines[-1] if lines else f"exit status {done.returncode}"
     return {"runtime": runtime, "python": python, "error": cause[:300]}
+
+
+def alongside(other_python: str) -> dict[str, Any]:
+    """Probe the tflite-runtime package of ``other_python``'s environment under *this*
+    interpreter and its numpy (only that package is put on the path): what happens if one
+    installed tflite-runtime beside ai-edge-litert here."""
+    found = subprocess.run(
+        [
+            other_python,
+            "-c",
+            "import tflite_runtime, os; print(os.path.dirname(tflite_runtime.__file__))",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    package = Path(found.stdout.strip())
+    if found.returncode != 0 or not package.is_dir():
+        return {"error": f"tflite_runtime not importable under {other_python}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "tflite_runtime").symlink_to(package)
+        return run_in(sys.executable, "tflite-runtime", 1, [1], probe=True, path=Path(tmp))
 
 
 def _error_lines(text: str) -> list[str]:
