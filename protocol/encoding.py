@@ -18,7 +18,10 @@ from typing import Any
 from protocol.errors import BadEncoding, Oversize
 
 _B64URL = re.compile(rb"^[A-Za-z0-9_-]*$")
-_RFC3339_UTC = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?Z$")
+# re.ASCII: \d would otherwise accept any Unicode digit (fullwidth, Arabic-Indic), unlike RFC 3339.
+_RFC3339_UTC = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?Z$", re.ASCII
+)
 
 
 def b64url_encode(data: bytes) -> str:

@@ -109,3 +109,14 @@ def test_a_repeated_subject_ref_is_not_repeated_in_the_refusal(fleet: Fleet) -> 
     with pytest.raises(errors.MalformedEntries, match="twice") as refusal:
         decode_sealed_plaintext(body, 8)
     assert "WL-SECRET-7" not in str(refusal.value)
+
+
+def test_times_with_non_ascii_digits_are_refused() -> None:
+    from protocol.encoding import parse_time
+    from protocol.errors import BadEncoding
+
+    assert parse_time("2026-11-28T09:00:00Z", "t").year == 2026
+    with pytest.raises(BadEncoding):
+        parse_time("\uff12\uff10\uff12\uff16-11-28T09:00:00Z", "t")  # fullwidth digits
+    with pytest.raises(BadEncoding):
+        parse_time("2026-11-28T09:00:\u0660\u0660Z", "t")  # Arabic-Indic digits
