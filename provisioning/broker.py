@@ -93,6 +93,8 @@ def render_conf(out: Path, port: int, bind: str, user: str | None) -> str:
         "autosave_interval 30",
         f"max_packet_size {MAX_PACKET_BYTES}",
         "max_queued_messages 10000",
+        # Nagle's algorithm held each PUBACK and delivery ~40 ms (make bench: 90 -> 4 ms).
+        "set_tcp_nodelay true",
         f"log_dest file {out / 'mosquitto.log'}",
         "log_type error",
         "log_type warning",

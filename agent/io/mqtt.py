@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import ssl
 import threading
 import time
@@ -54,6 +55,16 @@ class Message:
     qos: int = 0
 
 
+def _no_delay(sock: Any) -> None:
+    """Send small packets (PUBACKs, events) at once: with Nagle's algorithm on both ends an
+    event waited ~45 ms for its PUBACK and ~90 ms to reach the control room (make bench)."""
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:  # not TCP (a test socket pair): nothing to tune
+            log.debug("TCP_NODELAY not set: %s", exc)
+
+
 class MqttLink:
     def __init__(self, settings: MqttSettings) -> None:
         import paho.mqtt.client as mqtt
@@ -96,6 +107,8 @@ class MqttLink:
     def _on_connect(
         self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
+        if not reason.is_failure:
+            _no_delay(client.socket())
         with self._lock:
             self._connected = reason
             if not reason.is_failure:
