@@ -167,6 +167,19 @@ class Agent:
         )
         self.tracker.forget_subjects()
         self.watchlist_note = note
+        if (
+            watchlist is not None
+            and self.config.matching.threshold is None
+            and self.config.vision.backend == "tflite"
+        ):
+            # The profile's threshold is a 1:1 one (FAR 1e-3 per pair): against N entries a
+            # stranger gets N chances (make eval: 0.706 gave FPIR 0.70 with 1,680 entries).
+            log.warning(
+                "matching.threshold not set: using the profile's 1:1 threshold %.3f for %d "
+                "entries; set [matching] threshold for the list size (operator guide)",
+                self.threshold,
+                len(watchlist.entries),
+            )
 
     def _reject(self, what: str, exc: RejectedInput) -> None:
         self.last_rejection = {
