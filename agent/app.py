@@ -251,6 +251,9 @@ class Agent:
             # command comes back on reconnect and is applied again, which is harmless.
             self.storage_error = f"command counter not saved: {exc}"
             log.error("command counter %d not saved: %s", command.counter, exc)
+        else:
+            if self._install_retry is None:
+                self.storage_error = None  # the disk takes writes again
         log.warning("command %s (counter %d) accepted", command.action.value, command.counter)
         if command.action is Action.WIPE:
             self.store.wipe("wipe command")

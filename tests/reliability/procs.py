@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agent.config import toml_value
-from agent.io.mqtt import MqttLink, MqttSettings
+from agent.io.mqtt import MqttLink
+from central.store import AlertStore
 from provisioning.quickstart import quickstart
+from tests.integration.agent_helpers import client, publish_retained
 from tests.integration.broker import Broker
 from tests.integration.synthetic import Appearance, make_clip, seal_for, use_synthetic
 
@@ -134,31 +136,13 @@ class Rig:
         return f"lfr/v1/{self.device(device_id)['site']}/{device_id}/{kind}"
 
     def client(self, who: str) -> MqttLink:
-        files = self.index["clients"].get(who) or self.device(who)
-        link = MqttLink(
-            MqttSettings(
-                self.index["broker"]["host"],
-                self.index["broker"]["port"],
-                Path(self.index["ca_cert"]),
-                Path(files["cert"]),
-                Path(files["key"]),
-            )
-        )
-        link.connect()
-        return link
+        return client(self.index, who)
 
     def push_watchlist(
         self, device_id: str, colours: list[int], version: int, lifetime: timedelta
     ) -> bytes:
         bundle = seal_for(self.index, device_id, colours, version, lifetime)
-        ops = self.client("ops")
-        try:
-            code = ops.wait_ack(
-                ops.publish(self.topic(device_id, "watchlist"), bundle, retain=True)
-            )
-            assert code in (0, 16), f"broker refused the watchlist publish ({code:#x})"
-        finally:
-            ops.close()
+        publish_retained(self.index, self.topic(device_id, "watchlist"), bundle)
         return bundle
 
     def agent(self, device_id: str, *args: str, name: str | None = None) -> Proc:
@@ -205,6 +189,15 @@ class Rig:
                 with contextlib.suppress(AssertionError):
                     proc.terminate(10)
         self.broker.stop()
+
+
+def stored_ids(db: Path) -> list[str]:
+    """Event ids in an ``lfr-alerts`` SQLite store (a list: duplicates would show)."""
+    store = AlertStore(f"sqlite:///{db}")
+    try:
+        return [str(row[0]) for row in store.rows("SELECT event_id FROM alerts")]
+    finally:
+        store.close()
 
 
 def crowd_clip(path: Path, people: int, span: int = 15, gap: int = 45) -> Path:

@@ -20,6 +20,7 @@ from agent.app import Agent
 from agent.config import load_config
 from protocol.command import Action, Command, sign_command
 from provisioning.authority import load_ops_signer
+from tests.integration.agent_helpers import publish_retained
 from tests.reliability.conftest import Recorder
 from tests.reliability.procs import Rig, crowd_clip, set_section, wait_until
 
@@ -49,14 +50,6 @@ def command(rig: Rig, device: str, action: Action, counter: int) -> bytes:
         ),
         [load_ops_signer(Path(k)) for k in rig.index["ops_keys"]],
     )
-
-
-def send(rig: Rig, topic: str, payload: bytes) -> None:
-    ops = rig.client("ops")
-    try:
-        assert ops.wait_ack(ops.publish(topic, payload, retain=True)) in (0, 16)
-    finally:
-        ops.close()
 
 
 def test_clock_jumps(rig: Rig, tmp_path: Path, record: Recorder) -> None:
@@ -99,7 +92,7 @@ def test_clock_jumps(rig: Rig, tmp_path: Path, record: Recorder) -> None:
         clock.offset = -timedelta(days=1)
         time.sleep(1)
         assert agent.watchlist is None and not agent.identity.layout.watchlist.exists()
-        send(rig, wl_topic, v1)
+        publish_retained(rig.index, wl_topic, v1)
         wait_until(lambda: rejected("rollback"), 10, "v1 refused as a rollback")
 
         # A new list issued by ops "now" is in this device's future: refused until the clock
@@ -107,7 +100,7 @@ def test_clock_jumps(rig: Rig, tmp_path: Path, record: Recorder) -> None:
         v2 = rig.push_watchlist(device, [0, 1, 2], 2, timedelta(hours=1))
         wait_until(lambda: rejected("not_yet_valid"), 10, "v2 refused as not yet valid")
         clock.offset = timedelta(0)
-        send(rig, wl_topic, v2)
+        publish_retained(rig.index, wl_topic, v2)
         wait_until(
             lambda: agent.watchlist is not None and agent.watchlist.header.version == 2,
             10,
@@ -116,13 +109,15 @@ def test_clock_jumps(rig: Rig, tmp_path: Path, record: Recorder) -> None:
 
         # Commands: counters, not clocks, stop replays, whichever way the clock jumped.
         pause = command(rig, device, Action.PAUSE, 1)
-        send(rig, cmd_topic, pause)
+        publish_retained(rig.index, cmd_topic, pause)
         wait_until(lambda: agent.paused, 10, "pause accepted")
-        send(rig, cmd_topic, command(rig, device, Action.RESUME, 2))
+        publish_retained(rig.index, cmd_topic, command(rig, device, Action.RESUME, 2))
         wait_until(lambda: not agent.paused, 10, "resume accepted")
         for offset in (timedelta(minutes=10), -timedelta(days=1)):
             clock.offset = offset
-            send(rig, cmd_topic, pause)  # an attacker replaying the captured pause
+            publish_retained(
+                rig.index, cmd_topic, pause
+            )  # an attacker replaying the captured pause
             wait_until(
                 lambda: (
                     agent.last_rejection is not None

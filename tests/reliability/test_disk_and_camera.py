@@ -15,22 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from central.store import AlertStore
 from tests.integration.synthetic import make_clip
 from tests.reliability.camera_server import CameraServer
 from tests.reliability.conftest import Recorder, sized
-from tests.reliability.procs import Rig, crowd_clip, set_section, wait_until
+from tests.reliability.procs import Rig, crowd_clip, set_section, stored_ids, wait_until
 from tests.reliability.status_watch import StatusWatch, alarm
 
 DROPPED = re.compile(r"event ([0-9a-f-]{36}) dropped")
-
-
-def stored_ids(db: Path) -> set[str]:
-    store = AlertStore(f"sqlite:///{db}")
-    try:
-        return {str(row[0]) for row in store.rows("SELECT event_id FROM alerts")}
-    finally:
-        store.close()
 
 
 @contextlib.contextmanager
@@ -121,10 +112,10 @@ def test_disk_full_under_the_outbox(rig: Rig, tmp_path: Path, record: Recorder) 
         assert drain.start().wait(120) == 0, drain.text()[-2000:]
         produced = set(agent.queued_ids())
         dropped = set(DROPPED.findall(agent.text()))
-        wait_until(lambda: produced <= stored_ids(db), 60, "every queued event stored")
+        wait_until(lambda: produced <= set(stored_ids(db)), 60, "every queued event stored")
         listener.terminate()
         status.close()
-    stored = stored_ids(db)
+    stored = set(stored_ids(db))
     assert stored == produced, f"lost {len(produced - stored)}"
     assert dropped and not dropped & stored
     assert doc["events_dropped"] == len(dropped), "every drop is counted in the status"

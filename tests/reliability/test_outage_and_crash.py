@@ -16,20 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from central.store import AlertStore
 from tests.integration.synthetic import make_clip
 from tests.reliability.conftest import Recorder, sized
-from tests.reliability.procs import Proc, Rig, crowd_clip, set_section, wait_until
+from tests.reliability.procs import Proc, Rig, crowd_clip, set_section, stored_ids, wait_until
 
 LIFETIME = timedelta(hours=2)
-
-
-def stored_ids(db: Path) -> list[str]:
-    store = AlertStore(f"sqlite:///{db}")
-    try:
-        return [str(row[0]) for row in store.rows("SELECT event_id FROM alerts")]
-    finally:
-        store.close()
 
 
 def drain(rig: Rig, device_id: str, blank: Path, name: str) -> Proc:
