@@ -3,7 +3,8 @@
 DIR holds one folder per subject (the folder name is its opaque ``subject_ref``) with
 ``*.jpg``/``*.png``; an optional ``DIR/subjects.csv`` (``subject_ref,category,threshold``)
 sets category and a per-entry threshold. Each image gives one embedding or one refusal with
-its reason: no face, more than one face (unless ``--largest``), face too small, too blurred.
+its reason: no face, more than one face (unless ``--largest`` or ``--central`` says which),
+face too small, too blurred.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -35,11 +37,32 @@ SUFFIXES = {".jpg", ".jpeg", ".png"}
 ENROL_QUALITY = QualityPolicy(min_face_px=60.0, min_sharpness=15.0, max_yaw=float("inf"))
 
 
+Pick = Literal["largest", "central"]
+
+
 def visible_area(box: tuple[float, float, float, float], width: int, height: int) -> float:
     """Area of a face box inside the image: a bystander cut by the edge must not outrank the
     subject in the middle just because the detector extrapolated its box past the border."""
     x0, y0, x1, y1 = box
     return max(0.0, min(x1, width) - max(x0, 0.0)) * max(0.0, min(y1, height) - max(y0, 0.0))
+
+
+def central_distance(box: tuple[float, float, float, float], width: int, height: int) -> float:
+    """Squared distance from the box centre to the image centre: photos cut around their
+    subject (press and custody crops; LFW) put a larger bystander at the edge, not the middle."""
+    x0, y0, x1, y1 = box
+    return ((x0 + x1) / 2 - width / 2) ** 2 + ((y0 + y1) / 2 - height / 2) ** 2
+
+
+def choose(
+    boxes: list[tuple[float, float, float, float]], width: int, height: int, pick: Pick
+) -> int:
+    """Index of the face ``pick`` selects among several."""
+    if pick == "largest":
+        return max(range(len(boxes)), key=lambda i: visible_area(boxes[i], width, height))
+    if pick == "central":
+        return min(range(len(boxes)), key=lambda i: central_distance(boxes[i], width, height))
+    raise ValueError(f"unknown face choice {pick!r}")
 
 
 @dataclass(frozen=True)
@@ -94,7 +117,7 @@ def read_subjects(root: Path) -> list[Subject]:
     return subjects
 
 
-def embed_image(vision: Vision, ref: str, path: Path, largest: bool) -> Outcome:
+def embed_image(vision: Vision, ref: str, path: Path, pick: Pick | None) -> Outcome:
     from agent.vision.errors import ImageDecodeError
     from agent.vision.image import read_image
 
@@ -105,10 +128,10 @@ def embed_image(vision: Vision, ref: str, path: Path, largest: bool) -> Outcome:
     faces = list(vision.detector.detect(image))
     if not faces:
         return Outcome(ref, path, None, "no face")
-    if len(faces) > 1 and not largest:
-        return Outcome(ref, path, None, f"{len(faces)} faces (use --largest)")
+    if len(faces) > 1 and pick is None:
+        return Outcome(ref, path, None, f"{len(faces)} faces (use --largest or --central)")
     height, width = image.shape[:2]
-    face = max(faces, key=lambda d: visible_area(d.box, width, height))
+    face = faces[choose([d.box for d in faces], width, height, pick or "largest")]
     reason = assess(image, face.box, face.keypoints, ENROL_QUALITY)
     if reason is not None:
         text = {
@@ -128,7 +151,7 @@ def _init_worker(profile: str, models_dir: Path | None) -> None:
     _WORKER = load_profile(profile, models_dir, threads=1)
 
 
-def _work(job: tuple[str, Path, bool]) -> Outcome:
+def _work(job: tuple[str, Path, Pick | None]) -> Outcome:
     assert _WORKER is not None
     return embed_image(_WORKER, *job)
 
@@ -138,12 +161,12 @@ def enrol(
     *,
     profile: str = "accurate",
     models_dir: Path | None = None,
-    largest: bool = False,
+    pick: Pick | None = None,
     workers: int = 1,
     progress: bool = True,
 ) -> tuple[Entries, list[Outcome]]:
     subjects = read_subjects(root)
-    jobs = [(s.ref, image, largest) for s in subjects for image in s.images]
+    jobs = [(s.ref, image, pick) for s in subjects for image in s.images]
     outcomes: Iterator[Outcome]
     vision = load_profile(profile, models_dir)
     if workers > 1:

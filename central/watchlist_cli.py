@@ -87,7 +87,7 @@ def _enrol(args: argparse.Namespace) -> int:
             args.images,
             profile=args.profile,
             models_dir=args.models_dir,
-            largest=args.largest,
+            pick=args.pick,
             workers=args.workers,
         )
     except VisionError as exc:
@@ -234,8 +234,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, metavar="ENTRIES")
     p.add_argument("--profile", default="accurate", help="embedding profile (accurate, fast)")
     p.add_argument("--models-dir", type=Path, metavar="DIR")
-    p.add_argument(
-        "--largest", action="store_true", help="use the largest face when an image shows several"
+    pick = p.add_mutually_exclusive_group()
+    pick.add_argument(
+        "--largest",
+        dest="pick",
+        action="store_const",
+        const="largest",
+        help="when an image shows several faces, use the largest (its part inside the image)",
+    )
+    pick.add_argument(
+        "--central",
+        dest="pick",
+        action="store_const",
+        const="central",
+        help="when an image shows several faces, use the one nearest the image centre "
+        "(photos cropped around the subject)",
     )
     p.add_argument("--workers", type=int, default=1, metavar="N")
     p.set_defaults(handler=_enrol)

@@ -1,0 +1,65 @@
+"""Which face enrolment takes from a photo with several: refused without a choice, the
+largest with --largest, the one nearest the centre with --central (real image, real models).
+
+LFW's Alberta_Lee_0001 is cut around the subject in the middle; a bystander at the top right is
+boxed larger. Taking him cost 21 images (0.2 points) of LFW through the tool before --central.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.models import Vision
+from tests.vision.conftest import LFW, MODELS, needs_lfw, needs_runtime
+
+pytestmark = [needs_runtime, needs_lfw]
+IMAGE = LFW / "Alberta_Lee" / "Alberta_Lee_0001.jpg"
+
+
+@pytest.fixture(scope="module")
+def vision() -> Vision:
+    from agent.models import load_profile
+
+    return load_profile("fast", MODELS, threads=1)
+
+
+def centre_of(box: tuple[float, float, float, float]) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def test_two_faces_need_a_choice(vision: Vision) -> None:
+    from central.enrol import embed_image
+
+    out = embed_image(vision, "S-1", IMAGE, None)
+    assert out.embedding is None
+    assert out.refusal == "2 faces (use --largest or --central)"
+
+
+def test_central_takes_the_subject_and_largest_the_bystander(vision: Vision) -> None:
+    from agent.vision.image import read_image
+    from central.enrol import choose, embed_image
+
+    image = read_image(IMAGE)
+    faces = vision.detector.detect(image)
+    assert len(faces) == 2
+    boxes = [f.box for f in faces]
+    central = boxes[choose(boxes, 250, 250, "central")]
+    largest = boxes[choose(boxes, 250, 250, "largest")]
+    cx, cy = centre_of(central)
+    assert 100 < cx < 150 and 100 < cy < 175  # the subject, in the middle
+    assert centre_of(largest)[0] > 175 and centre_of(largest)[1] < 90  # top right
+    a = embed_image(vision, "S-1", IMAGE, "central").embedding
+    b = embed_image(vision, "S-1", IMAGE, "largest").embedding
+    assert a is not None and b is not None
+    assert float(a @ b) < 0.5  # two different people
+
+
+def test_the_cli_refuses_both_choices() -> None:
+    from central.watchlist_cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["enrol", "--images", "x", "--out", "y", "--central"])
+    assert args.pick == "central"
+    assert parser.parse_args(["enrol", "--images", "x", "--out", "y"]).pick is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["enrol", "--images", "x", "--out", "y", "--central", "--largest"])
