@@ -22,19 +22,38 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from agent.core.quality import QualityPolicy, assess
+from agent.core.quality import QualityPolicy, assess, detail
 from agent.io.console import UsageError
 from agent.models import Vision, load_profile
+from agent.vision.align import ARCFACE_112_4PT, align
 from protocol.entries import SUBJECT_REF, Entries, Entry
 
 log = logging.getLogger(__name__)
 SUFFIXES = {".jpg", ".jpeg", ".png"}
 # Enrolment photos are taken for the purpose: hold them to a higher standard than the street
-# in size and sharpness. Pose is not a refusal: custody and public photos are often
-# three-quarter views, and refusing yaw > 0.35 turned away 448 of LFW's 7,701 pair images
-# (6 %) whose embeddings match well (LFW through this tool: 87.8 % with it, see
-# models/README.md). The camera side still applies its own yaw limit (config `quality`).
-ENROL_QUALITY = QualityPolicy(min_face_px=60.0, min_sharpness=15.0, max_yaw=float("inf"))
+# in size. Pose is not a refusal: custody and public photos are often three-quarter views, and
+# refusing yaw > 0.35 turned away 448 of LFW's 7,701 pair images (6 %) whose embeddings match
+# well (LFW through this tool: 87.8 % with it, see models/README.md). The camera side still
+# applies its own yaw and sharpness limits (config `quality`). Blur is judged here on the
+# aligned face instead (face_detail), because the street's Laplacian variance on the face box
+# also falls for dark, low-contrast faces: at 15 it refused 7 LFW photos that all matched.
+ENROL_QUALITY = QualityPolicy(min_face_px=60.0, min_sharpness=0.0, max_yaw=float("inf"))
+# "face too blurred" below this face_detail: the median detail of 300 calibration faces (LFW
+# identities the pairs file never names) blurred until their accurate-profile embedding keeps
+# only cosine 0.90 to the sharp one (Gaussian sigma about 2.5 px on a 250 px photo). Measured by
+# models/evaluation/enrol_blur.py -> models/enrol_blur_calibration.json.
+MIN_FACE_DETAIL = 0.0042
+DETAIL_TEMPLATE = ARCFACE_112_4PT  # a fixed 112 x 112 view: the threshold ignores face size
+DETAIL_SIZE = 112
+DETAIL_MARGIN = 8  # leave out the crop's edges, where the warp may show the image border
+
+
+def face_detail(image: npt.NDArray[np.uint8], keypoints: npt.NDArray[np.float32]) -> float:
+    """:func:`agent.core.quality.detail` of the face aligned to a fixed 112 x 112 view."""
+    crop = align(image, keypoints, DETAIL_TEMPLATE, DETAIL_SIZE, DETAIL_SIZE)
+    m = DETAIL_MARGIN
+    grey = crop[m:-m, m:-m].astype(np.float32).mean(axis=2)
+    return detail(grey)
 
 
 Pick = Literal["largest", "central"]
@@ -140,6 +159,8 @@ def embed_image(vision: Vision, ref: str, path: Path, pick: Pick | None) -> Outc
             "pose": "face not frontal",
         }[reason]
         return Outcome(ref, path, None, text)
+    if face_detail(image, face.keypoints) < MIN_FACE_DETAIL:
+        return Outcome(ref, path, None, "face too blurred")
     return Outcome(ref, path, vision.embedder.embed(image, face), None)
 
 

@@ -33,6 +33,19 @@ def sharpness(grey: npt.NDArray[np.float32]) -> float:
     return float(lap.var())
 
 
+def detail(grey: npt.NDArray[np.float32]) -> float:
+    """Laplacian variance over grey-level variance: how much of a face's contrast is fine detail.
+
+    Unlike :func:`sharpness` it does not depend on exposure or skin tone (a dark, low-contrast
+    face is not "blurred"); measured on a face aligned to a fixed size it does not depend on the
+    face's size either. A flat patch has no detail (0.0).
+    """
+    var = float(grey.var())
+    if var < 1e-6:
+        return 0.0
+    return sharpness(grey) / var
+
+
 def yaw_ratio(keypoints: F32) -> float:
     """Horizontal nose offset from the eyes' midpoint, relative to the eye distance.
 

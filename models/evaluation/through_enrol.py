@@ -7,7 +7,9 @@
    the LFW file; one folder per image, so each subject_ref maps to exactly one image). Nothing is
    copied; the temporary folder is removed afterwards.
 2. Runs ``lfr-watchlist enrol --images TMP --out WORK/entries_<profile>.json --profile <profile>
-   --largest [--workers N]`` per profile, timing the wall clock and keeping its refusal lines.
+   --central [--workers N]`` per profile, timing the wall clock and keeping its refusal lines.
+   ``--central`` because LFW's photos are cut around their subject ("one face near the
+   centre", as the peer is given too); ``--pick largest`` measures the other choice.
 3. Reads the entries file (``protocol.entries.parse_entries_file``) and scores each pair by the
    cosine of the two images' embeddings.
 
@@ -61,7 +63,7 @@ def ref_of(rel: str) -> str:
 
 def lay_out(lfw: Path, p: Pairs, root: Path) -> None:
     for rel in p.images:
-        src = lfw / rel
+        src = (lfw / rel).resolve()  # the symlinks must not depend on the working folder
         if not src.is_file():
             raise FileNotFoundError(src)
         folder = root / ref_of(rel)
@@ -78,11 +80,17 @@ PATCHED_CLI = (
 
 
 def run_enrol(
-    cli: str, images: Path, out: Path, profile: str, workers: int, quality: str | None = None
+    cli: str,
+    images: Path,
+    out: Path,
+    profile: str,
+    workers: int,
+    quality: str | None = None,
+    pick: str = "central",
 ) -> tuple[list[str], float, dict[str, str], list[str]]:
     cli_cmd = [cli] if not quality else [sys.executable, "-c", PATCHED_CLI, quality]
     cmd = [*cli_cmd, "enrol", "--images", str(images), "--out", str(out), "--profile", profile]
-    cmd += ["--largest"]
+    cmd += [f"--{pick}"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
     log.info("$ %s", shlex.join(cmd))
@@ -179,7 +187,7 @@ def peer_scores(
 
 def evaluate_profile(a: argparse.Namespace, p: Pairs, images: Path, prof: str) -> dict[str, Any]:
     out = a.work / f"entries_{prof}.json"
-    cmd, wall, refused, lines = run_enrol(a.cli, images, out, prof, a.workers, a.quality)
+    cmd, wall, refused, lines = run_enrol(a.cli, images, out, prof, a.workers, a.quality, a.pick)
     e, ok = load_embeddings(out, p)
     missing = {ref_of(r) for r, k in zip(p.images, ok, strict=True) if not k}
     if missing != set(refused):
@@ -222,6 +230,9 @@ def main() -> int:
     ap.add_argument("--peer-python", help="python of a venv with face_recognition (optional)")
     ap.add_argument("--out", type=Path, help="write results JSON here")
     ap.add_argument("--quality", help="diagnostic: override ENROL_QUALITY fields, e.g. max_yaw=inf")
+    ap.add_argument(
+        "--pick", choices=["central", "largest"], default="central", help="face choice passed"
+    )
     a = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if not a.lfw.is_dir() or not a.pairs.is_file():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agent.core.matcher import Match, Matcher
-from agent.core.quality import QualityPolicy, assess, yaw_ratio
+from agent.core.quality import QualityPolicy, assess, detail, sharpness, yaw_ratio
 from agent.core.tracker import Face, Tracker
 from protocol.entries import Entry
 from tests.conftest import NOW
@@ -114,3 +114,17 @@ def test_quality_gates() -> None:
     assert assess(sharp, (50.0, 50.0, 80.0, 80.0), frontal, policy) == "too_small"
     assert assess(sharp, box, profile, policy) == "pose"
     assert yaw_ratio(frontal) == 0.0
+
+
+def test_detail_ignores_exposure_and_falls_with_blur() -> None:
+    rng = np.random.default_rng(1)
+    grey = rng.normal(100.0, 20.0, (96, 96)).astype(np.float32)
+    dark = (grey * 0.25).astype(np.float32)  # a quarter of the contrast: a dark face
+    assert detail(dark) == pytest.approx(detail(grey), rel=1e-4)
+    assert sharpness(dark) < sharpness(grey) / 10  # what the box measure would call blurred
+    smooth = grey.copy()
+    for _ in range(4):  # a binomial [1 2 1] / 4 blur along both axes, a few times
+        smooth[1:-1] = (smooth[:-2] + 2 * smooth[1:-1] + smooth[2:]) / 4
+        smooth[:, 1:-1] = (smooth[:, :-2] + 2 * smooth[:, 1:-1] + smooth[:, 2:]) / 4
+    assert detail(smooth) < detail(grey) / 5
+    assert detail(np.full((96, 96), 80.0, np.float32)) == 0.0

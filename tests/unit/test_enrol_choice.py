@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from central.enrol import ENROL_QUALITY, visible_area
+from central.enrol import ENROL_QUALITY, MIN_FACE_DETAIL, visible_area
 
 
 def test_a_box_past_the_border_counts_only_its_visible_part() -> None:
@@ -20,4 +20,4 @@ def test_a_box_wholly_outside_has_no_area() -> None:
 
 def test_enrolment_does_not_refuse_pose() -> None:
     assert ENROL_QUALITY.max_yaw == float("inf")
-    assert ENROL_QUALITY.min_face_px > 0 and ENROL_QUALITY.min_sharpness > 0
+    assert ENROL_QUALITY.min_face_px > 0 and MIN_FACE_DETAIL > 0

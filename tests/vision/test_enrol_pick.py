@@ -7,6 +7,8 @@ boxed larger. Taking him cost 21 images (0.2 points) of LFW through the tool bef
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agent.models import Vision
@@ -63,3 +65,23 @@ def test_the_cli_refuses_both_choices() -> None:
     assert parser.parse_args(["enrol", "--images", "x", "--out", "y"]).pick is None
     with pytest.raises(SystemExit):
         parser.parse_args(["enrol", "--images", "x", "--out", "y", "--central", "--largest"])
+
+
+def test_blur_is_refused_on_the_aligned_face_not_for_a_dark_one(
+    vision: Vision, tmp_path: Path
+) -> None:
+    """A dark, low-contrast but sharp photo is taken (the box Laplacian refused it); the same
+    kind of photo blurred with sigma 4 px (embedding cosine 0.76 to the sharp one) is not."""
+    from PIL import Image, ImageFilter
+
+    from central.enrol import embed_image
+
+    dark = LFW / "Abdoulaye_Wade" / "Abdoulaye_Wade_0003.jpg"
+    assert embed_image(vision, "S-1", dark, "central").refusal is None
+    sharp = LFW / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    assert embed_image(vision, "S-2", sharp, "central").refusal is None
+    blurred = tmp_path / "blurred.png"
+    with Image.open(sharp) as im:
+        im.convert("RGB").filter(ImageFilter.GaussianBlur(4)).save(blurred)
+    out = embed_image(vision, "S-2", blurred, "central")
+    assert out.embedding is None and out.refusal == "face too blurred"
