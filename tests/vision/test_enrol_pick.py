@@ -70,8 +70,9 @@ def test_the_cli_refuses_both_choices() -> None:
 def test_blur_is_refused_on_the_aligned_face_not_for_a_dark_one(
     vision: Vision, tmp_path: Path
 ) -> None:
-    """A dark, low-contrast but sharp photo is taken (the box Laplacian refused it); the same
-    kind of photo blurred with sigma 4 px (embedding cosine 0.76 to the sharp one) is not."""
+    """A dark, low-contrast but sharp photo is taken (the box Laplacian refused it); a sharp
+    photo blurred with sigma 4 px (calibration faces keep only cosine 0.76 to their sharp
+    embedding at that blur) is refused."""
     from PIL import Image, ImageFilter
 
     from central.enrol import embed_image
