@@ -6,6 +6,7 @@ tests/unit/test_eval_metrics.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,26 +107,34 @@ class Interval:
     high: float
 
 
-def bootstrap_at_fpir(
-    searches: Searches, fpir: float, reps: int = 1000, level: float = 0.95, seed: int = 0
+def _bootstrap(
+    searches: Searches, estimate: Callable[[F64], float], reps: int, level: float, seed: int
 ) -> tuple[Interval, Interval]:
-    """(threshold, FNIR) at ``fpir`` with bootstrap intervals: both the non-mated and the mated
-    searches are resampled with replacement, ``reps`` times (percentile method)."""
+    """(threshold, FNIR), the threshold ``estimate``d from the non-mated searches' best scores,
+    with percentile bootstrap intervals: both the non-mated and the mated searches are
+    resampled with replacement, ``reps`` times, and the estimate is redone on each resample."""
     rng = np.random.default_rng(seed)
     nonmated, n = searches.nonmated_top, len(searches.nonmated_top)
     hit_score = np.where(searches.mated_rank1, searches.mated_score, -np.inf)
     m = len(hit_score)
     thresholds, fnirs = np.empty(reps), np.empty(reps)
     for r in range(reps):
-        t = threshold_at_rate(nonmated[rng.integers(0, n, n)], fpir)
+        t = estimate(nonmated[rng.integers(0, n, n)])
         thresholds[r] = t
         fnirs[r] = 1.0 - np.mean(hit_score[rng.integers(0, m, m)] > t)
     tail = (1 - level) / 2 * 100
-    fnir, threshold = searches.at_fpir(fpir)
+    threshold = estimate(nonmated)
     return (
         Interval(threshold, *np.percentile(thresholds, [tail, 100 - tail])),
-        Interval(fnir, *np.percentile(fnirs, [tail, 100 - tail])),
+        Interval(searches.fnir(threshold), *np.percentile(fnirs, [tail, 100 - tail])),
     )
+
+
+def bootstrap_at_fpir(
+    searches: Searches, fpir: float, reps: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[Interval, Interval]:
+    """(threshold, FNIR) at ``fpir`` (the empirical quantile) with bootstrap intervals."""
+    return _bootstrap(searches, lambda best: threshold_at_rate(best, fpir), reps, level, seed)
 
 
 def binomial_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -176,19 +185,7 @@ def bootstrap_gumbel(
     searches: Searches, fpir: float, reps: int = 1000, level: float = 0.95, seed: int = 0
 ) -> tuple[Interval, Interval]:
     """(threshold, FNIR) at ``fpir`` from the Gumbel fit, with bootstrap intervals (the fit is
-    redone on every resample of the non-mated searches; the mated ones are resampled too)."""
-    rng = np.random.default_rng(seed)
-    nonmated, n = searches.nonmated_top, len(searches.nonmated_top)
-    hit_score = np.where(searches.mated_rank1, searches.mated_score, -np.inf)
-    m = len(hit_score)
-    thresholds, fnirs = np.empty(reps), np.empty(reps)
-    for r in range(reps):
-        t = gumbel_threshold(*gumbel_fit(nonmated[rng.integers(0, n, n)]), fpir)
-        thresholds[r] = t
-        fnirs[r] = 1.0 - np.mean(hit_score[rng.integers(0, m, m)] > t)
-    tail = (1 - level) / 2 * 100
-    threshold = gumbel_threshold(*gumbel_fit(nonmated), fpir)
-    return (
-        Interval(threshold, *np.percentile(thresholds, [tail, 100 - tail])),
-        Interval(searches.fnir(threshold), *np.percentile(fnirs, [tail, 100 - tail])),
+    redone on every resample of the non-mated searches)."""
+    return _bootstrap(
+        searches, lambda best: gumbel_threshold(*gumbel_fit(best), fpir), reps, level, seed
     )
