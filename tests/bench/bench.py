@@ -40,6 +40,7 @@ from protocol import hpke
 from protocol.entries import Entry
 from protocol.event import MatchEvent, new_event_id, seal_probe, sign_event
 from tests.bench import publishing, runtimes
+from tests.integration.agent_helpers import client
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -491,7 +492,7 @@ def agent_footprint(seconds: float, vision: Vision, frame: U8) -> dict[str, Any]
         config.write_text(config.read_text() + "\n[status]\ninterval_seconds = 5\n")
         listener = publishing.Listener(index)
         listener.link.subscribe([(f"lfr/v1/{device['site']}/{device['id']}/status", 1)])
-        ops = publishing.client(index, "ops")
+        ops = client(index, "ops")
         topic = f"lfr/v1/{device['site']}/{device['id']}/watchlist"
         bundle = publishing.seal_watchlist(index, vision, embeddings)
         if ops.wait_ack(ops.publish(topic, bundle, qos=1, retain=True)) not in (0, 16):

@@ -35,7 +35,7 @@ from agent.core.quality import QualityPolicy
 from agent.core.tracker import Alert, Tracker
 from agent.events import EventSigner
 from agent.io.identity import load_identity
-from agent.io.mqtt import MqttLink, MqttSettings
+from agent.io.mqtt import MqttLink
 from agent.io.outbox import Outbox
 from agent.io.publisher import Publisher
 from agent.io.watchlist_store import WatchlistStore
@@ -48,6 +48,7 @@ from protocol.watchlist import Watchlist, seal_bundle
 from provisioning.authority import load_ops_signer
 from provisioning.quickstart import quickstart
 from provisioning.registry import Registry
+from tests.integration.agent_helpers import client
 from tests.integration.broker import Broker
 
 U8 = npt.NDArray[np.uint8]
@@ -85,23 +86,6 @@ def nodelay_broker(broker: Broker) -> None:
     config provisioning writes does not set it)."""
     broker.config.write_text(broker.config.read_text() + "\nset_tcp_nodelay true\n")
     broker.restart()
-
-
-def client(index: dict[str, Any], who: str, client_id: str = "") -> MqttLink:
-    """A connected link with one of quickstart's client certificates (``ops``, ``alerts``)."""
-    files = index["clients"][who]
-    link = MqttLink(
-        MqttSettings(
-            index["broker"]["host"],
-            index["broker"]["port"],
-            Path(index["ca_cert"]),
-            Path(files["cert"]),
-            Path(files["key"]),
-            client_id=client_id,
-        )
-    )
-    link.connect()
-    return link
 
 
 class Listener:

@@ -16,7 +16,9 @@ from provisioning.registry import Registry
 LFR_AGENT = str(Path(sys.executable).parent / "lfr-agent")
 
 
-def client(index: dict[str, Any], who: str) -> MqttLink:
+def client(index: dict[str, Any], who: str, client_id: str = "") -> MqttLink:
+    """A connected link with quickstart's client certificate ``who`` (``ops``, ``alerts``) or a
+    device's own; ``client_id`` empty lets the link choose one."""
     files = index["clients"].get(who) or next(d for d in index["devices"] if d["id"] == who)
     link = MqttLink(
         MqttSettings(
@@ -25,6 +27,7 @@ def client(index: dict[str, Any], who: str) -> MqttLink:
             Path(index["ca_cert"]),
             Path(files["cert"]),
             Path(files["key"]),
+            client_id=client_id,
         )
     )
     link.connect()
