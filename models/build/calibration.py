@@ -23,7 +23,7 @@ from agent.vision.align import ARCFACE_112_4PT, align  # noqa: E402
 from agent.vision.detector import FaceDetector, pick_central  # noqa: E402
 from agent.vision.image import read_image  # noqa: E402
 from agent.vision.manifest import load_manifest  # noqa: E402
-from models.evaluation.lfw import pair_identities  # noqa: E402
+from models.evaluation.lfw import calibration_images  # noqa: E402
 
 
 def main() -> int:
@@ -35,19 +35,11 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--template", choices=["arcface112", "dlib150"], default="arcface112")
     a = ap.parse_args()
-    excluded = pair_identities(a.pairs)
-    singles = sorted(
-        d.name
-        for d in a.lfw.iterdir()
-        if d.is_dir() and d.name not in excluded and len(list(d.glob("*.jpg"))) == 1
-    )
-    step = max(1, len(singles) // a.count)
-    chosen = singles[::step][: a.count]
+    chosen = calibration_images(a.lfw, a.pairs, a.count)
     man = load_manifest(a.models_dir)
     det = FaceDetector.from_manifest(man, "blazeface_short_float32.tflite")
     crops, used = [], []
-    for name in chosen:
-        path = next((a.lfw / name).glob("*.jpg"))
+    for path in chosen:
         img = read_image(path)
         d = pick_central(det.detect(img), img.shape[1], img.shape[0])
         if d is None:
@@ -56,13 +48,13 @@ def main() -> int:
             crops.append(align(img, d.keypoints, ARCFACE_112_4PT, 112, 112))
         else:
             crops.append(align(img, d.keypoints, np.array(DLIB_150_4PT), 150, 150))
-        used.append(f"{name}/{path.name}")
+        used.append(f"{path.parent.name}/{path.name}")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(a.out, np.stack(crops))
     a.out.with_suffix(".txt").write_text("\n".join(used) + "\n")
     print(
-        f"calibration: {len(crops)} crops from {len(singles)} eligible identities "
-        f"(single image, not in pairs) -> {a.out}",
+        f"calibration: {len(crops)} crops of {len(chosen)} identities with a single image "
+        f"that the pairs file never names -> {a.out}",
         file=sys.stderr,
     )
     return 0

@@ -3,9 +3,9 @@
     python models/evaluation/enrol_blur.py [--lfw DIR] [--pairs FILE] [--profile accurate]
         [--cosine 0.90] [--out JSON]
 
-Takes the calibration faces of ``build/calibration.py`` (300 LFW identities with a single image
-that the 10-fold pairs file never names), blurs each whole photo with a Gaussian of sigma 0.5-4
-pixels, and measures for each: ``central.enrol.face_detail`` (the measure enrolment applies)
+Takes the calibration faces of ``build/calibration.py`` (``lfw.calibration_images``: 300 LFW
+identities with a single image that the 10-fold pairs file never names), blurs each whole photo
+with a Gaussian of sigma 0.5-4 pixels, and measures for each: ``central.enrol.face_detail`` (the measure enrolment applies)
 and the cosine between the profile embedding of the blurred and of the sharp photo. The blur at
 which the mean cosine falls to ``--cosine`` is the refusal point; the threshold is the median
 face_detail of the faces at that blur (both interpolated between the measured sigmas). Finally,
@@ -29,21 +29,9 @@ from agent.models import load_profile  # noqa: E402
 from agent.vision.detector import pick_central  # noqa: E402
 from agent.vision.image import read_image  # noqa: E402
 from central.enrol import MIN_FACE_DETAIL, face_detail  # noqa: E402
-from models.evaluation.lfw import pair_identities, read_pairs  # noqa: E402
+from models.evaluation.lfw import calibration_images, read_pairs  # noqa: E402
 
 SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
-
-
-def calibration_images(lfw: Path, pairs: Path, count: int) -> list[Path]:
-    """The same selection as build/calibration.py: singles never named by the pairs file."""
-    excluded = pair_identities(pairs)
-    singles = sorted(
-        d.name
-        for d in lfw.iterdir()
-        if d.is_dir() and d.name not in excluded and len(list(d.glob("*.jpg"))) == 1
-    )
-    chosen = singles[:: max(1, len(singles) // count)][:count]
-    return [next((lfw / n).glob("*.jpg")) for n in chosen]
 
 
 def crossing(xs: list[float], ys: list[float], level: float) -> float:

@@ -59,6 +59,19 @@ def pair_identities(path: Path) -> set[str]:
     return out
 
 
+def calibration_images(lfw: Path, pairs: Path, count: int) -> list[Path]:
+    """``count`` images of LFW identities with a single image that the pairs file never names,
+    evenly spaced over the sorted names: faces that no evaluation ever sees."""
+    excluded = pair_identities(pairs)
+    singles = sorted(
+        d.name
+        for d in lfw.iterdir()
+        if d.is_dir() and d.name not in excluded and len(list(d.glob("*.jpg"))) == 1
+    )
+    chosen = singles[:: max(1, len(singles) // count)][:count]
+    return [next((lfw / name).glob("*.jpg")) for name in chosen]
+
+
 def _best_threshold(scores: F64, same: npt.NDArray[np.bool_]) -> float:
     order = np.argsort(scores)
     s, y = scores[order], same[order]
