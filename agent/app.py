@@ -26,7 +26,6 @@ from agent.core.tracker import Alert, Tracker
 from agent.events import EventSigner
 from agent.io.capture import Capture
 from agent.io.identity import load_identity
-from agent.io.mqtt import Message, MqttError, MqttLink
 from agent.io.notify import Notifier
 from agent.io.outbox import Outbox
 from agent.io.publisher import Publisher
@@ -36,9 +35,11 @@ from agent.io.watchlist_store import Floors, WatchlistStore
 from agent.models import Vision, load_profile, load_synthetic
 from agent.pipeline import FramePipeline
 from agent.status import StatusInputs, build_status, offline_status, summary_line
+from lfrkit.mqtt import Message, MqttError, MqttLink
 from protocol.command import Action, open_command
 from protocol.encoding import canonical_json, format_time
 from protocol.errors import Expired, RejectedInput
+from protocol.topics import DeviceTopics
 from protocol.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
@@ -120,11 +121,10 @@ class Agent:
             self.identity.trust.adjudication_key,
             config.events.jpeg_quality,
         )
-        base = f"lfr/v1/{self.identity.site}/{self.identity.device_id}"
-        self.topics = {k: f"{base}/{k}" for k in ("watchlist", "command", "events", "status")}
+        self.topics = DeviceTopics(self.identity.site, self.identity.device_id)
         self.outbox = Outbox(config.state_dir / "outbox.sqlite", config.events.outbox_max)
         will = (
-            self.topics["status"],
+            self.topics.status,
             offline_status(self.identity.device_id, self.identity.site),
             1,
             True,
@@ -268,9 +268,9 @@ class Agent:
             if message is None:
                 break
             handled = True
-            if message.topic == self.topics["watchlist"]:
+            if message.topic == self.topics.watchlist:
                 self.on_watchlist(message.payload)
-            elif message.topic == self.topics["command"]:
+            elif message.topic == self.topics.command:
                 self.on_command(message.payload)
         return handled
 
@@ -290,7 +290,7 @@ class Agent:
             return
         for alert in alerts:
             event_id, token = self.signer.sign(alert, self.watchlist.header)
-            self.spool.put(event_id, self.topics["events"], token)
+            self.spool.put(event_id, self.topics.events, token)
 
     def status_document(self, fps: float) -> dict[str, object]:
         floors = self.store.floors()
@@ -328,7 +328,7 @@ class Agent:
     def _publish_status(self, fps: float) -> None:
         doc = self.status_document(fps)
         if self.link.is_connected:
-            self.link.publish(self.topics["status"], canonical_json(doc), qos=1, retain=True)
+            self.link.publish(self.topics.status, canonical_json(doc), qos=1, retain=True)
         self.notifier.status(summary_line(doc))
         self._last_status_doc = doc
 
@@ -342,7 +342,7 @@ class Agent:
 
     def _start(self) -> None:
         self.load_stored_watchlist()
-        self.link.subscribe_on_connect([(self.topics["watchlist"], 1), (self.topics["command"], 1)])
+        self.link.subscribe_on_connect([(self.topics.watchlist, 1), (self.topics.command, 1)])
         self.link.start()
         if self.until_end:
             # A replay starts from what the broker holds for us (the retained watchlist), so
@@ -458,7 +458,7 @@ class Agent:
         log.error(
             "%d events stay in the outbox: no consumer is subscribed to %s (sent on the next run)",
             len(self.outbox),
-            self.topics["events"],
+            self.topics.events,
         )
         return 3
 
@@ -473,7 +473,7 @@ class Agent:
             )
         if self.link.is_connected:
             doc = {**self.status_document(0.0), "state": "offline"}
-            mid = self.link.publish(self.topics["status"], canonical_json(doc), qos=1, retain=True)
+            mid = self.link.publish(self.topics.status, canonical_json(doc), qos=1, retain=True)
             try:
                 self.link.wait_ack(mid, timeout=2.0)
             except MqttError as exc:  # best effort on the way out; the will covers it

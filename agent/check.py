@@ -17,14 +17,14 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from agent.config import AgentConfig, ConfigError, load_config
-from agent.io.files import InsecureKeyFile, read_bounded, read_private
 from agent.io.identity import load_identity
-from agent.io.layout import DeviceLayout
-from agent.io.mqtt import MqttError, MqttLink
+from lfrkit.files import InsecureKeyFile, read_bounded, read_private
+from lfrkit.layout import DeviceLayout
+from lfrkit.mqtt import MqttError, MqttLink
+from lfrkit.tls import load_tls_key
 from protocol.encoding import format_time
 from protocol.errors import RejectedInput
 from protocol.watchlist import read_signed
-from provisioning.ca import load_tls_key
 
 RENEW_BEFORE = timedelta(days=14)
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.config import DEFAULT_PATH as DEFAULT_CONFIG
-from agent.io.console import EXIT_OK, UsageError, run
-from agent.io.files import read_bounded
 from agent.io.identity import load_identity
 from agent.io.watchlist_store import WatchlistStore
+from lfrkit.console import EXIT_OK, UsageError, run
+from lfrkit.files import read_bounded
 from protocol.encoding import format_time
 from protocol.errors import Expired
 from protocol.limits import DEFAULT_LIMITS

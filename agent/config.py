@@ -8,7 +8,6 @@ Relative paths are resolved against the config file's directory.
 from __future__ import annotations
 
 import dataclasses
-import json
 import tomllib
 import types
 import typing
@@ -16,14 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.io.mqtt import MqttSettings
+from lfrkit.console import UsageError
+from lfrkit.mqtt import MqttSettings
 
 DEFAULT_PATH = Path("/etc/lfr-agent/agent.toml")
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
-class ConfigError(Exception):
-    """The configuration is invalid; the message names the file and the key."""
+class ConfigError(UsageError):
+    """The configuration is invalid; the message names the file and the key (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -234,20 +234,3 @@ def load_config(path: Path) -> AgentConfig:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8") from None
     return parse_config(text, path)
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value))  # JSON string escapes are valid TOML basic strings
-
-
-def render_config(sections: dict[str, dict[str, Any]], header: str = "") -> str:
-    """TOML text for ``sections`` (what ``device-install`` writes)."""
-    lines = [f"# {line}" for line in header.splitlines()]
-    for section, values in sections.items():
-        lines += ["", f"[{section}]"]
-        lines += [f"{key} = {toml_value(v)}" for key, v in values.items() if v is not None]
-    return "\n".join(lines).lstrip("\n") + "\n"

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.io.console import EXIT_OK, UsageError, parse_duration, run
-from agent.io.files import atomic_write, read_bounded, read_private
-from agent.io.mqtt import MqttError, MqttLink, MqttSettings
+from lfrkit.console import EXIT_OK, UsageError, host_port, parse_duration, run
+from lfrkit.files import atomic_write, read_bounded, read_private
+from lfrkit.mqtt import MqttError, MqttLink, MqttSettings
 from protocol.errors import RejectedInput
 from protocol.event import MatchEvent, open_probe, verify_event
 from protocol.keys import load_hpke_private
 from protocol.limits import DEFAULT_LIMITS
-from provisioning.cli import host_port
+from protocol.topics import Kind, fleet_filter, shared
 from provisioning.registry import Registry
 
 PROG = "lfr-alerts"
@@ -48,7 +48,7 @@ def _link_settings(args: argparse.Namespace, session_expiry: int = 0) -> MqttSet
 
 
 def _listen(args: argparse.Namespace) -> int:
-    from central.listener import EVENTS, STATUS, Listener
+    from central.listener import Listener
     from central.store import AlertStore, StoreError
 
     try:
@@ -73,7 +73,10 @@ def _listen(args: argparse.Namespace) -> int:
 
     listener = Listener(store, args.registry, link, on_alert=show)
     granted = link.subscribe(
-        [(f"$share/{args.group}/{EVENTS}", 1), (f"$share/{args.group}/{STATUS}", 1)]
+        [
+            (shared(args.group, fleet_filter(Kind.EVENTS)), 1),
+            (shared(args.group, fleet_filter(Kind.STATUS)), 1),
+        ]
     )
     if granted[0] >= 0x80:
         raise UsageError(f"the broker refused the subscription (reason {granted[0]:#x})")

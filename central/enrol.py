@@ -23,9 +23,9 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.core.quality import QualityPolicy, assess, detail
-from agent.io.console import UsageError
 from agent.models import Vision, load_profile
 from agent.vision.align import ARCFACE_112_4PT, align
+from lfrkit.console import UsageError
 from protocol.entries import SUBJECT_REF, Entries, Entry
 
 log = logging.getLogger(__name__)

@@ -18,21 +18,22 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from agent.io.console import UsageError
-from agent.io.files import atomic_write, read_bounded
-from agent.io.mqtt import MqttLink
+from lfrkit.console import UsageError
+from lfrkit.files import atomic_write, read_bounded
+from lfrkit.mqtt import MqttLink
 from protocol import hpke
 from protocol.command import Action, Command, sign_command
 from protocol.encoding import canonical_json, parse_json_object, parse_time
 from protocol.entries import Entries
+from protocol.topics import Kind, device_topic
 from protocol.watchlist import seal_bundle
 from provisioning.registry import DeviceRecord, Registry
 
 Signers = Sequence[tuple[ed25519.Ed25519PrivateKey, str]]
 
 
-def topic(device: DeviceRecord, kind: str) -> str:
-    return f"lfr/v1/{device.site}/{device.device_id}/{kind}"
+def topic(device: DeviceRecord, kind: Kind) -> str:
+    return device_topic(device.site, device.device_id, kind)
 
 
 def select_devices(
@@ -81,7 +82,7 @@ def read_statuses(
     link: MqttLink, devices: list[DeviceRecord], seconds: float = 1.5
 ) -> dict[str, dict[str, Any]]:
     """Retained status documents of ``devices`` (those that ever reported)."""
-    link.subscribe([(topic(d, "status"), 1) for d in devices])
+    link.subscribe([(topic(d, Kind.STATUS), 1) for d in devices])
     return collect_statuses(link, seconds)
 
 
@@ -194,7 +195,7 @@ def publish_watchlists(
             suite=suite,
             dtype=dtype,
         )
-        code = link.wait_ack(link.publish(topic(device, "watchlist"), bundle, retain=True))
+        code = link.wait_ack(link.publish(topic(device, Kind.WATCHLIST), bundle, retain=True))
         if code >= 0x80:
             raise UsageError(
                 f"the broker refused the watchlist for {device.device_id} "
@@ -234,13 +235,13 @@ def send_command(
         )
         # Retained: a device that is offline now gets it when it reconnects (within its
         # validity); the device treats a repeat of the last command it ran as done.
-        code = link.wait_ack(link.publish(topic(device, "command"), signed, retain=True))
+        code = link.wait_ack(link.publish(topic(device, Kind.COMMAND), signed, retain=True))
         if code >= 0x80:
             raise UsageError(
                 f"the broker refused the command for {device.device_id} (reason {code:#x})"
             )
         if action is Action.WIPE:
-            link.wait_ack(link.publish(topic(device, "watchlist"), b"", retain=True))
+            link.wait_ack(link.publish(topic(device, Kind.WATCHLIST), b"", retain=True))
         state.set(device.device_id, "command_counter", counter)
         outcomes.append(Outcome(device.device_id, counter, sent_at=now))
 

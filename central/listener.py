@@ -20,15 +20,14 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from agent.io.mqtt import MqttLink
 from central.store import AlertStore
+from lfrkit.mqtt import MqttLink
 from protocol.errors import RejectedInput, WrongDevice
 from protocol.event import MatchEvent, verify_event
+from protocol.topics import Kind, parse_topic
 from provisioning.registry import Registry
 
 log = logging.getLogger(__name__)
-EVENTS = "lfr/v1/+/+/events"
-STATUS = "lfr/v1/+/+/status"
 
 
 @dataclass
@@ -65,8 +64,8 @@ class Listener:
     def handle(self, topic: str, token: bytes) -> None:
         try:
             event = verify_event(token, self._keys)
-            parts = topic.split("/")
-            if len(parts) != 5 or (parts[2], parts[3]) != (event.site, event.device_id):
+            where = parse_topic(topic)
+            if (where.site, where.device_id) != (event.site, event.device_id):
                 raise WrongDevice(f"event of {event.device_id}@{event.site} arrived on {topic}")
         except RejectedInput as exc:
             self.stats.rejected[exc.reason] += 1
@@ -102,7 +101,7 @@ class Listener:
             if message is None:
                 continue
             if message.payload:
-                if message.topic.endswith("/status"):
+                if message.topic.endswith(f"/{Kind.STATUS.value}"):
                     self.handle_status(message.payload)
                 else:
                     self.handle(message.topic, message.payload)

@@ -10,9 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.io.console import EXIT_OK, UsageError, parse_duration, run
-from agent.io.files import atomic_write, read_bounded
-from agent.io.mqtt import MqttError, MqttLink, MqttSettings
 from central.fleet_ops import (
     OpsState,
     Outcome,
@@ -23,13 +20,16 @@ from central.fleet_ops import (
     send_command,
     table,
 )
+from lfrkit.console import EXIT_OK, UsageError, host_port, parse_duration, run
+from lfrkit.files import atomic_write, read_bounded
+from lfrkit.mqtt import MqttError, MqttLink, MqttSettings
 from protocol import hpke
 from protocol.command import Action
 from protocol.entries import DTYPES, dump_entries_file, parse_entries_file
 from protocol.limits import DEFAULT_LIMITS
+from protocol.topics import Kind, fleet_filter
 from protocol.watchlist import seal_bundle
 from provisioning.authority import Authority, load_ops_signer
-from provisioning.cli import host_port
 from provisioning.registry import DeviceRecord, Registry
 
 PROG = "lfr-watchlist"
@@ -192,7 +192,7 @@ def _status(args: argparse.Namespace) -> int:
     authority = Authority.load(args.authority)
     link = _connect(args, authority)
     try:
-        link.subscribe([(f"lfr/v1/{args.site or '+'}/+/status", 1)])
+        link.subscribe([(fleet_filter(Kind.STATUS, args.site), 1)])
         statuses = collect_statuses(link, args.wait)
     finally:
         link.close()

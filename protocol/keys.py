@@ -1,7 +1,7 @@
 """Key types of the system and their PEM form (PKCS#8 private, SubjectPublicKeyInfo public).
 
 Pure: bytes in, key objects out. Reading and writing key *files* (modes, atomicity) lives at
-the edges in :mod:`agent.io.files`.
+the edges in :mod:`lfrkit.files`.
 
 - Signing (events, watchlists, commands, enrolment requests): Ed25519.
 - Encryption to a recipient (watchlist to a device, probe crop to the control room): HPKE,

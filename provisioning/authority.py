@@ -19,8 +19,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from agent.io.console import UsageError
-from agent.io.files import atomic_write, ensure_private_dir, read_bounded, read_private
+from lfrkit import tls
+from lfrkit.console import UsageError
+from lfrkit.files import archive, atomic_write, ensure_private_dir, read_bounded, read_private
 from protocol import hpke
 from protocol.encoding import Fields, canonical_json, parse_json_object
 from protocol.errors import BadEncoding
@@ -58,7 +59,7 @@ class Authority:
         return x509.load_pem_x509_certificate(read_bounded(self.ca_cert_path, 65536, "CA cert"))
 
     def ca_key(self) -> ec.EllipticCurvePrivateKey:
-        return ca.load_tls_key(read_private(self.root / "ca.key", "CA key"))
+        return tls.load_tls_key(read_private(self.root / "ca.key", "CA key"))
 
     def registry(self) -> Registry:
         return Registry.load(self.registry_path)
@@ -146,12 +147,11 @@ def init_authority(
                 f"an authority already exists in {out}; refusing to overwrite it (--force "
                 "archives it; every device must then be enrolled again)"
             )
-        from provisioning.enrol import archive  # enrol imports this module
 
         archive([p for p in out.iterdir() if p.name != "archive"], out, now)
     ensure_private_dir(out)
     ca_key, ca_cert = ca.create_ca(name, now)
-    atomic_write(out / "ca.key", ca.tls_key_pem(ca_key), 0o600)
+    atomic_write(out / "ca.key", tls.tls_key_pem(ca_key), 0o600)
     atomic_write(out / "ca.crt", ca.cert_pem(ca_cert), 0o644)
     listed: list[dict[str, Any]] = []
     for index in range(1, ops_keys + 1):

@@ -18,21 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from agent.io.files import atomic_write, ensure_private_dir
+from lfrkit import tls
+from lfrkit.files import atomic_write, ensure_private_dir
 from protocol.encoding import canonical_json
+from protocol.topics import DEVICE_READS, DEVICE_WRITES, DeviceTopics, Kind, fleet_filter
 from provisioning import ca
 from provisioning.authority import Authority
 from provisioning.fleet import write_crl
 from provisioning.registry import Registry
 
-TOPIC_ROOT = "lfr/v1"
 # Largest MQTT packet the broker accepts: a maximal watchlist bundle plus headers.
 MAX_PACKET_BYTES = 100 * 1024 * 1024
-
-
-def device_topics(site: str, device_id: str) -> dict[str, str]:
-    base = f"{TOPIC_ROOT}/{site}/{device_id}"
-    return {kind: f"{base}/{kind}" for kind in ("watchlist", "command", "events", "status")}
 
 
 def render_acl(registry: Registry) -> str:
@@ -46,13 +42,11 @@ def render_acl(registry: Registry) -> str:
         if device.status != "active":
             lines += [f"# {device.device_id}: {device.status}, no access", ""]
             continue
-        topics = device_topics(device.site, device.device_id)
+        topics = DeviceTopics(device.site, device.device_id)
         lines += [
             f"user {device.device_id}",
-            f"topic write {topics['events']}",
-            f"topic write {topics['status']}",
-            f"topic read {topics['watchlist']}",
-            f"topic read {topics['command']}",
+            *(f"topic write {topics[kind]}" for kind in DEVICE_WRITES),
+            *(f"topic read {topics[kind]}" for kind in DEVICE_READS),
             "",
         ]
     for client in sorted(registry.clients.values(), key=lambda c: c.name):
@@ -62,12 +56,15 @@ def render_acl(registry: Registry) -> str:
         lines.append(f"user {client.name}")
         if client.role == "ops":
             lines += [
-                f"topic write {TOPIC_ROOT}/+/+/watchlist",
-                f"topic write {TOPIC_ROOT}/+/+/command",
-                f"topic read {TOPIC_ROOT}/+/+/status",
+                f"topic write {fleet_filter(Kind.WATCHLIST)}",
+                f"topic write {fleet_filter(Kind.COMMAND)}",
+                f"topic read {fleet_filter(Kind.STATUS)}",
             ]
         else:
-            lines += [f"topic read {TOPIC_ROOT}/+/+/events", f"topic read {TOPIC_ROOT}/+/+/status"]
+            lines += [
+                f"topic read {fleet_filter(Kind.EVENTS)}",
+                f"topic read {fleet_filter(Kind.STATUS)}",
+            ]
         lines.append("")
     return "\n".join(lines)
 
@@ -149,7 +146,7 @@ def broker_config(
     ensure_private_dir(out / "data")
     atomic_write(out / "ca.crt", ca.cert_pem(authority.ca_cert()), 0o644)
     if not (out / "server.key").exists():
-        key = ca.new_tls_key()
+        key = tls.new_tls_key()
         hosts = list(
             dict.fromkeys([host, *extra_hosts, "localhost", "127.0.0.1", socket.gethostname()])
         )
@@ -157,7 +154,7 @@ def broker_config(
             authority.ca_key(), authority.ca_cert(), key.public_key(), hosts=hosts, now=now
         )
         atomic_write(out / "server.crt", ca.cert_pem(cert), 0o644)
-        atomic_write(out / "server.key", ca.tls_key_pem(key), 0o600)
+        atomic_write(out / "server.key", tls.tls_key_pem(key), 0o600)
     write_crl(authority, out / "crl.pem", now)
     atomic_write(out / "acl", render_acl(authority.registry()).encode(), 0o644)
     atomic_write(out / "mosquitto.conf", render_conf(out, port, bind, user).encode(), 0o644)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.io.console import EXIT_OK, UsageError, run
+from lfrkit.console import EXIT_OK, UsageError, host_port, run
 from provisioning.authority import Authority, init_authority
 from provisioning.broker import broker_config, refresh
 from provisioning.enrol import approve, device_init, device_install
@@ -22,13 +22,6 @@ PROG = "lfr-provision"
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
-    return host, int(port)
 
 
 def _init_authority(args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ never replaces an existing identity unless told to (``force``), which archives t
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +16,11 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from agent.config import render_config
-from agent.io.console import UsageError
-from agent.io.files import atomic_write, ensure_private_dir, read_bounded, read_private
-from agent.io.layout import DeviceLayout
+from lfrkit import tls
+from lfrkit.console import UsageError
+from lfrkit.files import archive, atomic_write, ensure_private_dir, read_bounded, read_private
+from lfrkit.layout import DeviceLayout
+from lfrkit.toml_text import render_config
 from protocol import hpke
 from protocol.encoding import canonical_json, format_time, parse_json_object
 from protocol.enrolment import EnrolmentRequest, parse_request, sign_request
@@ -32,20 +32,6 @@ from provisioning.authority import Authority
 from provisioning.registry import DeviceRecord
 
 log = logging.getLogger(__name__)
-
-
-def archive(paths: list[Path], root: Path, now: datetime) -> Path | None:
-    """Move existing ``paths`` into ``root/archive/<time>/`` (keeping modes); returns it."""
-    existing = [p for p in paths if p.exists()]
-    if not existing:
-        return None
-    target = ensure_private_dir(root / "archive" / now.strftime("%Y%m%dT%H%M%S.%fZ"))
-    for path in existing:
-        relative = path.relative_to(root) if path.is_relative_to(root) else Path(path.name)
-        (target / relative).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        shutil.move(str(path), target / relative)
-    log.warning("archived %d file(s) to %s", len(existing), target)
-    return target
 
 
 def read_identity(layout: DeviceLayout) -> tuple[str, str]:
@@ -92,17 +78,17 @@ def device_init(
     ensure_private_dir(layout.keys_dir)
     signing = ed25519.Ed25519PrivateKey.generate()
     hpke_keys = {suite: hpke.generate_key(suite) for suite in hpke.SUITES}
-    tls = ca.new_tls_key()
+    tls_key = tls.new_tls_key()
     for suite, key in hpke_keys.items():
         atomic_write(layout.hpke_key(suite), private_pem(key), 0o600)
-    atomic_write(layout.tls_key, ca.tls_key_pem(tls), 0o600)
+    atomic_write(layout.tls_key, tls.tls_key_pem(tls_key), 0o600)
     request = EnrolmentRequest(
         device_id,
         site,
         now,
         signing.public_key(),
         {s: k.public_key() for s, k in hpke_keys.items()},
-        ca.make_csr(tls, device_id),
+        ca.make_csr(tls_key, device_id),
     )
     atomic_write(
         layout.identity, canonical_json({"device_id": device_id, "site": site}) + b"\n", 0o644
@@ -254,8 +240,8 @@ def device_install(
         ca_cert = x509.load_pem_x509_certificate(ca_pem)
     except ValueError as exc:
         raise UsageError(f"bundle certificate is not PEM X.509: {exc}") from None
-    tls = ca.load_tls_key(read_private(layout.tls_key, "TLS key"))
-    if cert.public_key() != tls.public_key():
+    tls_key = tls.load_tls_key(read_private(layout.tls_key, "TLS key"))
+    if cert.public_key() != tls_key.public_key():
         raise UsageError("device.crt was not issued for this device's TLS key")
     try:
         cert.verify_directly_issued_by(ca_cert)

@@ -10,8 +10,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.io.console import UsageError
-from agent.io.files import atomic_write, ensure_private_dir
+from lfrkit import tls
+from lfrkit.console import UsageError
+from lfrkit.files import atomic_write, ensure_private_dir
 from protocol.encoding import format_time, parse_time
 from protocol.names import check_name
 from provisioning import ca
@@ -41,7 +42,7 @@ def issue_client(
     key_path, cert_path = out / f"{name}.key", out / f"{name}.crt"
     if existing is not None and key_path.exists() and cert_path.exists():
         return existing  # already issued here: re-running changes nothing
-    key = ca.new_tls_key()
+    key = tls.new_tls_key()
     cert = ca.issue_client_cert(
         authority.ca_key(),
         authority.ca_cert(),
@@ -51,7 +52,7 @@ def issue_client(
         now=now,
         lifetime=CLIENT_CERT_LIFETIME,
     )
-    atomic_write(key_path, ca.tls_key_pem(key), 0o600)
+    atomic_write(key_path, tls.tls_key_pem(key), 0o600)
     atomic_write(cert_path, ca.cert_pem(cert), 0o644)
     record = ClientRecord(
         name, role, "active", f"{cert.serial_number:x}", format_time(cert.not_valid_after_utc)

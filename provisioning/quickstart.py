@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent.io.files import atomic_write, ensure_private_dir, read_bounded
-from agent.io.layout import DeviceLayout
+from lfrkit.files import atomic_write, ensure_private_dir, read_bounded
+from lfrkit.layout import DeviceLayout
 from protocol.encoding import canonical_json, parse_json_object
 from provisioning.authority import init_authority
 from provisioning.broker import broker_config

@@ -13,8 +13,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from agent.io.console import UsageError
-from agent.io.files import atomic_write, read_bounded
+from lfrkit.console import UsageError
+from lfrkit.files import atomic_write, read_bounded
 from protocol import hpke
 from protocol.encoding import Fields, canonical_json, parse_json_object
 from protocol.errors import BadEncoding

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from agent.io.console import UsageError
-from agent.io.files import read_bounded, read_private
-from agent.io.layout import DeviceLayout
+from lfrkit.console import UsageError
+from lfrkit.files import read_bounded, read_private
+from lfrkit.layout import DeviceLayout
 from protocol import hpke
 from protocol.keys import HpkePrivateKey, load_hpke_private, load_signing_private
 from protocol.trust import DeviceTrust, parse_device_trust

@@ -6,8 +6,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from agent.io.mqtt import MqttLink
 from agent.io.outbox import Outbox, OutboxUnwritable, Pending
+from lfrkit.mqtt import MqttLink
 
 log = logging.getLogger(__name__)
 SUCCESS = 0x00

@@ -12,8 +12,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.io.files import atomic_write, read_bounded, remove, remove_stale_temps
 from agent.io.identity import DeviceIdentity
+from lfrkit.files import atomic_write, read_bounded, remove, remove_stale_temps
 from protocol.encoding import Fields, canonical_json, parse_json_object
 from protocol.errors import Expired
 from protocol.limits import DEFAULT_LIMITS, Limits

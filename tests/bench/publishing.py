@@ -35,12 +35,12 @@ from agent.core.quality import QualityPolicy
 from agent.core.tracker import Alert, Tracker
 from agent.events import EventSigner
 from agent.io.identity import load_identity
-from agent.io.mqtt import MqttLink
 from agent.io.outbox import Outbox
 from agent.io.publisher import Publisher
 from agent.io.watchlist_store import WatchlistStore
 from agent.models import Vision
 from agent.pipeline import FramePipeline
+from lfrkit.mqtt import MqttLink
 from protocol import hpke
 from protocol.entries import Entries, Entry
 from protocol.event import verify_event

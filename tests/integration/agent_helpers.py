@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.io.mqtt import MqttLink, MqttSettings
+from lfrkit.mqtt import MqttLink, MqttSettings
 from protocol.event import MatchEvent, verify_event
 from provisioning.registry import Registry
 

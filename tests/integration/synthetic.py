@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from agent.config import toml_value
 from agent.synthetic_vision import DIM, PROFILE_ID, colour_embedding, draw_face
+from lfrkit.toml_text import toml_value
 from protocol.entries import Entries, Entry
 from protocol.watchlist import seal_bundle
 from provisioning.authority import load_ops_signer

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent.io.mqtt import MqttError, MqttLink, MqttSettings
+from lfrkit.mqtt import MqttError, MqttLink, MqttSettings
 from provisioning.authority import Authority, init_authority
 from provisioning.broker import refresh
 from provisioning.fleet import issue_client, revoke

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.io.files import atomic_write
 from central.store import AlertStore
+from lfrkit.files import atomic_write
 from protocol import hpke
 from protocol.event import seal_probe, sign_event
 from protocol.keys import private_pem

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent.config import toml_value
-from agent.io.mqtt import MqttLink
 from central.store import AlertStore
+from lfrkit.mqtt import MqttLink
+from lfrkit.toml_text import toml_value
 from provisioning.quickstart import quickstart
 from tests.integration.agent_helpers import client, publish_retained
 from tests.integration.broker import Broker

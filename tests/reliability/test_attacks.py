@@ -24,9 +24,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from agent.io.identity import load_identity
-from agent.io.mqtt import MqttLink
 from agent.synthetic_vision import PROFILE_ID
 from central.store import AlertStore
+from lfrkit.mqtt import MqttLink
 from protocol import hpke
 from protocol.command import TYP as COMMAND_TYP
 from protocol.command import Action, Command, sign_command

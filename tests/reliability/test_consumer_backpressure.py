@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.io.mqtt import MqttLink, MqttSettings
+from lfrkit.mqtt import MqttLink, MqttSettings
 from tests.reliability.conftest import Recorder, sized
 from tests.reliability.procs import Rig
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agent.io.mqtt import MqttError, MqttLink, MqttSettings
+from lfrkit.mqtt import MqttError, MqttLink, MqttSettings
 from tests.integration.test_broker_policy import NOT_AUTHORIZED, drain
 from tests.reliability.conftest import Recorder
 from tests.reliability.procs import BIN, Rig

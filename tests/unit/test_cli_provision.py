@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from agent.config import load_config
+from lfrkit import tls
 from protocol import hpke
 from protocol.encoding import b64url_encode, canonical_json
 from protocol.enrolment import EnrolmentRequest, parse_request, sign_request
@@ -126,7 +127,7 @@ def _request(device_id: str = "cam-01", cn: str | None = None) -> tuple[bytes, E
         NOW,
         key.public_key(),
         {hpke.DEFAULT_SUITE: hpke.generate_key(hpke.DEFAULT_SUITE).public_key()},
-        ca.make_csr(ca.new_tls_key(), cn or device_id),
+        ca.make_csr(tls.new_tls_key(), cn or device_id),
     )
     return sign_request(request, key), request
 

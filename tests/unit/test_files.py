@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.io.files import InsecureKeyFile, atomic_write, read_bounded, read_private
+from lfrkit.files import InsecureKeyFile, atomic_write, read_bounded, read_private
 from protocol.errors import Oversize
 
 

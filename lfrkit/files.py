@@ -6,11 +6,16 @@ Used by the device, the authority and the ops tools alike; nothing here parses c
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import shutil
 import stat
+from datetime import datetime
 from pathlib import Path
 
 from protocol.errors import Oversize
+
+log = logging.getLogger(__name__)
 
 
 class InsecureKeyFile(RuntimeError):
@@ -117,3 +122,17 @@ def ensure_private_dir(path: Path) -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path, 0o700)
     return path
+
+
+def archive(paths: list[Path], root: Path, now: datetime) -> Path | None:
+    """Move existing ``paths`` into ``root/archive/<time>/`` (keeping modes); returns it."""
+    existing = [p for p in paths if p.exists()]
+    if not existing:
+        return None
+    target = ensure_private_dir(root / "archive" / now.strftime("%Y%m%dT%H%M%S.%fZ"))
+    for path in existing:
+        relative = path.relative_to(root) if path.is_relative_to(root) else Path(path.name)
+        (target / relative).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.move(str(path), target / relative)
+    log.warning("archived %d file(s) to %s", len(existing), target)
+    return target

@@ -13,8 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from agent.config import ConfigError
-from agent.io.files import InsecureKeyFile
+from lfrkit.files import InsecureKeyFile
 from protocol.errors import RejectedInput
 
 EXIT_OK = 0
@@ -35,6 +34,14 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
+def host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (argparse type)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    return host, int(port)
+
+
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -52,7 +59,7 @@ def run(
         return handler(args)
     except RejectedInput as exc:
         print(f"{prog}: rejected: {exc} [{exc.reason}]", file=sys.stderr)
-    except (UsageError, InsecureKeyFile, ConfigError) as exc:
+    except (UsageError, InsecureKeyFile) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
     except FileNotFoundError as exc:
         print(f"{prog}: error: no such file: {exc.filename}", file=sys.stderr)
