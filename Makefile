@@ -43,12 +43,12 @@ test-reliability: install install-system
 # The parsers' fuzzing campaign at full size; a crash is saved under reports/fuzz-crashes.
 SEED ?= 20261128
 fuzz: install
-	$(BIN)/python -m tests.reliability.fuzzing --target all --inputs 100000 --seed $(SEED) --crash-dir reports/fuzz-crashes
+	$(BIN)/python -m tools.fuzz --target all --inputs 100000 --seed $(SEED) --crash-dir reports/fuzz-crashes
 
 # The same, coverage-guided by libFuzzer (atheris: x86_64 wheel only).
 fuzz-atheris: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,fuzz]'
-	$(BIN)/python -m tests.reliability.fuzzing --engine atheris --target all --inputs 100000 --seed $(SEED) --crash-dir reports/fuzz-crashes
+	$(BIN)/python -m tools.fuzz --engine atheris --target all --inputs 100000 --seed $(SEED) --crash-dir reports/fuzz-crashes
 
 # Reports (Markdown + PNG) in reports/; BENCH_ARGS=--quick for a small run.
 bench: install install-system

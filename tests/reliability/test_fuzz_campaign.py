@@ -1,8 +1,8 @@
-"""The fuzzing campaign (tests/reliability/fuzzing.py) at CI size, and its harness.
+"""The fuzzing campaign (tools/fuzz) at CI size, and its harness.
 
 CI size: 3,000 inputs per target (a few seconds each). Full size (docs/reliability.md):
 ``LFR_RELIABILITY_SCALE=full`` runs 100,000 per target here, or from the command line
-``python -m tests.reliability.fuzzing --target all --inputs 100000 --seed S``.
+``python -m tools.fuzz --target all --inputs 100000 --seed S``.
 ``LFR_FUZZ_SEED`` picks another seed (the default one is fixed, so CI is reproducible).
 """
 
@@ -19,7 +19,9 @@ import pytest
 
 from protocol.errors import REASONS, BadEncoding
 from tests.reliability.conftest import Recorder, sized
-from tests.reliability.fuzzing import Target, World, make_target, replay, run_campaign
+from tools.fuzz.campaign import replay, run_campaign
+from tools.fuzz.targets import Target, make_target
+from tools.fuzz.world import World
 
 SEED = int(os.environ.get("LFR_FUZZ_SEED", "20261128"))
 INPUTS = sized(3_000, 100_000)
@@ -135,7 +137,7 @@ def test_a_hang_is_a_crash(tmp_path: Path) -> None:
 def test_atheris_engine_when_installed(tmp_path: Path) -> None:
     """The optional coverage-guided engine (libFuzzer through atheris), briefly."""
     pytest.importorskip("atheris")
-    command = [sys.executable, "-m", "tests.reliability.fuzzing", "--engine", "atheris"]
+    command = [sys.executable, "-m", "tools.fuzz", "--engine", "atheris"]
     command += ["--target", "command", "--inputs", "500", "--seed", str(SEED)]
     command += ["--crash-dir", str(tmp_path / "crashes")]
     result = subprocess.run(

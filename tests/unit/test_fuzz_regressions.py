@@ -1,4 +1,4 @@
-"""Inputs the fuzzing campaign (tests/reliability/fuzzing.py) found crashing a parser.
+"""Inputs the fuzzing campaign (tools/fuzz) found crashing a parser.
 
 Each raised an exception outside :class:`protocol.errors.RejectedInput`, which the agent and
 the listener do not catch: one such bundle or event stopped the process that received it.
