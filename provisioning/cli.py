@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from lfrkit.console import EXIT_OK, UsageError, host_port, run
+from provisioning.approve import approve
 from provisioning.authority import Authority, init_authority
 from provisioning.broker import broker_config, refresh
-from provisioning.enrol import approve, device_init, device_install
+from provisioning.device import device_init, device_install
 from provisioning.fleet import issue_client, renew, revoke
 from provisioning.quickstart import quickstart
 from provisioning.registry import ROLES

@@ -16,8 +16,8 @@ from lfrkit.files import atomic_write, ensure_private_dir
 from protocol.encoding import format_time, parse_time
 from protocol.names import check_name
 from provisioning import ca
+from provisioning.approve import write_install_bundle
 from provisioning.authority import Authority
-from provisioning.enrol import write_install_bundle
 from provisioning.registry import ROLES, ClientRecord, DeviceRecord
 
 log = logging.getLogger(__name__)
