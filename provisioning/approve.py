@@ -24,6 +24,7 @@ from protocol.keys import public_pem
 from protocol.trust import DeviceTrust
 from provisioning import ca
 from provisioning.authority import Authority
+from provisioning.broker_info import BROKER_JSON, BrokerInfo, write_broker_info
 from provisioning.registry import DeviceRecord
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,4 @@ def write_install_bundle(
     atomic_write(out / "ca.crt", ca.cert_pem(authority.ca_cert()), 0o644)
     atomic_write(out / "trust.json", canonical_json(trust.to_json()) + b"\n", 0o644)
     if broker is not None:
-        atomic_write(
-            out / "broker.json",
-            canonical_json({"host": broker[0], "port": broker[1]}) + b"\n",
-            0o644,
-        )
+        write_broker_info(out / BROKER_JSON, BrokerInfo(*broker))

@@ -36,6 +36,7 @@ from protocol.keys import (
 )
 from protocol.trust import TrustPolicy
 from provisioning import ca
+from provisioning.broker_info import BROKER_JSON, BrokerInfo, read_broker_info
 from provisioning.registry import Registry
 
 FORMAT = "lfr-authority/1"
@@ -66,26 +67,21 @@ class Authority:
 
     @property
     def broker_path(self) -> Path:
-        return self.root / "broker.json"
+        return self.root / BROKER_JSON
+
+    def broker_info(self) -> BrokerInfo | None:
+        """What ``broker-config`` recorded, if it ran."""
+        return read_broker_info(self.broker_path)
 
     def broker(self) -> tuple[str, int] | None:
         """Where devices reach the broker, as recorded by ``broker-config``."""
-        if not self.broker_path.exists():
-            return None
-        doc = parse_json_object(
-            read_bounded(self.broker_path, 4096, "broker.json"), str(self.broker_path), 4096
-        )
-        fields = Fields(doc, str(self.broker_path), allowed=frozenset({"host", "port", "dir"}))
-        return fields.text("host", max_len=253), fields.integer("port", 1, 65535)
+        info = self.broker_info()
+        return None if info is None else info.address
 
     def broker_dir(self) -> Path | None:
         """Where ``broker-config`` last wrote the broker's files, if it ran."""
-        if not self.broker_path.exists():
-            return None
-        doc = parse_json_object(
-            read_bounded(self.broker_path, 4096, "broker.json"), str(self.broker_path), 4096
-        )
-        return Path(doc["dir"]) if isinstance(doc.get("dir"), str) else None
+        info = self.broker_info()
+        return None if info is None else info.dir
 
     @classmethod
     def load(cls, root: Path) -> Authority:

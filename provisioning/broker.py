@@ -20,10 +20,10 @@ from pathlib import Path
 
 from lfrkit import tls
 from lfrkit.files import atomic_write, ensure_private_dir
-from protocol.encoding import canonical_json
 from protocol.topics import DEVICE_READS, DEVICE_WRITES, DeviceTopics, Kind, fleet_filter
 from provisioning import ca
 from provisioning.authority import Authority
+from provisioning.broker_info import BrokerInfo, write_broker_info
 from provisioning.fleet import write_crl
 from provisioning.registry import Registry
 
@@ -158,9 +158,5 @@ def broker_config(
     write_crl(authority, out / "crl.pem", now)
     atomic_write(out / "acl", render_acl(authority.registry()).encode(), 0o644)
     atomic_write(out / "mosquitto.conf", render_conf(out, port, bind, user).encode(), 0o644)
-    atomic_write(
-        authority.broker_path,
-        canonical_json({"host": host, "port": port, "dir": str(out)}) + b"\n",
-        0o644,
-    )
+    write_broker_info(authority.broker_path, BrokerInfo(host, port, out))
     return BrokerFiles(out / "mosquitto.conf", out / "acl", out / "crl.pem", host, port)

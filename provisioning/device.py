@@ -31,6 +31,7 @@ from protocol.keys import private_pem
 from protocol.names import check_name
 from protocol.trust import DeviceTrust, parse_device_trust
 from provisioning import ca
+from provisioning.broker_info import BROKER_JSON, read_broker_info
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +108,9 @@ class Installed:
     changed: bool
 
 
-def _read_broker(bundle: Path) -> tuple[str, int] | None:
-    path = bundle / "broker.json"
-    if not path.exists():
-        return None
-    doc = parse_json_object(read_bounded(path, 4096, "broker.json"), str(path), 4096)
-    host, port = doc.get("host"), doc.get("port")
-    if not isinstance(host, str) or not isinstance(port, int) or not 0 < port < 65536:
-        raise UsageError(f"{path}: needs a string host and an integer port")
-    return host, port
+def _bundle_broker(bundle: Path) -> tuple[str, int] | None:
+    info = read_broker_info(bundle / BROKER_JSON)
+    return None if info is None else info.address
 
 
 def device_install(
@@ -173,7 +168,7 @@ def device_install(
             changed = True
     if config is not None:
         changed |= _write_config(
-            Path(config), layout, broker or _read_broker(bundle), force=force, now=now
+            Path(config), layout, broker or _bundle_broker(bundle), force=force, now=now
         )
     log.info("installed identity for %s@%s", device_id, site)
     return Installed(trust, config, changed)

@@ -196,3 +196,14 @@ def test_quickstart_index_and_rerun(tmp_path: Path) -> None:
     assert again["broker"]["port"] == index["broker"]["port"]
     assert again["devices"][:2] == index["devices"]
     assert len(again["devices"]) == 3
+
+
+def test_bad_bundle_broker_json_is_refused_with_one_line(
+    ops: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ok("device-init", "--id", "cam-01", "--site", "kx", "--state", "node")
+    ok("approve", "node/request.json", "--authority", "auth", "--out", "b")
+    assert json.loads(Path("b/broker.json").read_text()) == {"host": "127.0.0.1", "port": 18883}
+    Path("b/broker.json").write_text('{"host": "127.0.0.1", "port": 99999}')
+    err = refused(capsys, "device-install", "b", "--state", "node", "--config", "agent.toml")
+    assert "b/broker.json" in err and "'port'" in err
