@@ -49,11 +49,11 @@ def test_central_clients_get_their_role_across_the_fleet() -> None:
         for r in i.rules
         if r.access == Access.WRITE
     }
-    assert {f for n, f in writes if f.endswith(("/events", "/status"))} == {
-        "lfr/v1/kx/cam-01/events",
-        "lfr/v1/kx/cam-01/status",
-        "lfr/v1/euston/cam-10/events",
-        "lfr/v1/euston/cam-10/status",
+    assert {(n, f) for n, f in writes if f.endswith(("/events", "/status"))} == {
+        ("cam-01", "lfr/v1/kx/cam-01/events"),
+        ("cam-01", "lfr/v1/kx/cam-01/status"),
+        ("cam-10", "lfr/v1/euston/cam-10/events"),
+        ("cam-10", "lfr/v1/euston/cam-10/status"),
     }
 
 
