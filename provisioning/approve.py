@@ -36,10 +36,6 @@ class Approval:
     reused: bool  # True when an earlier approval of the same request was re-issued as is
 
 
-def _issued_path(authority: Authority, device_id: str) -> Path:
-    return authority.root / "issued" / f"{device_id}.crt"
-
-
 def approve(
     request_path: Path,
     authority_dir: Path,
@@ -65,7 +61,7 @@ def approve(
     if not isinstance(public, ec.EllipticCurvePublicKey):
         raise UsageError("request.json: the CSR key must be an EC (P-256) key")
     ca_cert = authority.ca_cert()
-    issued = _issued_path(authority, request.device_id)
+    issued = authority.issued_cert_path(request.device_id)
     cert = None
     if existing is not None and issued.exists():
         previous = x509.load_pem_x509_certificate(issued.read_bytes())

@@ -7,6 +7,8 @@ Layout (``init-authority --out DIR``)::
     adjudication.key .pub         HPKE key of the control room: opens probe crops
     authority.json                public keys, threshold (what devices pin)
     registry.json                 the fleet
+    issued/DEVICE.crt             each device's last certificate (approve, renew)
+    broker.json                   broker address and files, from broker-config (broker_info)
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class Authority:
     @property
     def ca_cert_path(self) -> Path:
         return self.root / "ca.crt"
+
+    def issued_cert_path(self, device_id: str) -> Path:
+        """The device certificate last issued (approve, renew): re-approval reuses it."""
+        return self.root / "issued" / f"{device_id}.crt"
 
     def ca_cert(self) -> x509.Certificate:
         return x509.load_pem_x509_certificate(read_bounded(self.ca_cert_path, 65536, "CA cert"))
