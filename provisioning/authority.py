@@ -7,6 +7,8 @@ Layout (``init-authority --out DIR``)::
     adjudication.key .pub         HPKE key of the control room: opens probe crops
     authority.json                public keys, threshold (what devices pin)
     registry.json                 the fleet
+    issued/DEVICE.crt             each device's last certificate (approve, renew)
+    broker.json                   broker address and files, from broker-config (broker_info)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from protocol.keys import (
 )
 from protocol.trust import TrustPolicy
 from provisioning import ca
+from provisioning.broker_info import BROKER_JSON, BrokerInfo, read_broker_info
 from provisioning.registry import Registry
 
 FORMAT = "lfr-authority/1"
@@ -55,6 +58,10 @@ class Authority:
     def ca_cert_path(self) -> Path:
         return self.root / "ca.crt"
 
+    def issued_cert_path(self, device_id: str) -> Path:
+        """The device certificate last issued (approve, renew): re-approval reuses it."""
+        return self.root / "issued" / f"{device_id}.crt"
+
     def ca_cert(self) -> x509.Certificate:
         return x509.load_pem_x509_certificate(read_bounded(self.ca_cert_path, 65536, "CA cert"))
 
@@ -66,26 +73,21 @@ class Authority:
 
     @property
     def broker_path(self) -> Path:
-        return self.root / "broker.json"
+        return self.root / BROKER_JSON
+
+    def broker_info(self) -> BrokerInfo | None:
+        """What ``broker-config`` recorded, if it ran."""
+        return read_broker_info(self.broker_path)
 
     def broker(self) -> tuple[str, int] | None:
         """Where devices reach the broker, as recorded by ``broker-config``."""
-        if not self.broker_path.exists():
-            return None
-        doc = parse_json_object(
-            read_bounded(self.broker_path, 4096, "broker.json"), str(self.broker_path), 4096
-        )
-        fields = Fields(doc, str(self.broker_path), allowed=frozenset({"host", "port", "dir"}))
-        return fields.text("host", max_len=253), fields.integer("port", 1, 65535)
+        info = self.broker_info()
+        return None if info is None else info.address
 
     def broker_dir(self) -> Path | None:
         """Where ``broker-config`` last wrote the broker's files, if it ran."""
-        if not self.broker_path.exists():
-            return None
-        doc = parse_json_object(
-            read_bounded(self.broker_path, 4096, "broker.json"), str(self.broker_path), 4096
-        )
-        return Path(doc["dir"]) if isinstance(doc.get("dir"), str) else None
+        info = self.broker_info()
+        return None if info is None else info.dir
 
     @classmethod
     def load(cls, root: Path) -> Authority:

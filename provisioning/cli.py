@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lfrkit.console import EXIT_OK, UsageError, host_port, run
+from lfrkit.files import atomic_write
+from provisioning.approve import approve
 from provisioning.authority import Authority, init_authority
 from provisioning.broker import broker_config, refresh
-from provisioning.enrol import approve, device_init, device_install
+from provisioning.brokers import emqx, mosquitto
+from provisioning.device import device_init, device_install
 from provisioning.fleet import issue_client, renew, revoke
+from provisioning.policy import IdentityAccess, access_policy
 from provisioning.quickstart import quickstart
 from provisioning.registry import ROLES
 
@@ -97,6 +101,25 @@ def _broker_config(args: argparse.Namespace) -> int:
     )
     print(f"broker config written: {files.config} (ACL {files.acl}, CRL {files.crl})")
     print(f"run: mosquitto -c {files.config}")
+    return EXIT_OK
+
+
+# The access policy in each broker's syntax (docs/broker.md).
+ACL_RENDERERS: dict[str, Callable[[Sequence[IdentityAccess]], str]] = {
+    "mosquitto": mosquitto.render_acl,
+    "emqx": emqx.render_acl,
+}
+
+
+def _broker_acl(args: argparse.Namespace) -> int:
+    policy = access_policy(Authority.load(args.authority).registry())
+    text = ACL_RENDERERS[args.flavour](policy)
+    if args.out is None:
+        print(text, end="")
+        return EXIT_OK
+    atomic_write(args.out, text.encode(), 0o644)
+    active = sum(identity.active for identity in policy)
+    print(f"{args.flavour} ACL written to {args.out}: {active} of {len(policy)} identities active")
     return EXIT_OK
 
 
@@ -280,6 +303,15 @@ def _fleet_commands(sub: Any) -> None:
         help="user the broker drops to when started as root (default mosquitto)",
     )
     p.set_defaults(handler=_broker_config)
+
+    p = sub.add_parser(
+        "broker-acl",
+        help="the access policy from the registry as a Mosquitto acl or an EMQX acl.conf",
+    )
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument("--flavour", choices=sorted(ACL_RENDERERS), default="mosquitto")
+    p.add_argument("--out", type=Path, metavar="FILE", help="write it here (default: stdout)")
+    p.set_defaults(handler=_broker_acl)
 
     p = sub.add_parser("revoke", help="revoke a device or client; regenerate CRL and ACL")
     p.add_argument("id", metavar="ID")

@@ -16,8 +16,8 @@ from lfrkit.files import atomic_write, ensure_private_dir
 from protocol.encoding import format_time, parse_time
 from protocol.names import check_name
 from provisioning import ca
+from provisioning.approve import write_install_bundle
 from provisioning.authority import Authority
-from provisioning.enrol import write_install_bundle
 from provisioning.registry import ROLES, ClientRecord, DeviceRecord
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def renew(authority_dir: Path, device_id: str, out: Path, now: datetime) -> Devi
     record = registry.get(device_id)
     if record.status != "active":
         raise UsageError(f"device {device_id} is {record.status}; it cannot be renewed")
-    issued = authority.root / "issued" / f"{device_id}.crt"
+    issued = authority.issued_cert_path(device_id)
     if not issued.exists():
         raise UsageError(f"no issued certificate on record for {device_id} ({issued})")
     old = x509.load_pem_x509_certificate(issued.read_bytes())

@@ -16,9 +16,10 @@ from typing import Any
 from lfrkit.files import atomic_write, ensure_private_dir, read_bounded
 from lfrkit.layout import DeviceLayout
 from protocol.encoding import canonical_json, parse_json_object
+from provisioning.approve import approve
 from provisioning.authority import init_authority
 from provisioning.broker import broker_config
-from provisioning.enrol import approve, device_init, device_install
+from provisioning.device import device_init, device_install
 from provisioning.fleet import issue_client
 
 INDEX = "quickstart.json"

@@ -196,3 +196,38 @@ def test_quickstart_index_and_rerun(tmp_path: Path) -> None:
     assert again["broker"]["port"] == index["broker"]["port"]
     assert again["devices"][:2] == index["devices"]
     assert len(again["devices"]) == 3
+
+
+def test_bad_bundle_broker_json_is_refused_with_one_line(
+    ops: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ok("device-init", "--id", "cam-01", "--site", "kx", "--state", "node")
+    ok("approve", "node/request.json", "--authority", "auth", "--out", "b")
+    assert json.loads(Path("b/broker.json").read_text()) == {"host": "127.0.0.1", "port": 18883}
+    Path("b/broker.json").write_text('{"host": "127.0.0.1", "port": 99999}')
+    err = refused(capsys, "device-install", "b", "--state", "node", "--config", "agent.toml")
+    assert "b/broker.json" in err and "'port'" in err
+
+
+def test_broker_acl_renders_the_policy_for_mosquitto_and_emqx(
+    ops: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ok("device-init", "--id", "cam-01", "--site", "kx", "--state", "node")
+    ok("approve", "node/request.json", "--authority", "auth", "--out", "b")
+    ok("issue-client", "ops", "--role", "ops", "--authority", "auth", "--out", "clients")
+    capsys.readouterr()
+    ok("broker-acl", "--authority", "auth")
+    assert capsys.readouterr().out == Path("broker/acl").read_text()  # what broker-config wrote
+    ok("broker-acl", "--authority", "auth", "--flavour", "emqx", "--out", "acl.conf")
+    emqx = Path("acl.conf").read_text()
+    assert (
+        '{allow, {user, "cam-01"}, publish, ["lfr/v1/kx/cam-01/events", '
+        '"lfr/v1/kx/cam-01/status"]}.\n'
+    ) in emqx
+    assert '{allow, {user, "ops"}, subscribe, ["lfr/v1/+/+/status"]}.\n' in emqx
+    assert emqx.endswith("\n{deny, all}.\n")
+    ok("revoke", "cam-01", "--authority", "auth")
+    capsys.readouterr()
+    ok("broker-acl", "--authority", "auth", "--flavour", "emqx")
+    after = capsys.readouterr().out
+    assert '{user, "cam-01"}' not in after and '%% "cam-01": revoked, no access' in after

@@ -16,8 +16,9 @@ from protocol import errors, hpke
 from protocol.entries import Entries
 from protocol.keys import key_id
 from protocol.watchlist import seal_bundle
+from provisioning.approve import approve
 from provisioning.authority import init_authority, load_ops_signer
-from provisioning.enrol import approve, device_init, device_install
+from provisioning.device import device_init, device_install
 from tests.conftest import EMBEDDER, NOW, make_entries
 
 

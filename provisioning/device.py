@@ -1,8 +1,11 @@
-"""Device enrolment: device-init (on the device) -> approve (ops) -> device-install (device).
+"""Enrolment, device side (the technician, on the node): device-init and device-install.
 
-Private keys are created on the device and never leave it; ops see only public keys and a CSR.
-Every step can be re-run safely: it does nothing when the result is already in place, and it
-never replaces an existing identity unless told to (``force``), which archives the old one.
+device-init creates the device's keys and a signed enrolment request; ops approve it
+(``provisioning.approve``); device-install checks the bundle ops sent back against the
+device's own keys, installs it and writes agent.toml. Private keys are created on the device
+and never leave it. Every step can be re-run safely: it does nothing when the result is
+already in place, and it never replaces an existing identity unless told to (``force``),
+which archives the old one.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from lfrkit import tls
 from lfrkit.console import UsageError
@@ -22,14 +25,13 @@ from lfrkit.files import archive, atomic_write, ensure_private_dir, read_bounded
 from lfrkit.layout import DeviceLayout
 from lfrkit.toml_text import render_config
 from protocol import hpke
-from protocol.encoding import canonical_json, format_time, parse_json_object
-from protocol.enrolment import EnrolmentRequest, parse_request, sign_request
-from protocol.keys import private_pem, public_pem
+from protocol.encoding import canonical_json, parse_json_object
+from protocol.enrolment import EnrolmentRequest, sign_request
+from protocol.keys import private_pem
 from protocol.names import check_name
 from protocol.trust import DeviceTrust, parse_device_trust
 from provisioning import ca
-from provisioning.authority import Authority
-from provisioning.registry import DeviceRecord
+from provisioning.broker_info import BROKER_JSON, read_broker_info
 
 log = logging.getLogger(__name__)
 
@@ -100,111 +102,15 @@ def device_init(
 
 
 @dataclass(frozen=True)
-class Approval:
-    record: DeviceRecord
-    reused: bool  # True when an earlier approval of the same request was re-issued as is
-
-
-def _issued_path(authority: Authority, device_id: str) -> Path:
-    return authority.root / "issued" / f"{device_id}.crt"
-
-
-def approve(
-    request_path: Path,
-    authority_dir: Path,
-    out: Path,
-    now: datetime,
-    broker: tuple[str, int] | None = None,
-) -> Approval:
-    """Verify a device's request, issue its certificate, record it, write its install bundle."""
-    authority = Authority.load(authority_dir)
-    request = parse_request(read_bounded(request_path, 64 * 1024, "request.json"))
-    registry = authority.registry()
-    signing_pem = public_pem(request.signing_key).decode("ascii")
-    existing = registry.devices.get(request.device_id)
-    if existing is not None and existing.status == "revoked":
-        raise UsageError(f"device {request.device_id!r} is revoked; enrol it under a new id")
-    if existing is not None and existing.signing_public_key != signing_pem:
-        raise UsageError(
-            f"device {request.device_id!r} is already enrolled with other keys; revoke it first"
-        )
-    if registry.name_taken(request.device_id) and existing is None:
-        raise UsageError(f"{request.device_id!r} is already the name of a central client")
-    public = request.csr.public_key()
-    if not isinstance(public, ec.EllipticCurvePublicKey):
-        raise UsageError("request.json: the CSR key must be an EC (P-256) key")
-    ca_cert = authority.ca_cert()
-    issued = _issued_path(authority, request.device_id)
-    cert = None
-    if existing is not None and issued.exists():
-        previous = x509.load_pem_x509_certificate(issued.read_bytes())
-        if previous.public_key() == public and previous.not_valid_after_utc > now:
-            cert = previous  # same request approved again: same certificate, same record
-    reused = cert is not None
-    if cert is None:
-        cert = ca.issue_client_cert(
-            authority.ca_key(),
-            ca_cert,
-            public,
-            common_name=request.device_id,
-            organizational_unit=f"device:{request.site}",
-            now=now,
-        )
-        ensure_private_dir(issued.parent)
-        atomic_write(issued, ca.cert_pem(cert), 0o644)
-    record = DeviceRecord(
-        device_id=request.device_id,
-        site=request.site,
-        status="active",
-        signing_public_key=signing_pem,
-        hpke_public_keys={s: public_pem(k).decode("ascii") for s, k in request.hpke_keys.items()},
-        cert_fingerprint_sha256=ca.fingerprint(cert),
-        cert_serial=f"{cert.serial_number:x}",
-        cert_not_after=format_time(cert.not_valid_after_utc),
-        enrolled_at=existing.enrolled_at if existing else format_time(now),
-    )
-    write_install_bundle(authority, record, cert, Path(out), broker or authority.broker())
-    registry.with_device(record).save(authority.registry_path)
-    log.info("approved device %s at site %s", request.device_id, request.site)
-    return Approval(record, reused)
-
-
-def write_install_bundle(
-    authority: Authority,
-    record: DeviceRecord,
-    cert: x509.Certificate,
-    out: Path,
-    broker: tuple[str, int] | None,
-) -> None:
-    trust = DeviceTrust(record.device_id, record.site, authority.policy, authority.adjudication_key)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "device.crt", ca.cert_pem(cert), 0o644)
-    atomic_write(out / "ca.crt", ca.cert_pem(authority.ca_cert()), 0o644)
-    atomic_write(out / "trust.json", canonical_json(trust.to_json()) + b"\n", 0o644)
-    if broker is not None:
-        atomic_write(
-            out / "broker.json",
-            canonical_json({"host": broker[0], "port": broker[1]}) + b"\n",
-            0o644,
-        )
-
-
-@dataclass(frozen=True)
 class Installed:
     trust: DeviceTrust
     config: Path | None
     changed: bool
 
 
-def _read_broker(bundle: Path) -> tuple[str, int] | None:
-    path = bundle / "broker.json"
-    if not path.exists():
-        return None
-    doc = parse_json_object(read_bounded(path, 4096, "broker.json"), str(path), 4096)
-    host, port = doc.get("host"), doc.get("port")
-    if not isinstance(host, str) or not isinstance(port, int) or not 0 < port < 65536:
-        raise UsageError(f"{path}: needs a string host and an integer port")
-    return host, port
+def _bundle_broker(bundle: Path) -> tuple[str, int] | None:
+    info = read_broker_info(bundle / BROKER_JSON)
+    return None if info is None else info.address
 
 
 def device_install(
@@ -262,7 +168,7 @@ def device_install(
             changed = True
     if config is not None:
         changed |= _write_config(
-            Path(config), layout, broker or _read_broker(bundle), force=force, now=now
+            Path(config), layout, broker or _bundle_broker(bundle), force=force, now=now
         )
     log.info("installed identity for %s@%s", device_id, site)
     return Installed(trust, config, changed)

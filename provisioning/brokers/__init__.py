@@ -1,0 +1,1 @@
+"""Renderers of the access policy (``provisioning.policy``), one module per broker."""
