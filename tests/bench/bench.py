@@ -40,7 +40,7 @@ from protocol import hpke
 from protocol.entries import Entry
 from protocol.event import MatchEvent, new_event_id, seal_probe, sign_event
 from tests.bench import publishing, runtimes
-from tests.integration.agent_helpers import client
+from tools.broker import client
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"

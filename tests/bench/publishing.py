@@ -48,8 +48,7 @@ from protocol.watchlist import Watchlist, seal_bundle
 from provisioning.authority import load_ops_signer
 from provisioning.quickstart import quickstart
 from provisioning.registry import Registry
-from tests.integration.agent_helpers import client
-from tests.integration.broker import Broker
+from tools.broker import Broker, client
 
 U8 = npt.NDArray[np.uint8]
 # How often the bench looks for the PUBACK (the agent looks once per loop turn; see report).
