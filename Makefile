@@ -58,7 +58,7 @@ eval: install
 	$(BIN)/python -m tests.bench.evaluate $(EVAL_ARGS)
 
 demo: install
-	$(BIN)/python -m central.demo
+	$(BIN)/python -m tools.demo
 
 lint: install
 	$(BIN)/ruff check .

@@ -79,7 +79,7 @@ def lfw(name: str, number: int) -> Path:
 
 @pytest.fixture(scope="module")
 def device(index: dict[str, Any]) -> dict[str, Any]:
-    from central.demo import recommended_threshold
+    from tools.demo import recommended_threshold
 
     dev: dict[str, Any] = index["devices"][0]
     extra = "\n[matching]\ncooldown_seconds = 0\n"

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from tools.broker import mosquitto_binary
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("DEMO_DIR", ROOT / ".demo"))
 CACHE = Path(os.environ.get("DEMO_CACHE", WORK / "cache"))
@@ -83,9 +85,7 @@ def run(tool: str, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 
 def mosquitto() -> str:
-    found = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
+    found = mosquitto_binary()
     if found:
         return found
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
