@@ -55,7 +55,7 @@ bench: install install-system
 	$(BIN)/python -m tests.bench.bench $(BENCH_ARGS)
 
 eval: install
-	$(BIN)/python -m tests.bench.evaluate $(EVAL_ARGS)
+	$(BIN)/python -m tools.evaluation $(EVAL_ARGS)
 
 demo: install
 	$(BIN)/python -m tools.demo
