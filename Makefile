@@ -52,7 +52,7 @@ fuzz-atheris: install
 
 # Reports (Markdown + PNG) in reports/; BENCH_ARGS=--quick for a small run.
 bench: install install-system
-	$(BIN)/python -m tests.bench.bench $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 eval: install
 	$(BIN)/python -m tools.evaluation $(EVAL_ARGS)
