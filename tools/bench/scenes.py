@@ -22,7 +22,7 @@ def faces(count: int) -> list[U8]:
         people = sorted(p for p in LFW.iterdir() if p.is_dir())[: count * 3 : 3]
         files = [sorted(p.iterdir())[0] for p in people]
     else:
-        from tools.demo import CACHE, fetch_assets
+        from tools.demo_assets import CACHE, fetch_assets
 
         files = sorted(fetch_assets(CACHE).values())
     files = [files[i % len(files)] for i in range(count)]
