@@ -11,20 +11,18 @@ asserts a time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 from pathlib import Path
 
 from tools.bench.measure import measure
 from tools.bench.report import render
-from tools.bench.scenes import ROOT
+from tools.report import REPORTS, write_results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports")
+    parser.add_argument("--out", type=Path, default=REPORTS)
     parser.add_argument("--profile", default="accurate")
     parser.add_argument("--agent-seconds", type=float, default=60.0)
     parser.add_argument(
@@ -34,20 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         help="an interpreter where tflite-runtime works (numpy<2), for its column",
     )
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     doc = measure(
         quick=args.quick,
         profile=args.profile,
         agent_seconds=args.agent_seconds,
         other_python=args.tflite_runtime_python,
     )
-    text = json.dumps(doc, indent=2)
-    (args.out / "bench.json").write_text(text)
-    render(json.loads(text), args.out)  # from what the file holds, as a re-render would
-    print(json.dumps({k: v for k, v in doc.items() if k != "measured"}, indent=2))
-    print(f"report: {args.out / 'bench.md'}")
+    write_results(doc, args.out, "bench", render, raw="measured")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

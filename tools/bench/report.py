@@ -6,8 +6,6 @@ report can be rendered again without measuring again.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,8 @@ import numpy as np
 
 from tools.bench import runtimes
 from tools.bench.plots import plot_latency, plot_matching
-from tools.bench.scenes import ROOT
 from tools.bench.timing import Timing
-from tools.report import table
+from tools.report import render_again, table
 
 STAGE_HEADER = ["stage", "runs", "median ms", "p90 ms", "p99 ms", "Haar / this"]
 NO_BROKER = (
@@ -324,12 +321,7 @@ def agent(doc: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="render bench.md and its plots from bench.json")
-    parser.add_argument("results", type=Path, nargs="?", default=ROOT / "reports" / "bench.json")
-    args = parser.parse_args(argv)
-    render(json.loads(args.results.read_text()), args.results.parent)
-    print(f"report: {args.results.parent / 'bench.md'}")
-    return 0
+    return render_again(argv, "bench", render)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,12 @@ the plots from that file (:mod:`tools.evaluation.report`, which can also render 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
-from tools.evaluation.lfw import ROOT, add_lfw_arguments
+from tools.evaluation.lfw import add_lfw_arguments
 from tools.evaluation.measure import evaluate
 from tools.evaluation.report import render
+from tools.report import REPORTS, write_results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,13 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bootstrap", type=int, default=1000, help="resamples for the confidence intervals"
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "reports")
+    parser.add_argument("--out", type=Path, default=REPORTS)
     args = parser.parse_args(argv)
     if not args.lfw.is_dir() or not args.pairs.is_file():
         raise SystemExit(
             f"eval: LFW not found ({args.lfw}, {args.pairs}); pass --lfw DIR --pairs FILE"
         )
-    args.out.mkdir(parents=True, exist_ok=True)
     results = evaluate(
         args.lfw,
         args.pairs,
@@ -43,13 +41,5 @@ def main(argv: list[str] | None = None) -> int:
         bootstrap=args.bootstrap,
         groups=args.by_group,
     )
-    text = json.dumps(results, indent=2)
-    (args.out / "eval.json").write_text(text)
-    render(json.loads(text), args.out)  # from what the file holds, as a re-render would
-    print(json.dumps({k: v for k, v in results.items() if k != "plots"}, indent=2))
-    print(f"report: {args.out / 'eval.md'}")
+    write_results(results, args.out, "eval", render, raw="plots")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tools.evaluation.embedding import PROFILES
-from tools.report import pyplot
+from tools.report import finish, pyplot, save
 
 
 def det_plot(det: dict[str, dict[str, Any]], path: Path) -> None:
@@ -33,14 +33,14 @@ def det_plot(det: dict[str, dict[str, Any]], path: Path) -> None:
                     ha="left" if offset[0] > 0 else "right",
                     color=line.get_color(),
                 )
-    ax.set_xlabel("FPIR (non-mated searches returning a candidate)")
-    ax.set_ylabel("FNIR (mated searches missed)")
-    ax.set_title("LFW 1:N identification, DET")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    finish(
+        fig,
+        ax,
+        path,
+        title="LFW 1:N identification, DET",
+        x="FPIR (non-mated searches returning a candidate)",
+        y="FNIR (mated searches missed)",
+    )
 
 
 def score_plot(
@@ -81,6 +81,4 @@ def score_plot(
         ax.set_xlabel("score (the profile's cosine, as the device compares it)")
         ax.set_ylabel("searches (log)")
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)

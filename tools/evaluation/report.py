@@ -6,17 +6,14 @@ report can be rendered again without embedding LFW again.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from tools.evaluation.embedding import PROFILES
-from tools.evaluation.lfw import ROOT
 from tools.evaluation.plots import det_plot, score_plot
-from tools.report import table
+from tools.report import render_again, table
 
 
 def render(results: dict[str, Any], out: Path) -> None:
@@ -66,15 +63,18 @@ def verification(s: dict[str, Any]) -> list[str]:
         "",
         "## Verification (LFW View 2, 10 folds)",
         "",
-        "| embedder | accuracy (mean ± std) | TAR @ FAR 1e-3 | threshold @ FAR 1e-3 |",
-        "|---|---|---|---|",
     ]
-    for name, v in s["verification"].items():
-        lines.append(
-            f"| {name} | {pct(v['accuracy'])} ± {100 * v['std']:.2f} | "
-            f"{pct(v['tar_far_1e-3'])} | {v['threshold_far_1e-3']:.3f} |"
-        )
-    return lines
+    header = ["embedder", "accuracy (mean ± std)", "TAR @ FAR 1e-3", "threshold @ FAR 1e-3"]
+    rows = [
+        [
+            name,
+            f"{pct(v['accuracy'])} ± {100 * v['std']:.2f}",
+            pct(v["tar_far_1e-3"]),
+            f"{v['threshold_far_1e-3']:.3f}",
+        ]
+        for name, v in s["verification"].items()
+    ]
+    return [*lines, table(header, rows)]
 
 
 def identification(s: dict[str, Any]) -> list[str]:
@@ -91,18 +91,22 @@ def identification(s: dict[str, Any]) -> list[str]:
         "`without near-dups` drops every near-duplicate as well (a sensitivity check: that "
         "selection is made by the scores, so it is not used for any headline figure).",
         "",
-        "| embedder | FPIR | FNIR raw | threshold raw | FNIR clean | threshold clean "
-        "| threshold without near-dups |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for name, points in s["identification"].items():
-        for fpir, v in points.items():
-            lines.append(
-                f"| {name} | {fpir} | {ci(v['raw']['fnir'], 100, 2)} % | "
-                f"{ci(v['raw']['threshold'])} | {ci(v['clean']['fnir'], 100, 2)} % | "
-                f"{ci(v['clean']['threshold'])} | {v['without_near']['threshold']:.3f} |"
-            )
-    return lines
+    header = ["embedder", "FPIR", "FNIR raw", "threshold raw", "FNIR clean", "threshold clean"]
+    rows = [
+        [
+            name,
+            fpir,
+            f"{ci(v['raw']['fnir'], 100, 2)} %",
+            ci(v["raw"]["threshold"]),
+            f"{ci(v['clean']['fnir'], 100, 2)} %",
+            ci(v["clean"]["threshold"]),
+            f"{v['without_near']['threshold']:.3f}",
+        ]
+        for name, points in s["identification"].items()
+        for fpir, v in points.items()
+    ]
+    return [*lines, table([*header, "threshold without near-dups"], rows)]
 
 
 def label_noise(s: dict[str, Any]) -> list[str]:
@@ -252,24 +256,26 @@ def recommended(s: dict[str, Any]) -> list[str]:
 
 
 def manifest(s: dict[str, Any]) -> list[str]:
-    lines = [
+    rows = []
+    for name, r in s["recommended"].items():
+        m = s["label_noise"][name].get("manifest")
+        there = (
+            [
+                f"{m['threshold']:.3f}",
+                f"{m['fpir']:.4f} ({m['false_alerts']} of {s['nonmated_searches']}; "
+                f"{m['fpir_ci'][0]:.4f}-{m['fpir_ci'][1]:.4f})",
+                f"{100 * m['fnir']:.2f} %",
+            ]
+            if m
+            else ["none", "-", "-"]
+        )
+        rows.append([name, *there, f"{r['threshold']:.3f}"])
+    header = ["profile", "MANIFEST", "FPIR there (95% CI)", "FNIR there", "recommended here"]
+    return [
         "",
         "### And the MANIFEST's `recommended_threshold`?",
         "",
-        "| profile | MANIFEST | FPIR there (95% CI) | FNIR there | recommended here |",
-        "|---|---|---|---|---|",
-    ]
-    for name, r in s["recommended"].items():
-        m = s["label_noise"][name].get("manifest")
-        if not m:
-            lines.append(f"| {name} | none | - | - | {r['threshold']:.3f} |")
-            continue
-        lines.append(
-            f"| {name} | {m['threshold']:.3f} | {m['fpir']:.4f} ({m['false_alerts']} of "
-            f"{s['nonmated_searches']}; {m['fpir_ci'][0]:.4f}-{m['fpir_ci'][1]:.4f}) | "
-            f"{100 * m['fnir']:.2f} % | {r['threshold']:.3f} |"
-        )
-    lines += [
+        table(header, rows),
         "",
         "The MANIFEST's values are 1:1 thresholds (FAR 1e-3 on impostor *pairs* of the "
         "calibration faces). A watchlist search compares a face with every entry, so a 1:1 "
@@ -278,21 +284,20 @@ def manifest(s: dict[str, Any]) -> list[str]:
         f"{s['gallery']:,} entries here that is most strangers. The agent uses the MANIFEST "
         "value as its default `matching.threshold`; on a list of this size it should not.",
     ]
-    return lines
 
 
 def fixed(s: dict[str, Any]) -> list[str]:
+    rows = [
+        [name, t, f"{v['fpir']:.4f}", pct(v["fnir"])]
+        for name, points in s["fixed_thresholds"].items()
+        for t, v in points.items()
+    ]
     lines = [
         "",
         "## At fixed thresholds (1:N, raw)",
         "",
-        "| embedder | threshold | FPIR | FNIR |",
-        "|---|---|---|---|",
+        table(["embedder", "threshold", "FPIR", "FNIR"], rows),
     ]
-    for name, points in s["fixed_thresholds"].items():
-        lines += [
-            f"| {name} | {t} | {v['fpir']:.4f} | {pct(v['fnir'])} |" for t, v in points.items()
-        ]
     if s["by_group"]:
         lines += [
             "",
@@ -304,12 +309,7 @@ def fixed(s: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="render eval.md and its plots from eval.json")
-    parser.add_argument("results", type=Path, nargs="?", default=ROOT / "reports" / "eval.json")
-    args = parser.parse_args(argv)
-    render(json.loads(args.results.read_text()), args.results.parent)
-    print(f"report: {args.results.parent / 'eval.md'}")
-    return 0
+    return render_again(argv, "eval", render)
 
 
 if __name__ == "__main__":
