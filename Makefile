@@ -52,13 +52,13 @@ fuzz-atheris: install
 
 # Reports (Markdown + PNG) in reports/; BENCH_ARGS=--quick for a small run.
 bench: install install-system
-	$(BIN)/python -m tests.bench.bench $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 eval: install
-	$(BIN)/python -m tests.bench.evaluate $(EVAL_ARGS)
+	$(BIN)/python -m tools.evaluation $(EVAL_ARGS)
 
 demo: install
-	$(BIN)/python -m central.demo
+	$(BIN)/python -m tools.demo
 
 lint: install
 	$(BIN)/ruff check .

@@ -29,7 +29,7 @@ from agent.vision.detector import FaceDetector, pick_central  # noqa: E402
 from agent.vision.embedder import ModelEmbedder, ProfileEmbedder, l2_normalise  # noqa: E402
 from agent.vision.image import read_image  # noqa: E402
 from agent.vision.manifest import Manifest, load_manifest  # noqa: E402
-from models.evaluation.lfw import Pairs, read_pairs, summary  # noqa: E402
+from tools.evaluation.lfw import Pairs, add_lfw_arguments, read_pairs, summary  # noqa: E402
 
 log = logging.getLogger("eval_lfw")
 # Cached detections/embeddings are reused only with the same vision code and model bytes.
@@ -152,9 +152,7 @@ def evaluate_models(
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    shared = ROOT.parent / "shared" / "datasets"
-    ap.add_argument("--lfw", type=Path, default=shared / "lfw")
-    ap.add_argument("--pairs", type=Path, default=shared / "lfw_pairs_10fold.txt")
+    add_lfw_arguments(ap)
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
     ap.add_argument("--cache", type=Path, default=ROOT / "models" / ".cache" / "eval")
     ap.add_argument("--models", help="comma-separated embedder files (default: all in manifest)")

@@ -23,7 +23,7 @@ from agent.vision.align import ARCFACE_112_4PT, align  # noqa: E402
 from agent.vision.detector import FaceDetector, pick_central  # noqa: E402
 from agent.vision.image import read_image  # noqa: E402
 from agent.vision.manifest import load_manifest  # noqa: E402
-from models.evaluation.lfw import calibration_images  # noqa: E402
+from tools.evaluation.lfw import calibration_images  # noqa: E402
 
 
 def main() -> int:

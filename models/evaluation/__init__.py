@@ -1,1 +1,4 @@
-"""LFW evaluation helpers for models/eval_lfw.py (build/eval time only, not shipped)."""
+"""Model evaluation scripts run by models/Makefile (build/eval time only, not shipped).
+
+The LFW reading and the metrics they share with ``make eval`` are in ``tools.evaluation``.
+"""

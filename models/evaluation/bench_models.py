@@ -19,15 +19,13 @@ from agent.vision.detector import FaceDetector, pick_central  # noqa: E402
 from agent.vision.embedder import ModelEmbedder  # noqa: E402
 from agent.vision.image import read_image  # noqa: E402
 from agent.vision.manifest import load_manifest  # noqa: E402
-from models.evaluation.lfw import read_pairs  # noqa: E402
+from tools.evaluation.lfw import add_lfw_arguments, read_pairs  # noqa: E402
 
 
 def main() -> int:
-    shared = ROOT.parent / "shared" / "datasets"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models-dir", type=Path, required=True)
-    ap.add_argument("--lfw", type=Path, default=shared / "lfw")
-    ap.add_argument("--pairs", type=Path, default=shared / "lfw_pairs_10fold.txt")
+    add_lfw_arguments(ap)
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()

@@ -29,7 +29,7 @@ from agent.models import load_profile  # noqa: E402
 from agent.vision.detector import pick_central  # noqa: E402
 from agent.vision.image import read_image  # noqa: E402
 from central.enrol import MIN_FACE_DETAIL, face_detail  # noqa: E402
-from models.evaluation.lfw import calibration_images, read_pairs  # noqa: E402
+from tools.evaluation.lfw import add_lfw_arguments, calibration_images, read_pairs  # noqa: E402
 
 SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 
@@ -44,10 +44,8 @@ def crossing(xs: list[float], ys: list[float], level: float) -> float:
 
 
 def main() -> int:
-    shared = ROOT.parent / "shared" / "datasets"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lfw", type=Path, default=shared / "lfw")
-    ap.add_argument("--pairs", type=Path, default=shared / "lfw_pairs_10fold.txt")
+    add_lfw_arguments(ap)
     ap.add_argument("--profile", default="accurate")
     ap.add_argument("--count", type=int, default=300)
     ap.add_argument("--cosine", type=float, default=0.90)

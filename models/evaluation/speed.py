@@ -46,7 +46,8 @@ sys.path.insert(0, str(ROOT))
 from agent.models import load_profile  # noqa: E402
 from agent.vision.detector import pick_central  # noqa: E402
 from agent.vision.image import read_image  # noqa: E402
-from models.evaluation.lfw import read_pairs  # noqa: E402
+from tools.evaluation.lfw import add_lfw_arguments, read_pairs  # noqa: E402
+from tools.report import table as markdown_table  # noqa: E402
 
 PEER = "face_recognition"
 TARGETS = {"fast": 10.0, "accurate": 5.0}
@@ -174,11 +175,19 @@ def run(
 
 
 def table(res: dict[str, Any]) -> str:
-    rows = [
-        "| schedule | threads (ours / peer) | method | median ms | best-of-rounds ms | detect | align+embed "
-        "| CPU ms | speed-up: ratio of medians / best-of-rounds / paired / CPU | target |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+    header = [
+        "schedule",
+        "threads (ours / peer)",
+        "method",
+        "median ms",
+        "best-of-rounds ms",
+        "detect",
+        "align+embed",
+        "CPU ms",
+        "speed-up: ratio of medians / best-of-rounds / paired / CPU",
+        "target",
     ]
+    rows = []
     for run_ in res["runs"]:
         th = f"{run_['threads_ours']} / {run_['threads_peer']}"
         for m, r in run_["methods"].items():
@@ -194,18 +203,25 @@ def table(res: dict[str, Any]) -> str:
                 ok = min(s["ratio_of_medians"], s["median_paired_ratio"]) >= s["target"]
                 tgt = f">={s['target']:.0f}x {'met' if ok else 'NOT met'}"
             rows.append(
-                f"| {run_['schedule']} | {th} | {m} | {r['median_ms']:.1f} | {r['median_best_of_rounds_ms']:.1f} | "
-                f"{r['detect_ms']:.1f} | {r['align_embed_ms']:.1f} | {r['cpu_median_ms']:.1f} | "
-                f"{sp} | {tgt} |"
+                [
+                    run_["schedule"],
+                    th,
+                    m,
+                    f"{r['median_ms']:.1f}",
+                    f"{r['median_best_of_rounds_ms']:.1f}",
+                    f"{r['detect_ms']:.1f}",
+                    f"{r['align_embed_ms']:.1f}",
+                    f"{r['cpu_median_ms']:.1f}",
+                    sp,
+                    tgt,
+                ]
             )
-    return "\n".join(rows)
+    return markdown_table(header, rows)
 
 
 def main() -> int:
-    shared = ROOT.parent / "shared" / "datasets"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lfw", type=Path, default=shared / "lfw")
-    ap.add_argument("--pairs", type=Path, default=shared / "lfw_pairs_10fold.txt")
+    add_lfw_arguments(ap)
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
     ap.add_argument("--peer-python", required=True, help="python of a venv with face_recognition")
     ap.add_argument("--profiles", default="fast,accurate")

@@ -48,9 +48,10 @@ import numpy.typing as npt
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from models.evaluation.lfw import Pairs, _best_threshold, read_pairs, summary  # noqa: E402
 from protocol.entries import parse_entries_file  # noqa: E402
 from protocol.limits import Limits  # noqa: E402
+from tools.evaluation.lfw import Pairs, add_lfw_arguments, read_pairs, summary  # noqa: E402
+from tools.evaluation.metrics import best_threshold, threshold_at_rate  # noqa: E402
 
 log = logging.getLogger("through_enrol")
 REFUSED = re.compile(r"^refused (?P<path>.+?): (?P<reason>.+)$")
@@ -136,12 +137,12 @@ def strict_summary(
     for k in np.unique(p.fold):
         tr = (p.fold != k) & valid
         te = p.fold == k
-        t = _best_threshold(scores[tr], p.same[tr])
+        t = best_threshold(scores[tr], p.same[tr])
         correct = ((scores > t) == p.same) & valid
         accs.append(float(correct[te].sum() / te.sum()))
     a = np.array(accs)
-    imp = np.sort(scores[~p.same & valid])[::-1]
-    thr = float(imp[int(np.floor(1e-3 * len(imp)))])
+    imp = scores[~p.same & valid]
+    thr = threshold_at_rate(imp, 1e-3)
     tar = float(((scores > thr) & valid)[p.same].sum() / p.same.sum())
     return {
         "acc_mean": round(float(a.mean()) * 100, 3),
@@ -211,7 +212,7 @@ def evaluate_profile(a: argparse.Namespace, p: Pairs, images: Path, prof: str) -
         **strict_summary(s, valid, p),
     }
     if not valid.all():  # for context only: the refused pairs dropped
-        sub = Pairs(p.images, p.a[valid], p.b[valid], p.same[valid], p.fold[valid])
+        sub = p.subset(valid)
         r["without_refused_pairs"] = {"pairs": int(valid.sum()), **summary(s[valid], sub)}
     if valid.all():
         assert summary(s, p)["acc_mean"] == r["acc_mean"]
@@ -220,9 +221,7 @@ def evaluate_profile(a: argparse.Namespace, p: Pairs, images: Path, prof: str) -
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    shared = ROOT.parent / "shared" / "datasets"
-    ap.add_argument("--lfw", type=Path, default=shared / "lfw")
-    ap.add_argument("--pairs", type=Path, default=shared / "lfw_pairs_10fold.txt")
+    add_lfw_arguments(ap)
     ap.add_argument("--cli", default=str(ROOT / ".venv" / "bin" / "lfr-watchlist"))
     ap.add_argument("--profiles", default="accurate,fast")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench import evaluate
+from tools.evaluation import cli, report
+from tools.evaluation.lfw import DATASETS
 
 pytestmark = [pytest.mark.integration, pytest.mark.dataset]
-LFW = evaluate.DATASETS / "lfw"
+LFW = DATASETS / "lfw"
 
 
 @pytest.mark.skipif(not LFW.is_dir(), reason=f"{LFW} is absent (../shared/datasets)")
@@ -34,12 +35,12 @@ def test_small_eval_with_groups(tmp_path: Path) -> None:
         "--bootstrap",
         "200",
     ]
-    assert evaluate.main(args) == 0
+    assert cli.main(args) == 0
     summary = json.loads((tmp_path / "eval.json").read_text())
     assert set(summary["verification"]) == {"accurate", "fast", "mobilefacenet_float32"}
     assert summary["quantisation_cosine_mobilefacenet"]["mean"] > 0.99
-    report = (tmp_path / "eval.md").read_text()
-    assert "| accurate | north |" in report and "| accurate | south |" in report
+    text = (tmp_path / "eval.md").read_text()
+    assert "| accurate | north |" in text and "| accurate | south |" in text
     for plot in ("eval_det.png", "eval_scores.png"):
         assert (tmp_path / plot).stat().st_size > 1000
     # The recommendation names its operating point, its interval and the MANIFEST's value,
@@ -50,4 +51,8 @@ def test_small_eval_with_groups(tmp_path: Path) -> None:
         noise = summary["label_noise"][profile]
         assert len(noise["top"]) > 0 and "manifest" in noise
         assert recommended["excluded"] == len(noise["duplicates"])
-    assert "## Label noise" in report and "## Recommended default threshold" in report
+    assert "## Label noise" in text and "## Recommended default threshold" in text
+    # The report is rendered from eval.json alone: rendering it again gives the same file.
+    (tmp_path / "eval.md").unlink()
+    assert report.main([str(tmp_path / "eval.json")]) == 0
+    assert (tmp_path / "eval.md").read_text() == text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.bench.metrics import (
+from tools.evaluation.metrics import (
     Searches,
     binomial_interval,
     bootstrap_at_fpir,

@@ -9,29 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lfrkit.mqtt import MqttLink, MqttSettings
+from lfrkit.mqtt import MqttLink
 from protocol.event import MatchEvent, verify_event
 from provisioning.registry import Registry
+from tools.broker import client
 
 LFR_AGENT = str(Path(sys.executable).parent / "lfr-agent")
-
-
-def client(index: dict[str, Any], who: str, client_id: str = "") -> MqttLink:
-    """A connected link with quickstart's client certificate ``who`` (``ops``, ``alerts``) or a
-    device's own; ``client_id`` empty lets the link choose one."""
-    files = index["clients"].get(who) or next(d for d in index["devices"] if d["id"] == who)
-    link = MqttLink(
-        MqttSettings(
-            index["broker"]["host"],
-            index["broker"]["port"],
-            Path(index["ca_cert"]),
-            Path(files["cert"]),
-            Path(files["key"]),
-            client_id=client_id,
-        )
-    )
-    link.connect()
-    return link
 
 
 def publish_retained(index: dict[str, Any], topic: str, payload: bytes) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from provisioning.quickstart import quickstart
-from tests.integration.broker import Broker
+from tools.broker import Broker
 
 
 @pytest.fixture(scope="module")

@@ -24,15 +24,9 @@ from agent.io.watchlist_store import WatchlistStore
 from agent.synthetic_vision import PALETTE, PROFILE_ID, colour_embedding
 from protocol.command import Action, Command, sign_command
 from provisioning.authority import load_ops_signer
-from tests.integration.agent_helpers import (
-    client,
-    collect,
-    run_agent,
-    start_agent,
-    verified,
-)
-from tests.integration.broker import Broker
+from tests.integration.agent_helpers import collect, run_agent, start_agent, verified
 from tests.integration.synthetic import Appearance, make_clip, seal_for, use_synthetic
+from tools.broker import Broker, client
 
 pytestmark = pytest.mark.integration
 QUEUED = re.compile(r"event ([0-9a-f-]{36}) queued")

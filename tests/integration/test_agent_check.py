@@ -10,7 +10,7 @@ import pytest
 
 from agent.check import run_checks
 from agent.cli import main as agent_main
-from tests.integration.broker import Broker
+from tools.broker import Broker
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from central.watchlist_cli import main as watchlist_main
 from protocol.event import open_probe
 from protocol.keys import load_hpke_private
 from tests.conftest import SHARED
-from tests.integration.agent_helpers import client, collect, publish_retained, run_agent, verified
-from tests.integration.broker import Broker
+from tests.integration.agent_helpers import collect, publish_retained, run_agent, verified
+from tools.broker import Broker, client
 
 pytestmark = [pytest.mark.integration, pytest.mark.dataset]
 LFW = SHARED / "datasets" / "lfw"
@@ -79,7 +79,7 @@ def lfw(name: str, number: int) -> Path:
 
 @pytest.fixture(scope="module")
 def device(index: dict[str, Any]) -> dict[str, Any]:
-    from central.demo import recommended_threshold
+    from tools.demo import recommended_threshold
 
     dev: dict[str, Any] = index["devices"][0]
     extra = "\n[matching]\ncooldown_seconds = 0\n"

@@ -18,15 +18,9 @@ from agent.synthetic_vision import PALETTE
 from protocol.event import open_probe
 from protocol.keys import load_hpke_private, public_pem
 from provisioning.registry import Registry
-from tests.integration.agent_helpers import (
-    client,
-    collect,
-    publish_retained,
-    run_agent,
-    verified,
-)
-from tests.integration.broker import Broker
+from tests.integration.agent_helpers import collect, publish_retained, run_agent, verified
 from tests.integration.synthetic import Appearance, make_clip, seal_for, use_synthetic
+from tools.broker import Broker, client
 
 pytestmark = pytest.mark.integration
 

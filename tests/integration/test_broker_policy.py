@@ -14,7 +14,7 @@ from lfrkit.mqtt import MqttError, MqttLink, MqttSettings
 from provisioning.authority import Authority, init_authority
 from provisioning.broker import refresh
 from provisioning.fleet import issue_client, revoke
-from tests.integration.broker import Broker
+from tools.broker import Broker
 
 pytestmark = pytest.mark.integration
 NOT_AUTHORIZED = 0x87

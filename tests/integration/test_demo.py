@@ -17,7 +17,7 @@ def test_demo_end_to_end_twice(tmp_path: Path) -> None:
     env = {**os.environ, "DEMO_DIR": str(tmp_path), "DEMO_CACHE": str(ROOT / ".demo" / "cache")}
     for _ in range(2):  # a second run works too
         result = subprocess.run(
-            [sys.executable, "-m", "central.demo"],
+            [sys.executable, "-m", "tools.demo"],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -23,9 +23,9 @@ from central.store import AlertStore
 from lfrkit.mqtt import MqttLink
 from lfrkit.toml_text import toml_value
 from provisioning.quickstart import quickstart
-from tests.integration.agent_helpers import client, publish_retained
-from tests.integration.broker import Broker
+from tests.integration.agent_helpers import publish_retained
 from tests.integration.synthetic import Appearance, make_clip, seal_for, use_synthetic
+from tools.broker import Broker, client
 
 BIN = Path(sys.executable).parent
 QUEUED = re.compile(r"event ([0-9a-f-]{36}) queued")

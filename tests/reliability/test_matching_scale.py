@@ -19,8 +19,9 @@ import numpy as np
 
 from agent.core.matcher import STORAGE, Matcher
 from protocol.entries import Entry
-from tests.bench.bench import table, timed
 from tests.reliability.conftest import Recorder, sized
+from tools.bench.timing import timed
+from tools.report import table
 
 DIM = 448  # the 'accurate' profile (models/MANIFEST.json)
 THRESHOLD = 0.5

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tests.bench.metrics import search, tar_at_far, ten_fold_accuracy, threshold_at_rate
+from tools.evaluation.metrics import (
+    best_threshold,
+    search,
+    tar_at_far,
+    ten_fold_accuracy,
+    threshold_at_rate,
+)
 
 
 def test_ten_fold_accuracy_on_separable_and_noisy_scores() -> None:
@@ -18,6 +26,23 @@ def test_ten_fold_accuracy_on_separable_and_noisy_scores() -> None:
     mean, std = ten_fold_accuracy(noisy, same, folds)
     # Two unit-variance-0.2 Gaussians 0.4 apart: Bayes accuracy Phi(1) = 0.841.
     assert 0.80 < mean < 0.88 and 0 < std < 0.05
+
+
+@given(st.lists(st.tuples(st.integers(0, 12), st.booleans()), min_size=1, max_size=60))
+def test_best_threshold_is_the_best_cut_and_keeps_ties_together(
+    rows: list[tuple[int, bool]],
+) -> None:
+    scores = np.array([s / 4 for s, _ in rows])  # coarse scores: many ties
+    same = np.array([y for _, y in rows])
+
+    def accuracy(cut: float) -> float:
+        return float(np.mean((scores > cut) == same))
+
+    threshold = best_threshold(scores, same)
+    values = np.unique(scores)
+    # Every cut there is: accept all, or accept what is above one of the distinct scores.
+    assert accuracy(threshold) == max(accuracy(c) for c in [values[0] - 1, *values])
+    assert not np.any(scores == threshold)
 
 
 def test_tar_at_far_counts_false_accepts_exactly() -> None:

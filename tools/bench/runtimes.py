@@ -9,8 +9,8 @@ also runs in a side venv that has the project's models but not the project, for 
     python3.11 -m venv /tmp/tflrt && /tmp/tflrt/bin/pip install 'numpy<2' tflite-runtime
     make bench BENCH_ARGS='--tflite-runtime-python /tmp/tflrt/bin/python'
 
-    python tests/bench/runtimes.py --runtime ai-edge-litert --probe
-    python tests/bench/runtimes.py --runtime tflite-runtime --runs 100 --threads 1 2 4
+    python tools/bench/runtimes.py --runtime ai-edge-litert --probe
+    python tools/bench/runtimes.py --runtime tflite-runtime --runs 100 --threads 1 2 4
 
 prints one JSON document: the runtime's version and numpy's, and per model and thread count
 the invoke() times in milliseconds (or why the model did not load).
@@ -115,7 +115,8 @@ def measure(
                     interpreter.invoke()
                     samples.append((time.perf_counter() - start) * 1000)
                 entry["ms"][str(count)] = samples
-            except Exception as exc:  # a model this runtime cannot load: say which and why
+            # A model this runtime cannot load, however it fails: say which and why.
+            except Exception as exc:  # noqa: BLE001
                 entry["error"] = _cause(exc)
                 break
         models[name] = entry
@@ -128,6 +129,7 @@ def run_in(
     runtime: str,
     runs: int,
     threads: list[int],
+    *,
     probe: bool,
     timeout: float = 900,
     path: Path | None = None,

@@ -5,22 +5,19 @@ config as ``lfr-provision`` made them (``provisioning.quickstart``), a watchlist
 device with both ops keys and installed through :class:`WatchlistStore`, the
 :class:`FramePipeline`, :class:`EventSigner`, the SQLite :class:`Outbox` (WAL, fsync), the
 :class:`Publisher` and :class:`MqttLink` over TLS with the device's client certificate, to a
-Mosquitto started on a free port with the config that quickstart wrote (as the integration
-tests start it). A control-room client (the ``alerts`` certificate) subscribes to the events
-and timestamps each one as it arrives; every event it received is then verified against the
-registry's device keys, so the numbers are for events a control room would accept.
+Mosquitto started on a free port with the config that quickstart wrote (``tools.broker``, as
+the integration tests start it). A control-room client (the ``alerts`` certificate) subscribes
+to the events and timestamps each one as it arrives; every event it received is then verified
+against the registry's device keys, so the numbers are for events a control room would accept.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,39 +43,12 @@ from protocol.entries import Entries, Entry
 from protocol.event import verify_event
 from protocol.watchlist import Watchlist, seal_bundle
 from provisioning.authority import load_ops_signer
-from provisioning.quickstart import quickstart
 from provisioning.registry import Registry
-from tests.integration.agent_helpers import client
-from tests.integration.broker import Broker
+from tools.broker import Broker, client, tls_fleet
 
 U8 = npt.NDArray[np.uint8]
 # How often the bench looks for the PUBACK (the agent looks once per loop turn; see report).
 POLL_SECONDS = 0.0002
-
-
-def mosquitto_binary() -> str | None:
-    """Where the broker is, as tests/integration/broker.py looks for it; None if absent."""
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    return "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-
-
-@contextmanager
-def tls_fleet() -> Iterator[tuple[dict[str, Any], Broker]]:
-    """An authority, one device and the alerts client (quickstart), and Mosquitto with TLS and
-    client certificates on a free port, stopped on exit. Yields quickstart's index and the
-    running broker."""
-    with tempfile.TemporaryDirectory(prefix="lfr-bench-") as tmp:
-        index = quickstart(Path(tmp) / "fleet", 1, datetime.now(UTC))
-        broker = Broker(
-            Path(index["broker"]["config"]), index["broker"]["host"], index["broker"]["port"]
-        )
-        broker.start()
-        try:
-            yield index, broker
-        finally:
-            broker.stop()
 
 
 def nodelay_broker(broker: Broker) -> None:

@@ -15,56 +15,23 @@ your own enrolment photos and clip instead.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-WORK = Path(os.environ.get("DEMO_DIR", ROOT / ".demo"))
-CACHE = Path(os.environ.get("DEMO_CACHE", WORK / "cache"))
+from tools.broker import mosquitto_binary
+from tools.demo_assets import CACHE, WORK, fetch_assets
+
 BIN = Path(sys.executable).parent
-# (pip requirement, extra pip args, file, sha256, {member in archive: local name})
-ASSETS = [
-    (
-        "face_recognition==1.3.0",
-        ["--no-binary", ":all:"],
-        "face_recognition-1.3.0.tar.gz",
-        "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec",
-        {
-            "face_recognition-1.3.0/tests/test_images/obama.jpg": "obama-1.jpg",
-            "face_recognition-1.3.0/tests/test_images/obama2.jpg": "obama-2.jpg",
-            "face_recognition-1.3.0/tests/test_images/obama3.jpg": "obama-3.jpg",
-            "face_recognition-1.3.0/tests/test_images/biden.jpg": "biden.jpg",
-        },
-    ),
-    # A fixed platform tag: the wheel is only unpacked for its data, never installed.
-    (
-        "scikit-image==0.24.0",
-        [
-            "--only-binary",
-            ":all:",
-            "--platform",
-            "manylinux_2_17_x86_64",
-            "--python-version",
-            "3.11",
-        ],
-        "scikit_image-0.24.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-        "fa27b3a0dbad807b966b8db2d78da734cb812ca4787f7fbb143764800ce2fa9c",
-        {"skimage/data/astronaut.png": "astronaut.png"},
-    ),
-]
 
 
 def step(text: str) -> None:
@@ -83,9 +50,7 @@ def run(tool: str, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 
 def mosquitto() -> str:
-    found = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
+    found = mosquitto_binary()
     if found:
         return found
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
@@ -103,49 +68,6 @@ def mosquitto() -> str:
         capture_output=True,
     )
     return shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def fetch_assets(cache: Path) -> dict[str, Path]:
-    cache.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Path] = {}
-    for requirement, args, filename, sha256, members in ASSETS:
-        archive = cache / filename
-        if not all((cache / name).exists() for name in members.values()):
-            if not archive.exists():
-                print(f"fetching {requirement} from the package registry (once) ...", flush=True)
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "pip",
-                        "download",
-                        "--quiet",
-                        "--no-deps",
-                        *args,
-                        requirement,
-                        "-d",
-                        str(cache),
-                    ],
-                    check=True,
-                )
-            digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-            if digest != sha256:
-                archive.unlink()
-                fail(f"{filename}: sha256 {digest} is not the pinned {sha256}")
-            if filename.endswith(".tar.gz"):
-                with tarfile.open(archive) as tar:
-                    for member, name in members.items():
-                        data = tar.extractfile(member)
-                        if data is None:
-                            raise SystemExit(f"demo: {filename} has no {member}")
-                        (cache / name).write_bytes(data.read())
-            else:
-                with zipfile.ZipFile(archive) as wheel:
-                    for member, name in members.items():
-                        (cache / name).write_bytes(wheel.read(member))
-            archive.unlink()  # keep only the pictures
-        out.update({name: cache / name for name in members.values()})
-    return out
 
 
 def fit(path: Path, height: int) -> np.ndarray[Any, np.dtype[np.uint8]]:

@@ -1,7 +1,9 @@
 """Verification and identification metrics, as LFW's protocol and NIST FRTE define them.
 
 Pure numpy: scores and labels in, numbers out (tested on synthetic scores in
-tests/unit/test_eval_metrics.py).
+tests/unit/test_eval_metrics.py). ``make eval`` and the model evaluations in models/ share them;
+the models' build venv imports this module too, so it needs numpy only. A pair or a search is
+accepted when its score is strictly above the threshold, everywhere.
 """
 
 from __future__ import annotations
@@ -17,22 +19,34 @@ B = npt.NDArray[np.bool_]
 
 
 def best_threshold(scores: F64, same: B) -> float:
-    """The threshold maximising accuracy (accept when score >= threshold)."""
-    order = np.sort(np.unique(scores))
+    """The threshold maximising accuracy: below the lowest score, halfway between two
+    neighbouring distinct scores, or above the highest; the lowest such on a tie. Equal scores
+    stay on one side of every candidate (a split between them is not a threshold)."""
+    values, group = np.unique(scores, return_inverse=True)
+    positives = np.bincount(group, weights=same.astype(np.float64), minlength=len(values))
+    negatives = np.bincount(group, weights=(~same).astype(np.float64), minlength=len(values))
+    # Candidate j accepts values[j:]: correct = the negatives below it + the positives from j.
+    below = np.concatenate([[0.0], np.cumsum(negatives)])
+    from_here = positives.sum() - np.concatenate([[0.0], np.cumsum(positives)])
     candidates = np.concatenate(
-        [[order[0] - 1e-6], (order[:-1] + order[1:]) / 2, [order[-1] + 1e-6]]
+        [[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-6]]
     )
-    accuracy = [np.mean((scores >= t) == same) for t in candidates]
-    return float(candidates[int(np.argmax(accuracy))])
+    return float(candidates[int(np.argmax(below + from_here))])
 
 
-def ten_fold_accuracy(scores: F64, same: B, folds: npt.NDArray[np.int_]) -> tuple[float, float]:
-    """LFW View 2: per fold, the threshold that is best on the other nine, tested on it."""
+def fold_accuracies(scores: F64, same: B, folds: npt.NDArray[np.int_]) -> F64:
+    """LFW View 2: per fold, the accuracy at the threshold that is best on the other folds."""
     results = []
     for fold in np.unique(folds):
         train, test = folds != fold, folds == fold
         threshold = best_threshold(scores[train], same[train])
-        results.append(np.mean((scores[test] >= threshold) == same[test]))
+        results.append(np.mean((scores[test] > threshold) == same[test]))
+    return np.array(results, dtype=np.float64)
+
+
+def ten_fold_accuracy(scores: F64, same: B, folds: npt.NDArray[np.int_]) -> tuple[float, float]:
+    """(mean, standard deviation) of :func:`fold_accuracies`."""
+    results = fold_accuracies(scores, same, folds)
     return float(np.mean(results)), float(np.std(results))
 
 

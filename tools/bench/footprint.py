@@ -1,0 +1,94 @@
+"""The agent as a process: peak RSS and CPU of a real ``lfr-agent run`` doing real work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from agent.models import Vision
+from tools.bench import publishing
+from tools.bench.scenes import U8
+from tools.broker import client, mosquitto_binary, tls_fleet
+
+
+def agent_footprint(seconds: float, vision: Vision, frame: U8) -> dict[str, Any] | None:
+    """Peak RSS and CPU% of a real ``lfr-agent run`` (real models, real TLS broker), with a
+    watchlist holding the people in ``frame`` pushed as ops push one, so the agent detects,
+    embeds, matches, alerts and publishes, not idles. None without mosquitto."""
+    if mosquitto_binary() is None:
+        return None
+    with tls_fleet() as (index, _broker), tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "frames"
+        clip.mkdir()
+        for i in range(10):
+            Image.fromarray(frame).save(clip / f"{i:03d}.png")
+        embeddings = [vision.embedder.embed(frame, d) for d in vision.detector.detect(frame)]
+        device = index["devices"][0]
+        config = Path(device["config"])
+        config.write_text(config.read_text() + "\n[status]\ninterval_seconds = 5\n")
+        listener = publishing.Listener(index)
+        listener.link.subscribe([(f"lfr/v1/{device['site']}/{device['id']}/status", 1)])
+        ops = client(index, "ops")
+        topic = f"lfr/v1/{device['site']}/{device['id']}/watchlist"
+        bundle = publishing.seal_watchlist(index, vision, embeddings)
+        if ops.wait_ack(ops.publish(topic, bundle, qos=1, retain=True)) not in (0, 16):
+            raise RuntimeError("the broker refused the bench's watchlist")
+        ops.close()
+        agent = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "lfr-agent"),
+                "run",
+                "--config",
+                str(config),
+                "--source",
+                str(clip),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            ticks = os.sysconf("SC_CLK_TCK")
+            time.sleep(5)  # models loaded, watchlist installed
+            start = time.monotonic()
+            cpu0 = _cpu(agent.pid, ticks)
+            status0 = listener.latest_status()
+            time.sleep(seconds)
+            cpu = (_cpu(agent.pid, ticks) - cpu0) / (time.monotonic() - start) * 100
+            rss = _status(agent.pid, "VmHWM")
+            time.sleep(0.2)
+            status1 = listener.latest_status()
+        finally:
+            agent.terminate()
+            agent.wait(10)
+            listener.close()
+    result: dict[str, Any] = {
+        "peak_rss_mb": rss / 1024,
+        "cpu_percent": cpu,
+        "faces_in_frame": len(embeddings),
+    }
+    if status0 and status1:
+        frames = status1["frames"] - status0["frames"]
+        result["frames_per_second"] = frames / max(status1["uptime_s"] - status0["uptime_s"], 1)
+        for key in ("frames", "frames_dropped", "faces_detected", "matches", "events_published"):
+            result[key] = status1.get(key)
+        result["watchlist"] = status1.get("watchlist")
+    return result
+
+
+def _cpu(pid: int, ticks: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _status(pid: int, key: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return float(line.split()[1])
+    return 0.0
