@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.config import AgentConfig, ConfigError
+from agent.core.device_state import Floors
 from agent.core.matcher import Matcher
 from agent.core.quality import QualityPolicy
 from agent.core.tracker import Alert, Tracker
@@ -31,7 +32,7 @@ from agent.io.outbox import Outbox
 from agent.io.publisher import Publisher
 from agent.io.sources import open_source
 from agent.io.spool import Spool
-from agent.io.watchlist_store import Floors, WatchlistStore
+from agent.io.watchlist_store import WatchlistStore
 from agent.models import Vision, load_profile, load_synthetic
 from agent.pipeline import FramePipeline
 from agent.status import StatusInputs, build_status, offline_status, summary_line
