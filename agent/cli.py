@@ -83,13 +83,13 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from agent.app import Agent, install_signal_handlers
+    from agent.app import build_agent, install_signal_handlers
     from agent.config import load_config
     from agent.io.sources import SourceError
     from agent.vision.errors import VisionError
 
     try:
-        agent = Agent(
+        agent = build_agent(
             load_config(args.config),
             source=args.source,
             until_end=args.until_end,

@@ -1,113 +1,154 @@
-"""The retained status document: health and privacy counters, never identities."""
+"""The agent's side of the status document (protocol/status.py is the document itself).
+
+Each piece of the agent contributes a :class:`Part`: its typed report and its alarms (and,
+through its own ``news()``, the facts whose change publishes a status at once rather than at
+the next interval). The loop puts the parts together (:func:`assemble`), and
+:class:`StatusReporter` publishes the result, retained, and hands systemd its summary line.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import IntEnum
+from typing import Generic, TypeVar
 
-from agent.io.capture import CaptureStats
-from agent.io.publisher import PublisherStats
-from agent.pipeline import Counters
-from protocol.encoding import canonical_json, format_time
-from protocol.watchlist import WatchlistHeader
+from agent.io.notify import Notifier
+from lfrkit.mqtt import MqttError, MqttLink
+from protocol.status import (
+    DeviceStatus,
+    EventsReport,
+    FramesReport,
+    Report,
+    State,
+    WatchlistReport,
+    encode_status,
+)
 
+log = logging.getLogger(__name__)
 SOFTWARE_VERSION = "0.1.0"
+T = TypeVar("T")
 
 
-def offline_status(device_id: str, site: str) -> bytes:
-    """The last will: what the broker publishes if the device vanishes."""
-    return canonical_json({"state": "offline", "device_id": device_id, "site": site})
+class AlarmKind(IntEnum):
+    """The order alarms appear in the document, whichever piece raised them."""
+
+    OUTBOX_FILLING = 1
+    EVENTS_DROPPED = 2
+    OUTBOX_UNWRITABLE = 3
+    STATE_UNWRITABLE = 4
+    CAMERA_STALLED = 5
+    NO_CONSUMER = 6
+    PUBLISH_REFUSED = 7
+    CAMERA_ERRORS = 8
 
 
-@dataclass
-class StatusInputs:
+@dataclass(frozen=True)
+class Alarm:
+    kind: AlarmKind
+    text: str
+
+
+@dataclass(frozen=True)
+class Part(Generic[T]):
+    """What one piece contributes to the status document."""
+
+    report: T
+    alarms: tuple[Alarm, ...] = ()
+
+
+@dataclass(frozen=True)
+class About:
+    """What a device says about itself that does not change while it runs."""
+
     device_id: str
     site: str
-    state: str  # online | paused | stopping
     embedder_sha256: str
-    model_hashes: dict[str, str]
-    watchlist: WatchlistHeader | None
-    watchlist_note: str  # "installed", "none", "expired and wiped", "wiped by command"
-    started_at: datetime
-    now: datetime
-    fps: float
-    counters: Counters
-    capture: CaptureStats
-    publisher: PublisherStats
-    events_queued: int
-    events_held: int  # signed but not yet on disk (the disk refused the write)
-    events_dropped: dict[str, int]  # by reason
-    disk_error: str | None
-    outbox_max: int
-    outbox_alarm: float
-    last_rejection: dict[str, str] | None
-    version_floor: int = 0
-    command_counter: int = 0
-    seconds_since_frame: float = 0.0
-    stall_seconds: float = 10.0
-    storage_error: str | None = None  # a watchlist/counter write that failed
+    model_hashes: Mapping[str, str]
+    software_version: str = SOFTWARE_VERSION
 
 
-def build_status(s: StatusInputs) -> dict[str, Any]:
-    alarms = []
-    if s.events_queued >= s.outbox_alarm * s.outbox_max:
-        alarms.append(f"outbox {s.events_queued}/{s.outbox_max} full")
-    for reason, count in sorted(s.events_dropped.items()):
-        alarms.append(f"{count} events dropped ({reason})")
-    if s.disk_error is not None:
-        alarms.append(f"outbox not writable, {s.events_held} events held in memory: {s.disk_error}")
-    if s.storage_error is not None:
-        alarms.append(f"state not writable: {s.storage_error}")
-    if s.seconds_since_frame >= s.stall_seconds:
-        alarms.append(f"camera stalled: no frame for {s.seconds_since_frame:.0f}s")
-    if s.publisher.waiting_for_consumer:
-        alarms.append(f"no consumer subscribed to events: {s.events_queued} kept on the device")
-    if s.publisher.publish_refused:
-        alarms.append(s.publisher.last_refusal)
-    if s.capture.camera_errors:
-        alarms.append(f"camera errors: {s.capture.camera_errors} ({s.capture.last_error})")
-    return {
-        "state": s.state,
-        "device_id": s.device_id,
-        "site": s.site,
-        "software_version": SOFTWARE_VERSION,
-        "embedder_sha256": s.embedder_sha256,
-        "model_hashes": s.model_hashes,
-        "watchlist_version": s.watchlist.version if s.watchlist else None,
-        "deployment_id": s.watchlist.deployment_id if s.watchlist else None,
-        "expires_at": format_time(s.watchlist.expires_at) if s.watchlist else None,
-        "watchlist": s.watchlist_note,
-        # Anti-rollback floors, so ops tools pick the next version and counter.
-        "version_floor": s.version_floor,
-        "command_counter": s.command_counter,
-        "uptime_s": int((s.now - s.started_at).total_seconds()),
-        "fps": round(s.fps, 2),
-        "frames": s.counters.frames,
-        "faces_detected": s.counters.faces_detected,
-        "faces_discarded": s.counters.faces_discarded,
-        "faces_rejected_quality": dict(sorted(s.counters.rejected.items())),
-        "matches": s.counters.matches,
-        "events_published": s.publisher.events_published,
-        "events_queued": s.events_queued,
-        "events_held": s.events_held,
-        "events_dropped": sum(s.events_dropped.values()),
-        "seconds_since_frame": round(s.seconds_since_frame, 1),
-        "outbox_max": s.outbox_max,
-        "camera_errors": s.capture.camera_errors,
-        "camera_restarts": s.capture.camera_restarts,
-        "frames_dropped": s.capture.frames_dropped,
-        "last_rejection": s.last_rejection,
-        "alarms": alarms,
-        "at": format_time(s.now.replace(microsecond=0)),
-    }
-
-
-def summary_line(doc: dict[str, Any]) -> str:
-    """systemd STATUS= line."""
-    wl = doc["watchlist_version"]
-    return (
-        f"{doc['state']}; watchlist {'v' + str(wl) if wl else doc['watchlist']}; "
-        f"{doc['fps']} fps; faces {doc['faces_detected']}; matches {doc['matches']}; "
-        f"queued {doc['events_queued']}"
+def assemble(
+    about: About,
+    state: State,
+    *,
+    started: datetime,
+    now: datetime,
+    fps: float,
+    seconds_since_frame: float,
+    alarms: tuple[Alarm, ...],
+    watchlist: WatchlistReport,
+    frames: FramesReport,
+    events: EventsReport,
+) -> DeviceStatus:
+    ordered = sorted(alarms, key=lambda a: a.kind)  # stable: a piece's own order is kept
+    report = Report(
+        software_version=about.software_version,
+        embedder_sha256=about.embedder_sha256,
+        model_hashes=dict(about.model_hashes),
+        uptime_s=int((now - started).total_seconds()),
+        fps=round(fps, 2),
+        seconds_since_frame=round(seconds_since_frame, 1),
+        watchlist=watchlist,
+        frames=frames,
+        events=events,
+        alarms=tuple(a.text for a in ordered),
+        at=now.replace(microsecond=0),
     )
+    return DeviceStatus(state, about.device_id, about.site, report)
+
+
+def summary_line(status: DeviceStatus) -> str:
+    """systemd STATUS= line."""
+    report = status.report
+    if report is None:
+        return status.state.value
+    wl = report.watchlist
+    return (
+        f"{status.state.value}; watchlist {'v' + str(wl.version) if wl.version else wl.note}; "
+        f"{report.fps} fps; faces {report.frames.faces_detected}; "
+        f"matches {report.frames.matches}; queued {report.events.events_queued}"
+    )
+
+
+class StatusReporter:
+    """Publishes the status every ``interval`` seconds and whenever there is news."""
+
+    def __init__(self, link: MqttLink, topic: str, notifier: Notifier, interval: float) -> None:
+        self._link, self._topic, self._notifier = link, topic, notifier
+        self._interval = interval
+        self._last = 0.0  # monotonic time of the last periodic status; 0: none yet
+        self._frames_at_last = 0
+        self._news: tuple[object, ...] = ()
+
+    def publish(self, status: DeviceStatus) -> None:
+        if self._link.is_connected:
+            self._link.publish(self._topic, encode_status(status), qos=1, retain=True)
+        self._notifier.status(summary_line(status))
+
+    def tick(
+        self,
+        mono: float,
+        frames: int,
+        news: tuple[object, ...],
+        build: Callable[[float], DeviceStatus],
+    ) -> None:
+        """Publish ``build(fps)`` if the interval has passed or ``news`` changed; ``frames``
+        processed so far give the frame rate since the last one."""
+        if mono - self._last < self._interval and news == self._news:
+            return
+        fps = (frames - self._frames_at_last) / max(mono - self._last, 1e-6) if self._last else 0.0
+        self.publish(build(fps))
+        self._last, self._frames_at_last, self._news = mono, frames, news
+
+    def publish_final(self, status: DeviceStatus) -> None:
+        """The last status on the way out, waited for briefly (the last will covers a miss)."""
+        if not self._link.is_connected:
+            return
+        mid = self._link.publish(self._topic, encode_status(status), qos=1, retain=True)
+        try:
+            self._link.wait_ack(mid, timeout=2.0)
+        except MqttError as exc:  # best effort on the way out; the will covers it
+            log.warning("final status not acknowledged: %s", exc)

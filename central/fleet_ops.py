@@ -7,14 +7,13 @@ lost state file or a second ops workstation does not produce bundles every devic
 
 from __future__ import annotations
 
-import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -23,12 +22,15 @@ from lfrkit.files import atomic_write, read_bounded
 from lfrkit.mqtt import MqttLink
 from protocol import hpke
 from protocol.command import Action, Command, sign_command
-from protocol.encoding import canonical_json, parse_json_object, parse_time
+from protocol.encoding import canonical_json, format_time, parse_json_object
 from protocol.entries import Entries
+from protocol.errors import RejectedInput
+from protocol.status import DeviceStatus, State, WatchlistReport, parse_status
 from protocol.topics import Kind, device_topic
 from protocol.watchlist import seal_bundle
 from provisioning.registry import DeviceRecord, Registry
 
+log = logging.getLogger(__name__)
 Signers = Sequence[tuple[ed25519.Ed25519PrivateKey, str]]
 
 
@@ -80,26 +82,30 @@ class OpsState:
 
 def read_statuses(
     link: MqttLink, devices: list[DeviceRecord], seconds: float = 1.5
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, DeviceStatus]:
     """Retained status documents of ``devices`` (those that ever reported)."""
     link.subscribe([(topic(d, Kind.STATUS), 1) for d in devices])
     return collect_statuses(link, seconds)
 
 
-def collect_statuses(link: MqttLink, seconds: float) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
+def collect_statuses(link: MqttLink, seconds: float) -> dict[str, DeviceStatus]:
+    """Status documents arriving within ``seconds``, by device (the one in the topic)."""
+    found: dict[str, DeviceStatus] = {}
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         message = link.receive(min(left, 0.2))
         if message is None or not message.payload:
             continue
         try:
-            doc = json.loads(message.payload)
-        except ValueError:
-            continue
-        if isinstance(doc, dict):
-            found[message.topic.split("/")[3]] = doc
+            found[message.topic.split("/")[3]] = parse_status(message.payload)
+        except RejectedInput as exc:
+            log.warning("status on %s skipped (%s): %s", message.topic, exc.reason, exc)
     return found
+
+
+def _watchlist(status: DeviceStatus | None) -> WatchlistReport | None:
+    """The watchlist part of a status (None: no status, or the last will)."""
+    return None if status is None or status.report is None else status.report.watchlist
 
 
 @dataclass
@@ -110,19 +116,26 @@ class Outcome:
     sent_at: datetime | None = None
 
 
-def _outcome(doc: dict[str, Any] | None, outcome: Outcome, what: str, applied: bool) -> str:
-    if doc is None:
+def _installed(status: DeviceStatus, outcome: Outcome) -> bool:
+    watchlist = _watchlist(status)
+    return watchlist is not None and watchlist.version == outcome.wanted
+
+
+def _outcome(status: DeviceStatus | None, outcome: Outcome, what: str, applied: bool) -> str:
+    if status is None:
         return "pending"
     if applied:
         return "applied"
-    rejection = doc.get("last_rejection") or {}
-    if rejection.get("what") == what and outcome.sent_at is not None:
-        try:
-            if parse_time(str(rejection.get("at")), "at") >= outcome.sent_at - timedelta(seconds=1):
-                return f"rejected ({rejection.get('reason')})"
-        except ValueError:
-            pass
-    if doc.get("state") == "offline":
+    watchlist = _watchlist(status)
+    rejection = None if watchlist is None else watchlist.last_rejection
+    if (
+        rejection is not None
+        and rejection.what == what
+        and outcome.sent_at is not None
+        and rejection.at >= outcome.sent_at - timedelta(seconds=1)
+    ):
+        return f"rejected ({rejection.reason})"
+    if status.state is State.OFFLINE:
         return "offline"
     return "pending"
 
@@ -130,17 +143,17 @@ def _outcome(doc: dict[str, Any] | None, outcome: Outcome, what: str, applied: b
 def wait_for(
     link: MqttLink,
     outcomes: list[Outcome],
-    statuses: dict[str, dict[str, Any]],
+    statuses: dict[str, DeviceStatus],
     *,
     what: str,
-    done: Callable[[dict[str, Any], Outcome], bool],
+    done: Callable[[DeviceStatus, Outcome], bool],
     timeout: float,
 ) -> None:
     deadline = time.monotonic() + timeout
     while True:
         for item in outcomes:
-            doc = statuses.get(item.device)
-            item.result = _outcome(doc, item, what, doc is not None and done(doc, item))
+            status = statuses.get(item.device)
+            item.result = _outcome(status, item, what, status is not None and done(status, item))
         settled = [o for o in outcomes if o.result not in ("pending", "offline")]
         left = deadline - time.monotonic()
         print(
@@ -158,7 +171,7 @@ def wait_for(
         if item.result == "pending":
             item.result = (
                 "offline"
-                if item.device not in statuses or statuses[item.device].get("state") == "offline"
+                if item.device not in statuses or statuses[item.device].state is State.OFFLINE
                 else "no answer"
             )
 
@@ -179,7 +192,8 @@ def publish_watchlists(
     statuses = read_statuses(link, devices)
     outcomes = []
     for device in devices:
-        floor = int((statuses.get(device.device_id) or {}).get("version_floor") or 0)
+        reported = _watchlist(statuses.get(device.device_id))
+        floor = 0 if reported is None else reported.version_floor
         version = max(state.get(device.device_id, "watchlist_version"), floor) + 1
         now = datetime.now(UTC).replace(microsecond=0)
         bundle = seal_bundle(
@@ -209,7 +223,7 @@ def publish_watchlists(
         statuses,
         what="watchlist",
         timeout=timeout,
-        done=lambda doc, o: doc.get("watchlist_version") == o.wanted,
+        done=_installed,
     )
     return outcomes
 
@@ -227,7 +241,8 @@ def send_command(
     statuses = read_statuses(link, devices)
     outcomes = []
     for device in devices:
-        floor = int((statuses.get(device.device_id) or {}).get("command_counter") or 0)
+        reported = _watchlist(statuses.get(device.device_id))
+        floor = 0 if reported is None else reported.command_counter
         counter = max(state.get(device.device_id, "command_counter"), floor) + 1
         now = datetime.now(UTC).replace(microsecond=0)
         signed = sign_command(
@@ -245,12 +260,13 @@ def send_command(
         state.set(device.device_id, "command_counter", counter)
         outcomes.append(Outcome(device.device_id, counter, sent_at=now))
 
-    def done(doc: dict[str, Any], outcome: Outcome) -> bool:
-        if int(doc.get("command_counter") or 0) < outcome.wanted:
+    def done(status: DeviceStatus, outcome: Outcome) -> bool:
+        watchlist = _watchlist(status)
+        if watchlist is None or watchlist.command_counter < outcome.wanted:
             return False
         if action is Action.WIPE:
-            return doc.get("watchlist_version") is None
-        return doc.get("state") == ("paused" if action is Action.PAUSE else "online")
+            return watchlist.version is None
+        return status.state is (State.PAUSED if action is Action.PAUSE else State.ONLINE)
 
     wait_for(link, outcomes, statuses, what="command", done=done, timeout=timeout)
     return outcomes
@@ -263,7 +279,7 @@ def table(rows: list[list[str]]) -> str:
     )
 
 
-def fleet_rows(statuses: dict[str, dict[str, Any]]) -> list[list[str]]:
+def fleet_rows(statuses: dict[str, DeviceStatus]) -> list[list[str]]:
     rows = [
         [
             "DEVICE",
@@ -279,21 +295,24 @@ def fleet_rows(statuses: dict[str, dict[str, Any]]) -> list[list[str]]:
             "ALARMS",
         ]
     ]
-    for device, doc in sorted(statuses.items()):
-        version = doc.get("watchlist_version")
+    for device, status in sorted(statuses.items()):
+        head = [device, status.site, status.state.value]
+        report = status.report
+        if report is None:  # the last will: nothing but the state
+            rows.append([*head, "none", *["-"] * 7])
+            continue
+        wl = report.watchlist
         rows.append(
             [
-                device,
-                str(doc.get("site", "?")),
-                str(doc.get("state", "?")),
-                f"v{version}" if version else str(doc.get("watchlist", "none")),
-                str(doc.get("expires_at") or "-"),
-                str(doc.get("fps", "-")),
-                str(doc.get("faces_detected", "-")),
-                str(doc.get("faces_discarded", "-")),
-                str(doc.get("matches", "-")),
-                str(doc.get("events_queued", "-")),
-                "; ".join(doc.get("alarms") or []) or "-",
+                *head,
+                f"v{wl.version}" if wl.version else wl.note,
+                "-" if wl.expires_at is None else format_time(wl.expires_at),
+                str(report.fps),
+                str(report.frames.faces_detected),
+                str(report.frames.faces_discarded),
+                str(report.frames.matches),
+                str(report.events.events_queued),
+                "; ".join(report.alarms) or "-",
             ]
         )
     return rows

@@ -8,7 +8,6 @@ takes effect without a restart.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -24,6 +23,7 @@ from central.store import AlertStore
 from lfrkit.mqtt import MqttLink
 from protocol.errors import RejectedInput, WrongDevice
 from protocol.event import MatchEvent, verify_event
+from protocol.status import parse_status
 from protocol.topics import Kind, parse_topic
 from provisioning.registry import Registry
 
@@ -81,15 +81,12 @@ class Listener:
 
     def handle_status(self, payload: bytes) -> None:
         """Counters for the pilot report; a status is not evidence, so a bad one is skipped."""
-        if len(payload) > 64 * 1024:
-            return
         try:
-            doc = json.loads(payload)
-        except ValueError:
-            log.warning("unparseable status document skipped")
+            status = parse_status(payload)
+        except RejectedInput as exc:
+            log.warning("status document skipped (%s): %s", exc.reason, exc)
             return
-        if isinstance(doc, dict):
-            self.store.add_status(doc)
+        self.store.add_status(status.to_json())
 
     def run(self, stop: threading.Event) -> None:
         last_refresh = time.monotonic()

@@ -197,7 +197,8 @@ def _status(args: argparse.Namespace) -> int:
     finally:
         link.close()
     if args.json:
-        print(json.dumps(statuses, indent=2, sort_keys=True))
+        docs = {device: status.to_json() for device, status in statuses.items()}
+        print(json.dumps(docs, indent=2, sort_keys=True))
     elif not statuses:
         print("no device has reported a status yet")
     else:

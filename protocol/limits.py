@@ -21,6 +21,7 @@ class Limits:
     probe_bytes: int = 256 * 1024
     command_bytes: int = 16 * 1024
     request_bytes: int = 64 * 1024
+    status_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
         for field in fields(self):

@@ -1,7 +1,8 @@
 """The watchlist at rest: the sealed bundle exactly as received, and the anti-rollback floors.
 
-Install order keeps a power cut harmless: verify fully in memory, write the bundle atomically,
-then raise the version floor. A crash between the two leaves the new bundle with the old floor,
+Verification is :class:`~agent.core.device_state.DeviceState`'s; this is its disk. Install
+order keeps a power cut harmless: verify fully in memory, write the bundle atomically, then
+raise the version floor. A crash between the two leaves the new bundle with the old floor,
 which re-verifies at start. The previous watchlist stays in force on any rejection, because
 nothing is written until the new one has verified.
 """
@@ -9,33 +10,44 @@ nothing is written until the new one has verified.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
+from agent.core.device_state import DeviceState, Floors, Install, TrustRoot
 from agent.io.identity import DeviceIdentity
 from lfrkit.files import atomic_write, read_bounded, remove, remove_stale_temps
 from protocol.encoding import Fields, canonical_json, parse_json_object
 from protocol.errors import Expired
 from protocol.limits import DEFAULT_LIMITS, Limits
-from protocol.watchlist import Watchlist, open_bundle
+from protocol.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Floors:
-    watchlist_version: int = 0
-    command_counter: int = 0
 
 
 class WatchlistStore:
     def __init__(
         self, identity: DeviceIdentity, embedder_sha256: str, limits: Limits = DEFAULT_LIMITS
     ) -> None:
-        self._identity = identity
         self._layout = identity.layout
-        self._embedder = embedder_sha256
         self._limits = limits
+        self.root = TrustRoot(
+            identity.device_id,
+            identity.site,
+            identity.trust.policy,
+            identity.hpke_keys,
+            embedder_sha256,
+            limits,
+        )
+
+    @property
+    def path(self) -> Path:
+        """The sealed bundle at rest."""
+        return self._layout.watchlist
+
+    def open_state(self) -> DeviceState:
+        """The device's trusted state as the disk holds it: the floors (the watchlist itself
+        comes in through :meth:`DeviceState.load_stored`)."""
+        return DeviceState(self.root, self.floors())
 
     def floors(self) -> Floors:
         path = self._layout.counters
@@ -64,59 +76,55 @@ class WatchlistStore:
             0o600,
         )
 
-    def _open(self, data: bytes, min_version: int, now: datetime) -> Watchlist:
-        return open_bundle(
-            data,
-            trust=self._identity.trust.policy,
-            device_id=self._identity.device_id,
-            site=self._identity.site,
-            hpke_key=self._identity.hpke_keys,
-            embedder_sha256=self._embedder,
-            min_version=min_version,
-            now=now,
-            limits=self._limits,
-        )
+    def read_stored(self) -> bytes | None:
+        """The bundle at rest (None if there is none), after clearing interrupted writes."""
+        for interrupted in (self.path, self._layout.counters):
+            if remove_stale_temps(interrupted):
+                log.warning("removed the temp file of an interrupted write of %s", interrupted)
+        if not self.path.exists():
+            return None
+        return read_bounded(self.path, self._limits.bundle_bytes, "watchlist")
+
+    def commit(self, install: Install) -> None:
+        """Carry out an install on disk: the bundle (unless it is the stored one), then the
+        floors. Raises OSError when the disk refuses; the state is then not to change."""
+        if not install.stored:
+            atomic_write(self.path, install.bundle, 0o600)
+        if install.floors is not None:
+            self.save_floors(install.floors)
+        if not install.stored:
+            header = install.watchlist.header
+            log.info(
+                "watchlist version %d installed (%d entries, expires %s)",
+                header.version,
+                len(install.watchlist.entries),
+                header.expires_at,
+            )
+
+    def wipe(self, why: str) -> bool:
+        removed = remove(self.path)
+        if removed:
+            log.warning("watchlist wiped from disk (%s)", why)
+        return removed
+
+    # -- one-shot use (lfr-agent watchlist install/show, tests): verify and carry out --------
 
     def install(self, data: bytes, now: datetime) -> Watchlist:
         """Verify ``data`` as a new watchlist and make it the installed one."""
-        floors = self.floors()
-        watchlist = self._open(data, floors.watchlist_version + 1, now)
-        atomic_write(self._layout.watchlist, data, 0o600)
-        self.save_floors(Floors(watchlist.header.version, floors.command_counter))
-        log.info(
-            "watchlist version %d installed (%d entries, expires %s)",
-            watchlist.header.version,
-            len(watchlist.entries),
-            watchlist.header.expires_at,
-        )
-        return watchlist
+        install = self.open_state().verify_new(data, now)
+        self.commit(install)
+        return install.watchlist
 
     def load(self, now: datetime, *, wipe_if_expired: bool = True) -> Watchlist | None:
         """Re-verify the stored bundle (at start). Expired: wiped. Invalid: raises."""
-        path = self._layout.watchlist
-        for interrupted in (path, self._layout.counters):
-            if remove_stale_temps(interrupted):
-                log.warning("removed the temp file of an interrupted write of %s", interrupted)
-        if not path.exists():
+        data = self.read_stored()
+        if data is None:
             return None
-        floors = self.floors()
         try:
-            watchlist = self._open(
-                read_bounded(path, self._limits.bundle_bytes, "watchlist"),
-                floors.watchlist_version,
-                now,
-            )
+            install = self.open_state().verify_stored(data, now)
         except Expired:
             if wipe_if_expired:
                 self.wipe("expired")
             raise
-        if watchlist.header.version > floors.watchlist_version:
-            # Power cut between writing the bundle and raising the floor: finish the job.
-            self.save_floors(Floors(watchlist.header.version, floors.command_counter))
-        return watchlist
-
-    def wipe(self, why: str) -> bool:
-        removed = remove(self._layout.watchlist)
-        if removed:
-            log.warning("watchlist wiped from disk (%s)", why)
-        return removed
+        self.commit(install)
+        return install.watchlist

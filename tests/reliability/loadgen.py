@@ -1,16 +1,16 @@
 """Load: a fleet of simulated devices on the agent's real publishing path, one real broker,
 two real ``lfr-alerts listen`` in one shared-subscription group, and what reaches the store.
 
-A simulated device is ``lfr-agent``'s own :class:`~agent.app.Agent`, built from the device's
-quickstart config (its identity, client certificate and keys), with one method replaced:
-``_take_frame`` releases alerts on a schedule instead of running camera, detector, embedder
-and tracker. From there on everything is the agent's code: the watchlist arrives over MQTT
-and is installed by the agent, each alert is a real match against it, ``_enqueue`` signs the
-event (JPEG probe sealed to the control room with HPKE, Ed25519 JWS) into the spool and the
-SQLite outbox, and the unchanged ``run`` loop steps the publisher, handles messages and
-publishes status. 50 real agents with their vision pipelines would need about 7 GB and the
-CPU of 50 pipelines, which would measure this 2-core machine, not the event path. The
-devices run as threads in a few worker processes (``worker``), reniced (they stand for
+A simulated device is ``lfr-agent``'s own agent (:func:`agent.app.build_agent`), built from the
+device's quickstart config (its identity, client certificate and keys), with its frame stage
+replaced: :class:`ScheduledAlerts` releases alerts on a schedule instead of running camera,
+detector, embedder and tracker. From there on everything is the agent's code: the watchlist
+arrives over MQTT and is installed by the agent, each alert is a real match against it, the
+agent's event sink signs the event (JPEG probe sealed to the control room with HPKE, Ed25519
+JWS) into the spool and the SQLite outbox, and the agent's loop steps the publisher, handles
+messages and publishes status. 50 real agents with their vision pipelines would need about
+7 GB and the CPU of 50 pipelines, which would measure this 2-core machine, not the event path.
+The devices run as threads in a few worker processes (``worker``), reniced (they stand for
 remote machines), each releasing events at its share of the offered rate (evenly spaced,
 random phase).
 
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import logging
 import math
@@ -52,9 +51,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from agent.core.matcher import Matcher
 from agent.core.tracker import Alert
-from agent.events import EventSigner
-from protocol.watchlist import WatchlistHeader
+from agent.frames import Emit
+from agent.loop import Agent
+from agent.status import Part
+from protocol.status import FramesReport
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("loadgen")
@@ -92,111 +94,154 @@ class Schedule:
     tick: float = 0.04  # one loop turn per "frame": 25 fps
 
 
-@dataclass(frozen=True)
-class RecordingSigner(EventSigner):
-    """The agent's own :class:`EventSigner`, also noting each event id it signs."""
+class ScheduledAlerts:
+    """The frame stage of a simulated device: instead of camera, detector, embedder and
+    tracker, it releases alerts on ``schedule``, each a real match of a noisy probe against
+    the watchlist the agent installed, and hands them to the agent's own event sink."""
 
-    signed: list[str] = field(default_factory=list)
+    def __init__(self, schedule: Schedule, seed: int) -> None:
+        from agent.pipeline import Counters
+        from agent.synthetic_vision import colour_embedding
 
-    @classmethod
-    def of(cls, signer: EventSigner) -> RecordingSigner:
-        return cls(**{f.name: getattr(signer, f.name) for f in dataclasses.fields(signer)})
+        self.schedule = schedule
+        self.rng = np.random.default_rng(seed)
+        self.crop = probe_crop(self.rng)
+        self.anchor = colour_embedding(PROBE_COLOUR)
+        self.next_due = math.nan
+        self.records: list[tuple[str, float, float, float]] = []  # id, due, created, queued
+        self.counters = Counters()
 
-    def sign(
-        self, alert: Alert[U8], watchlist: WatchlistHeader, track_id: int | None = None
-    ) -> tuple[str, bytes]:
-        event_id, token = super().sign(alert, watchlist, track_id)
-        self.signed.append(event_id)
-        return event_id, token
+    def _alert(self, matcher: Matcher | None, created: float) -> Alert[U8]:
+        from agent.synthetic_vision import DIM
+
+        probe = self.anchor + self.rng.normal(0, 0.01, DIM).astype(np.float32)
+        match = None if matcher is None else matcher.match(probe)
+        if match is None:
+            raise RuntimeError("the probe matched nobody")
+        self.counters.faces_detected += 1
+        self.counters.matches += 1
+        return Alert(self.counters.matches, match, self.crop, datetime.fromtimestamp(created, UTC))
+
+    def start(self) -> None:
+        pass
+
+    def step(self, now: datetime, matcher: Matcher | None, emit: Emit) -> bool:
+        plan = self.schedule
+        if math.isnan(self.next_due) and plan.start_at < math.inf:
+            self.next_due = plan.start_at + plan.phase
+        while self.next_due <= time.time() and self.next_due < plan.end_at:
+            created = time.time()
+            (event_id,) = emit([self._alert(matcher, created)])
+            self.records.append((event_id, self.next_due, created, time.time()))
+            self.next_due += plan.period
+        self.counters.frames += 1
+        due = self.next_due - time.time() if self.next_due < plan.end_at else plan.tick
+        time.sleep(max(0.0, min(plan.tick, due)))
+        return True  # a "frame" per tick: the watchdog and status see a live camera
+
+    def stop(self, now: datetime, emit: Emit) -> None:
+        pass
+
+    def watchlist_changed(self) -> None:
+        pass
+
+    @property
+    def ended(self) -> bool:
+        return False
+
+    @property
+    def fatal(self) -> str | None:
+        return None
+
+    def status(self) -> Part[FramesReport]:
+        c = self.counters
+        return Part(FramesReport(c.frames, c.faces_detected, 0, {}, c.matches, 0, 0, 0))
 
 
-def simulated_agent(config_path: Path, schedule: Schedule, seed: int, frame: Path) -> Any:
-    """``lfr-agent``'s :class:`~agent.app.Agent`, built from the device's own config, with
-    one part replaced: ``_take_frame`` (camera, detector, embedder, tracker) releases alerts
-    on ``schedule`` instead. The alerts go through the agent's own code from there on: a
-    real match against the installed watchlist, ``_enqueue`` (sign, seal the probe, spool
-    and outbox), and the unchanged ``run`` loop (messages, publisher step, status)."""
-    from agent.app import Agent
+class UntilScheduleDone:
+    """The simulated device's exit policy: once its schedule has ended, stop when everything
+    it produced is published, or when the drain time is over (and say so)."""
+
+    def __init__(self, stage: ScheduledAlerts) -> None:
+        self.stage = stage
+        self.max_backlog = 0
+        self.drained = True
+
+    def prepare(self, agent: Agent) -> None:
+        pass
+
+    def verdict(self, agent: Agent) -> int | None:
+        plan, delivery = self.stage.schedule, agent.delivery
+        backlog = len(self.stage.records) - delivery.publisher.stats.events_published
+        self.max_backlog = max(self.max_backlog, backlog)
+        wall = time.time()
+        if wall < plan.end_at:
+            return None
+        if backlog <= 0 and delivery.publisher.inflight == 0 and len(delivery.outbox) == 0:
+            return 0
+        if wall >= plan.end_at + plan.drain:
+            self.drained = False
+            log.error("%d events still queued after the drain", backlog)
+            return 0
+        return None
+
+
+@dataclass
+class SimulatedDevice:
+    """``lfr-agent``'s own agent (:func:`agent.app.build_agent`, from the device's own config)
+    with :class:`ScheduledAlerts` as its frame stage: from the alert on, everything is the
+    agent's code (sign, seal the probe, spool and outbox; the loop: messages, publisher step,
+    status)."""
+
+    agent: Agent
+    stage: ScheduledAlerts
+    policy: UntilScheduleDone
+
+    @property
+    def device_id(self) -> str:
+        return self.agent.about.device_id
+
+    @property
+    def schedule(self) -> Schedule:
+        return self.stage.schedule
+
+    @property
+    def records(self) -> list[tuple[str, float, float, float]]:
+        return self.stage.records
+
+    @property
+    def ready(self) -> bool:
+        return self.agent.link.is_connected and self.agent.control.matcher is not None
+
+    def run(self) -> int:
+        return self.agent.run()
+
+    def summary(self) -> dict[str, Any]:
+        lags = [created - due for _, due, created, _ in self.records]
+        delivery = self.agent.delivery
+        return {
+            "device": self.device_id,
+            "produced": len(self.records),
+            "signed": len(self.records),
+            "published": delivery.publisher.stats.events_published,
+            "refused": delivery.publisher.stats.publish_refused,
+            "dropped": sum(delivery.spool.dropped.values()),
+            "held": delivery.spool.held,
+            "max_backlog": self.policy.max_backlog,
+            "drained": self.policy.drained,
+            "max_lag": max(lags, default=0.0),
+        }
+
+
+def simulated_agent(config_path: Path, schedule: Schedule, seed: int) -> SimulatedDevice:
+    """A simulated device: the agent built from ``config_path``, alerts on ``schedule``."""
+    from agent.app import build_agent
     from agent.config import load_config
-    from agent.synthetic_vision import DIM, colour_embedding
 
-    class SimulatedAgent(Agent):
-        def __init__(self) -> None:
-            super().__init__(load_config(config_path), source=str(frame))
-            self.recorder = RecordingSigner.of(self.signer)
-            self.signer = self.recorder
-            self.schedule = schedule
-            self.rng = np.random.default_rng(seed)
-            self.crop = probe_crop(self.rng)
-            self.anchor = colour_embedding(PROBE_COLOUR)
-            self.next_due = math.nan
-            self.records: list[tuple[str, float, float, float]] = []  # id, due, created, queued
-            self.max_backlog = 0
-            self.drained = True
-
-        @property
-        def ready(self) -> bool:
-            return self.link.is_connected and self.matcher is not None
-
-        def _alert(self, created: float) -> Any:
-            probe = self.anchor + self.rng.normal(0, 0.01, DIM).astype(np.float32)
-            match = None if self.matcher is None else self.matcher.match(probe)
-            if match is None:
-                raise RuntimeError(f"{self.identity.device_id}: the probe matched nobody")
-            counters = self.pipeline.counters
-            counters.faces_detected += 1
-            counters.matches += 1
-            return Alert(counters.matches, match, self.crop, datetime.fromtimestamp(created, UTC))
-
-        def _take_frame(self, now: datetime) -> None:
-            plan = self.schedule
-            if math.isnan(self.next_due) and plan.start_at < math.inf:
-                self.next_due = plan.start_at + plan.phase
-            wall = time.time()
-            while self.next_due <= wall and self.next_due < plan.end_at:
-                created = time.time()
-                self._enqueue([self._alert(created)])
-                self.records.append((self.recorder.signed[-1], self.next_due, created, time.time()))
-                self.next_due += plan.period
-            self.pipeline.counters.frames += 1
-            self._loop.last_frame = time.monotonic()
-            backlog = len(self.records) - self.publisher.stats.events_published
-            self.max_backlog = max(self.max_backlog, backlog)
-            if wall >= plan.end_at:
-                if backlog <= 0 and self.publisher.inflight == 0 and len(self.outbox) == 0:
-                    self.stop()
-                elif wall >= plan.end_at + plan.drain:
-                    self.drained = False
-                    log.error("%d events still queued after the drain", backlog)
-                    self.stop()
-            due = self.next_due - time.time() if self.next_due < plan.end_at else plan.tick
-            time.sleep(max(0.0, min(plan.tick, due)))
-
-        def summary(self) -> dict[str, Any]:
-            lags = [created - due for _, due, created, _ in self.records]
-            return {
-                "device": self.identity.device_id,
-                "produced": len(self.records),
-                "signed": len(self.recorder.signed),
-                "published": self.publisher.stats.events_published,
-                "refused": self.publisher.stats.publish_refused,
-                "dropped": sum(self.spool.dropped.values()),
-                "held": self.spool.held,
-                "max_backlog": self.max_backlog,
-                "drained": self.drained,
-                "max_lag": max(lags, default=0.0),
-            }
-
-    return SimulatedAgent()
-
-
-def still_frame(path: Path) -> Path:
-    """The camera the simulated agents open: one small frame a second (their capture thread
-    runs as in the agent; its frames are not processed)."""
-    from PIL import Image
-
-    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(path, duration=1000, loop=0)
-    return path
+    stage = ScheduledAlerts(schedule, seed)
+    policy = UntilScheduleDone(stage)
+    agent = build_agent(load_config(config_path), frames=stage, policy=policy)
+    return SimulatedDevice(agent, stage, policy)
 
 
 def worker_main(spec_path: Path) -> int:
@@ -212,21 +257,18 @@ def worker_main(spec_path: Path) -> int:
     )
     rng = np.random.default_rng(spec["seed"])
     period = 1.0 / spec["rate"] if spec["rate"] > 0 else math.inf
-    frame = still_frame(spec_path.parent / f"frame-{spec['seed']}.gif")
     agents = []
     for number, config in enumerate(spec["configs"]):
         phase = float(rng.random()) * period if spec["rate"] > 0 else 0.0
         schedule = Schedule(period, phase, drain=spec["drain"], tick=spec["tick"])
-        agents.append(simulated_agent(Path(config), schedule, spec["seed"] * 1000 + number, frame))
-    threads = [
-        threading.Thread(target=a.run, name=a.identity.device_id, daemon=True) for a in agents
-    ]
+        agents.append(simulated_agent(Path(config), schedule, spec["seed"] * 1000 + number))
+    threads = [threading.Thread(target=a.run, name=a.device_id, daemon=True) for a in agents]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 60
     while not all(a.ready for a in agents):
         if time.monotonic() > deadline or not all(t.is_alive() for t in threads):
-            late = [a.identity.device_id for a in agents if not a.ready]
+            late = [a.device_id for a in agents if not a.ready]
             log.error("not connected with a watchlist after 60 s: %s", late)
             return 2
         time.sleep(0.05)
@@ -242,7 +284,7 @@ def worker_main(spec_path: Path) -> int:
     for thread in threads:
         thread.join()
     lines = [
-        f"{event_id},{a.identity.device_id},{s:.6f},{c:.6f},{q:.6f}\n"
+        f"{event_id},{a.device_id},{s:.6f},{c:.6f},{q:.6f}\n"
         for a in agents
         for event_id, s, c, q in a.records
     ]

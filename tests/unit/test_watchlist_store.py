@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.core.device_state import Floors
 from agent.io.identity import DeviceIdentity, load_identity
-from agent.io.watchlist_store import Floors, WatchlistStore
+from agent.io.watchlist_store import WatchlistStore
 from protocol import errors, hpke
 from protocol.entries import Entries
 from protocol.keys import key_id
@@ -56,14 +57,19 @@ class Node:
         )
 
 
-@pytest.fixture
-def node(tmp_path: Path) -> Node:
+def make_node(tmp_path: Path) -> Node:
+    """An authority with two ops keys and one enrolled device, cam-01 at kx, in ``tmp_path``."""
     init_authority(tmp_path / "auth", 2, 2, NOW)
     device_init("cam-01", "kx", tmp_path / "dev", NOW)
     approve(tmp_path / "dev" / "request.json", tmp_path / "auth", tmp_path / "b", NOW)
     device_install(tmp_path / "b", tmp_path / "dev")
     identity = load_identity(tmp_path / "dev")
     return Node(tmp_path / "auth", WatchlistStore(identity, EMBEDDER), identity)
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Node:
+    return make_node(tmp_path)
 
 
 def installed_version(node: Node) -> int:

@@ -1,0 +1,132 @@
+"""The agent's stages without a broker: the camera stage on a clip's own timeline (a replay),
+and the status document put together from the parts each piece contributes."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from agent.core.matcher import Matcher
+from agent.core.quality import QualityPolicy
+from agent.core.tracker import Alert, Tracker
+from agent.frames import CameraFrames, MediaTimeline, WallTimeline
+from agent.io.capture import Capture
+from agent.io.sources import Frame
+from agent.pipeline import FramePipeline
+from agent.status import About, Alarm, AlarmKind, assemble, summary_line
+from agent.synthetic_vision import ColourEmbedder, SquareDetector, colour_embedding, draw_face
+from protocol.entries import Entry
+from protocol.status import EventsReport, FramesReport, State, WatchlistReport, encode_status
+from tests.conftest import EMBEDDER, NOW
+
+U8 = npt.NDArray[np.uint8]
+
+
+class Clip:
+    """A finite source (a real FrameSource): ``count`` frames of 0.5 s, the watchlisted
+    colour-1 face in each."""
+
+    finite = True
+
+    def __init__(self, count: int) -> None:
+        self.count, self.index = count, 0
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        if self.index == self.count:
+            return None
+        self.index += 1
+        image = np.full((240, 320, 3), 128, np.uint8)
+        draw_face(image, 1, 100, 60, 96)
+        return Frame(image, self.index, 0.5)
+
+    def close(self) -> None:
+        pass
+
+
+def camera(count: int, timeline: MediaTimeline | WallTimeline) -> CameraFrames:
+    tracker: Tracker[U8] = Tracker(window=timedelta(seconds=10), cooldown=timedelta(hours=1))
+    pipeline = FramePipeline(SquareDetector(), ColourEmbedder(), QualityPolicy(10, 0, 1.0), tracker)
+    return CameraFrames(Capture(Clip(count), replay=True), pipeline, tracker, timeline)
+
+
+def test_a_replay_runs_on_the_clips_timeline_and_flushes_at_its_end() -> None:
+    matcher = Matcher([Entry("WL-1", "wanted", None, colour_embedding(1)[None, :])], 0.5)
+    frames = camera(6, MediaTimeline(NOW))
+    emitted: list[Alert[U8]] = []
+
+    def emit(alerts: list[Alert[U8]]) -> list[str]:
+        emitted.extend(alerts)
+        return [f"e{len(emitted)}"] * len(alerts)
+
+    frames.start()
+    wall = NOW + timedelta(days=3)  # however late the replay runs, the clip's times count
+    processed = 0
+    for _ in range(500):
+        processed += frames.step(wall, matcher, emit)
+        if frames.ended:
+            break
+    assert frames.ended and frames.fatal is None and processed == 6
+    # One alert (the window outlasts the clip), flushed at the clip's end: 6 x 0.5 s.
+    assert len(emitted) == 1 and emitted[0].match.subject_ref == "WL-1"
+    assert emitted[0].observed_at == NOW  # the best frame: the first (all equal)
+    assert frames.timeline.end_time(wall) == NOW + timedelta(seconds=3)
+    report = frames.status().report
+    assert (report.frames, report.faces_detected, report.matches) == (6, 6, 6)
+    frames.stop(wall, emit)
+    assert len(emitted) == 1  # nothing left to flush
+
+
+def test_live_frames_are_seen_when_processed() -> None:
+    frames = camera(2, WallTimeline())
+    seen: list[list[Alert[U8]]] = []
+
+    def emit(alerts: list[Alert[U8]]) -> list[str]:
+        seen.append(alerts)
+        return []
+
+    frames.start()
+    while not frames.ended:
+        frames.step(NOW, None, emit)
+    frames.stop(NOW, emit)
+    assert frames.status().report.frames == 2 and seen[-1] == []
+
+
+def test_alarms_keep_the_documents_order_whichever_piece_raised_them() -> None:
+    alarms = (
+        Alarm(AlarmKind.CAMERA_ERRORS, "camera errors: 2 (no signal)"),
+        Alarm(AlarmKind.STATE_UNWRITABLE, "state not writable: disk full"),
+        Alarm(AlarmKind.EVENTS_DROPPED, "1 events dropped (disk full)"),
+        Alarm(AlarmKind.OUTBOX_FILLING, "outbox 9/10 full"),
+        Alarm(AlarmKind.EVENTS_DROPPED, "2 events dropped (outbox full)"),
+        Alarm(AlarmKind.CAMERA_STALLED, "camera stalled: no frame for 12s"),
+    )
+    status = assemble(
+        About("cam-01", "kx", EMBEDDER, {}),
+        State.PAUSED,
+        started=NOW - timedelta(seconds=90, microseconds=700_000),
+        now=NOW + timedelta(microseconds=400_000),
+        fps=12.3456,
+        seconds_since_frame=12.345,
+        alarms=alarms,
+        watchlist=WatchlistReport(7, "d", NOW, "installed", 7, 2, None),
+        frames=FramesReport(10, 4, 3, {}, 1, 2, 1, 0),
+        events=EventsReport(1, 9, 0, 3, 10),
+    )
+    doc = json.loads(encode_status(status))
+    assert doc["alarms"] == [
+        "outbox 9/10 full",
+        "1 events dropped (disk full)",
+        "2 events dropped (outbox full)",
+        "state not writable: disk full",
+        "camera stalled: no frame for 12s",
+        "camera errors: 2 (no signal)",
+    ]
+    assert (doc["uptime_s"], doc["fps"], doc["seconds_since_frame"]) == (91, 12.35, 12.3)
+    assert doc["at"] == "2026-11-28T09:00:00Z" and doc["software_version"] == "0.1.0"
+    assert summary_line(status) == "paused; watchlist v7; 12.35 fps; faces 4; matches 1; queued 9"

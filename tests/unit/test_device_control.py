@@ -1,0 +1,180 @@
+"""The shell of the device state: decisions carried out on a real disk (and on one that
+refuses writes), the matcher rebuilt, the tracker told, and what the status says."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.control import DeviceControl, MatchingPolicy
+from agent.core.device_state import EXPIRED, INSTALLED, NONE, WIPED, Floors, Install
+from agent.io.watchlist_store import WatchlistStore
+from protocol.command import Action, Command, sign_command
+from provisioning.authority import load_ops_signer
+from tests.conftest import EMBEDDER, NOW
+from tests.unit.test_watchlist_store import Node, make_node
+
+
+class FlakyDisk(WatchlistStore):
+    """The real store, on a disk that can be made to refuse writes (ENOSPC)."""
+
+    full = False
+
+    def _refuse(self) -> None:
+        if self.full:
+            raise OSError(28, "No space left on device")
+
+    def commit(self, install: Install) -> None:
+        self._refuse()
+        super().commit(install)
+
+    def save_floors(self, floors: Floors) -> None:
+        self._refuse()
+        super().save_floors(floors)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Rig:
+    def __init__(self, node: Node, profile_threshold: bool = False) -> None:
+        self.node = node
+        self.store = FlakyDisk(node.identity, EMBEDDER)
+        self.clock = Clock()
+        self.changes = 0
+        self.control = DeviceControl(
+            self.store.open_state(),
+            self.store,
+            MatchingPolicy(0.5, profile_threshold=profile_threshold),
+            self.clock,
+            retry_after=0.0,
+        )
+        self.control.on_change.append(self._changed)
+
+    def _changed(self) -> None:
+        self.changes += 1
+
+    def version(self) -> int | None:
+        header = self.control.header
+        return None if header is None else header.version
+
+    def command(self, action: Action, counter: int) -> bytes:
+        signers = [load_ops_signer(self.node.auth / f"ops-{i}.key") for i in (1, 2)]
+        return sign_command(
+            Command("cam-01", "kx", action, counter, NOW, NOW + timedelta(minutes=10)), signers
+        )
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Rig:
+    return Rig(make_node(tmp_path))
+
+
+def test_install_rebuilds_the_matcher_and_tells_the_tracker(rig: Rig) -> None:
+    rig.control.load_stored()
+    assert (rig.control.matcher, rig.control.note) == (None, NONE)
+    v1 = rig.node.bundle(1)
+    rig.control.on_watchlist(v1)
+    assert rig.version() == 1 and rig.control.matcher is not None and rig.changes == 1
+    assert rig.store.path.read_bytes() == v1 and rig.store.floors() == Floors(1, 0)
+    rig.control.on_watchlist(v1)  # the retained copy, delivered again on reconnect
+    assert rig.changes == 1 and rig.control.state.last_rejection is None
+
+
+def test_a_disk_refusing_the_install_keeps_the_previous_list_and_retries(rig: Rig) -> None:
+    rig.control.on_watchlist(rig.node.bundle(1))
+    rig.store.full = True
+    rig.control.on_watchlist(rig.node.bundle(2))
+    assert rig.version() == 1 and rig.store.floors() == Floors(1, 0)
+    assert rig.control.storage_error is not None
+    assert rig.control.storage_error.startswith("watchlist install failed")
+    alarms = [a.text for a in rig.control.status().alarms]
+    assert alarms == [f"state not writable: {rig.control.storage_error}"]
+    rig.control.retry_install()  # still full: still v1, still retrying
+    assert rig.version() == 1
+    rig.store.full = False
+    rig.control.retry_install()  # the broker will not send it again: the retry installs it
+    assert rig.version() == 2 and rig.store.floors() == Floors(2, 0)
+    assert rig.control.storage_error is None and rig.control.status().alarms == ()
+    rig.control.retry_install()
+    assert rig.changes == 2
+
+
+def test_a_command_is_obeyed_even_when_its_counter_cannot_be_saved(rig: Rig) -> None:
+    rig.control.on_watchlist(rig.node.bundle(1))
+    pause = rig.command(Action.PAUSE, 1)
+    rig.store.full = True
+    rig.control.on_command(pause)
+    assert rig.control.paused and rig.control.matching is None
+    assert rig.control.matcher is not None
+    assert rig.control.floors == Floors(1, 0) == rig.store.floors()
+    assert (rig.control.storage_error or "").startswith("command counter not saved")
+    rig.store.full = False
+    rig.control.on_command(pause)  # comes back on reconnect: applied again, saved this time
+    assert rig.control.paused and rig.control.storage_error is None
+    assert rig.control.floors == Floors(1, 1) == rig.store.floors()
+    rig.control.on_command(rig.command(Action.RESUME, 2))
+    assert not rig.control.paused and rig.control.matching is rig.control.matcher
+
+
+def test_wipes_reach_the_disk(rig: Rig) -> None:
+    rig.control.on_watchlist(rig.node.bundle(1, lifetime=timedelta(minutes=30)))
+    assert rig.control.header is not None
+    expires = rig.control.header.expires_at
+    rig.control.check_expiry(expires - timedelta(seconds=1))
+    assert rig.control.note == INSTALLED and rig.store.path.exists()
+    rig.control.check_expiry(expires)
+    assert (rig.control.watchlist, rig.control.note, rig.control.matcher) == (None, EXPIRED, None)
+    assert not rig.store.path.exists() and rig.changes == 2
+    rig.control.on_watchlist(rig.node.bundle(2))
+    rig.control.on_command(rig.command(Action.WIPE, 1))
+    assert (rig.control.watchlist, rig.control.note) == (None, WIPED)
+    assert not rig.store.path.exists() and rig.store.floors() == Floors(2, 1)
+
+
+def test_a_stored_list_that_fails_reverification_is_wiped_at_start(tmp_path: Path) -> None:
+    node = make_node(tmp_path)
+    node.store.install(node.bundle(1), NOW)
+    node.store.install(node.bundle(2), NOW)
+    node.identity.layout.watchlist.write_bytes(node.bundle(1))  # rolled back on disk
+    rig = Rig(node)
+    rig.control.load_stored()
+    assert rig.control.watchlist is None and not node.identity.layout.watchlist.exists()
+    rejection = rig.control.state.last_rejection
+    assert rejection is not None and (rejection.what, rejection.reason) == (
+        "stored watchlist",
+        "rollback",
+    )
+
+
+def test_the_floors_left_behind_by_a_power_cut_are_raised_at_start(tmp_path: Path) -> None:
+    node = make_node(tmp_path)
+    node.store.install(node.bundle(1), NOW)
+    node.identity.layout.watchlist.write_bytes(node.bundle(2))  # cut before the floor write
+    rig = Rig(node)
+    rig.control.load_stored()
+    assert rig.version() == 2 and rig.store.floors() == Floors(2, 0)
+
+
+def test_the_profile_threshold_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rig = Rig(make_node(tmp_path), profile_threshold=True)
+    with caplog.at_level(logging.WARNING, logger="agent.control"):
+        rig.control.on_watchlist(rig.node.bundle(3))
+    assert "profile's 1:1 threshold 0.500 for 3 entries" in caplog.text
+
+
+def test_news(rig: Rig) -> None:
+    before = rig.control.news()
+    rig.control.on_watchlist(b"{not json")
+    refused = rig.control.news()
+    assert refused != before
+    rig.control.on_watchlist(rig.node.bundle(1))
+    assert rig.control.news() != refused
