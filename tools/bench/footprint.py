@@ -13,6 +13,7 @@ from typing import Any
 from PIL import Image
 
 from agent.models import Vision
+from protocol.topics import DeviceTopics
 from tools.bench import publishing
 from tools.bench.scenes import U8
 from tools.broker import client, mosquitto_binary, tls_fleet
@@ -34,9 +35,10 @@ def agent_footprint(seconds: float, vision: Vision, frame: U8) -> dict[str, Any]
         config = Path(device["config"])
         config.write_text(config.read_text() + "\n[status]\ninterval_seconds = 5\n")
         listener = publishing.Listener(index)
-        listener.link.subscribe([(f"lfr/v1/{device['site']}/{device['id']}/status", 1)])
+        topics = DeviceTopics(device["site"], device["id"])
+        listener.link.subscribe([(topics.status, 1)])
         ops = client(index, "ops")
-        topic = f"lfr/v1/{device['site']}/{device['id']}/watchlist"
+        topic = topics.watchlist
         bundle = publishing.seal_watchlist(index, vision, embeddings)
         if ops.wait_ack(ops.publish(topic, bundle, qos=1, retain=True)) not in (0, 16):
             raise RuntimeError("the broker refused the bench's watchlist")

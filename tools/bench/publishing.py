@@ -1,14 +1,15 @@
 """Publishing and frame-to-event latency, through the agent's own pieces and a real broker.
 
-The device side is composed the way ``agent/app.py`` composes it: the device's identity and
-config as ``lfr-provision`` made them (``provisioning.quickstart``), a watchlist sealed to the
-device with both ops keys and installed through :class:`WatchlistStore`, the
-:class:`FramePipeline`, :class:`EventSigner`, the SQLite :class:`Outbox` (WAL, fsync), the
-:class:`Publisher` and :class:`MqttLink` over TLS with the device's client certificate, to a
-Mosquitto started on a free port with the config that quickstart wrote (``tools.broker``, as
-the integration tests start it). A control-room client (the ``alerts`` certificate) subscribes
-to the events and timestamps each one as it arrives; every event it received is then verified
-against the registry's device keys, so the numbers are for events a control room would accept.
+The device side is made of the pieces ``agent.app.build_agent`` composes, timed one by one: the
+device's identity and config as ``lfr-provision`` made them (``provisioning.quickstart``), a
+watchlist sealed to the device with both ops keys and installed through
+:class:`WatchlistStore`, the :class:`FramePipeline`, :class:`EventSigner`, the SQLite
+:class:`Outbox` (WAL, fsync), the :class:`Publisher` and :class:`MqttLink` over TLS with the
+device's client certificate, to a Mosquitto started on a free port with the config that
+quickstart wrote (``tools.broker``, as the integration tests start it). A control-room client
+(the ``alerts`` certificate) subscribes to the events and timestamps each one as it arrives;
+every event it received is then verified against the registry's device keys, so the numbers are
+for events a control room would accept.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from lfrkit.mqtt import MqttLink
 from protocol import hpke
 from protocol.entries import Entries, Entry
 from protocol.event import verify_event
+from protocol.topics import DeviceTopics, Kind, fleet_filter
 from protocol.watchlist import Watchlist, seal_bundle
 from provisioning.authority import load_ops_signer
 from provisioning.registry import Registry
@@ -63,7 +65,7 @@ class Listener:
 
     def __init__(self, index: dict[str, Any]) -> None:
         self.link = client(index, "alerts", "bench-alerts")
-        granted = self.link.subscribe([("lfr/v1/+/+/events", 1)])
+        granted = self.link.subscribe([(fleet_filter(Kind.EVENTS), 1)])
         if granted != [1]:
             raise RuntimeError(f"the broker refused the events subscription ({granted})")
         self.arrivals: list[tuple[float, bytes]] = []  # events: (perf_counter, token)
@@ -136,7 +138,7 @@ def seal_watchlist(
 
 
 class Device:
-    """The agent's pieces for one device, wired as agent/app.py wires them. The watchlist
+    """The agent's pieces for one device, as ``agent.app.build_agent`` makes them. The watchlist
     (``embeddings``, one subject each) is sealed to the device and signed with both ops keys,
     then installed as the agent installs one that arrives (verify, open, store)."""
 
@@ -166,7 +168,7 @@ class Device:
             identity.trust.adjudication_key,
             config.events.jpeg_quality,
         )
-        self.topic = f"lfr/v1/{identity.site}/{identity.device_id}/events"
+        self.topic = DeviceTopics(identity.site, identity.device_id).events
         # On the device's state disk, as in the agent (synchronous=FULL: fsync per commit).
         self.outbox = Outbox(config.state_dir / "outbox.sqlite", config.events.outbox_max)
         self.settings = config.mqtt_settings()
