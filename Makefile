@@ -12,7 +12,7 @@ help:
 	@echo "make demo            the system end to end in a temporary directory"
 	@echo "make test            the whole test suite (starts its own Mosquitto where needed)"
 	@echo "make test-reliability faults, load, attacks, fuzzing (CI size; FULL=1 for docs/reliability.md)"
-	@echo "make fuzz            100k inputs each on the watchlist, event, command parsers (SEED=...)"
+	@echo "make fuzz            100k inputs each on the watchlist, event, command, status parsers (SEED=...)"
 	@echo "make lint            ruff + mypy --strict"
 	@echo "make bench           speed, memory, scaling -> reports/bench.md (+ PNG)"
 	@echo "make eval            LFW accuracy, 1:N FNIR/FPIR with DET plot -> reports/eval.md"

@@ -55,10 +55,12 @@ EXPECTED = {
             "not_yet_valid",
         },
     },
+    # Unsigned, so it has only the encoding's reasons: size, then structure and values.
+    "status": {"parse_status": {"oversize", "bad_json"}},
 }
 
 
-@pytest.mark.parametrize("target", ["watchlist", "event", "command"])
+@pytest.mark.parametrize("target", ["watchlist", "event", "command", "status"])
 def test_campaign_finds_no_crash(
     target: str, artefacts: Path, record: Recorder, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,4 +1,4 @@
-"""A structure-aware mutation fuzzing campaign on the watchlist, event and command parsers.
+"""A structure-aware mutation fuzzing campaign on the watchlist, event, command and status parsers.
 
 Coverage-free, seeded and reproducible. Inputs come from valid seeds made with the campaign's
 own keys (derived from the seed, so a replay has the same keys) and are then

@@ -17,7 +17,8 @@ from tools.fuzz.campaign import replay, run_campaign
 from tools.fuzz.targets import TARGETS
 
 DESCRIPTION = (
-    "A structure-aware mutation fuzzing campaign on the watchlist, event and command parsers."
+    "A structure-aware mutation fuzzing campaign on the watchlist, event, command and status "
+    "parsers."
 )
 
 

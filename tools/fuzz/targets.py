@@ -18,6 +18,7 @@ from protocol.entries import encode_sealed_plaintext
 from protocol.event import TYP as EVENT_TYP
 from protocol.event import open_probe, parse_stored_event, verify_event
 from protocol.limits import DEFAULT_LIMITS
+from protocol.status import parse_status
 from protocol.watchlist import _INFO_PREFIX as WATCHLIST_INFO_PREFIX
 from protocol.watchlist import TYP as WATCHLIST_TYP
 from protocol.watchlist import open_bundle
@@ -41,7 +42,7 @@ from tools.fuzz.world import (
     watchlist_seeds,
 )
 
-TARGETS = ("watchlist", "event", "command")
+TARGETS = ("watchlist", "event", "command", "status")
 Generator = Callable[[random.Random], bytes]
 
 
@@ -236,10 +237,78 @@ def _event_target(world: World) -> Target:
     )
 
 
+def _status_seeds() -> list[bytes]:
+    """What agents publish: a running device with a watchlist and alarms, one without, the
+    last will."""
+    running = {
+        "state": "paused",
+        "device_id": DEVICE,
+        "site": SITE,
+        "software_version": "0.1.0",
+        "embedder_sha256": EMBEDDER,
+        "model_hashes": {"detector": "a" * 64, "embedder": "b" * 64},
+        "watchlist_version": INSTALLED_VERSION,
+        "deployment_id": "kx-2026-11-28",
+        "expires_at": "2026-11-28T21:00:00Z",
+        "watchlist": "installed",
+        "version_floor": INSTALLED_VERSION,
+        "command_counter": LAST_COUNTER,
+        "uptime_s": 600,
+        "fps": 12.5,
+        "frames": 300,
+        "faces_detected": 40,
+        "faces_discarded": 37,
+        "faces_rejected_quality": {"blur": 2, "small": 1},
+        "matches": 3,
+        "events_published": 3,
+        "events_queued": 9,
+        "events_held": 0,
+        "events_dropped": 0,
+        "seconds_since_frame": 12.0,
+        "outbox_max": 10,
+        "camera_errors": 0,
+        "camera_restarts": 0,
+        "frames_dropped": 2,
+        "last_rejection": {"what": "command", "reason": "rollback", "at": "2026-11-28T08:59:00Z"},
+        "alarms": ["outbox 9/10 full", "camera stalled: no frame for 12s"],
+        "at": "2026-11-28T09:00:00Z",
+    }
+    idle = {
+        **running,
+        "state": "online",
+        "watchlist_version": None,
+        "deployment_id": None,
+        "expires_at": None,
+        "watchlist": "none",
+        "last_rejection": None,
+        "alarms": [],
+    }
+    will = {"state": "offline", "device_id": DEVICE, "site": SITE}
+    return [canonical_json(doc) for doc in (running, idle, will)]
+
+
+def _status_target(world: World) -> Target:
+    """The status document: unsigned, read by ops and the control room from any device."""
+    seeds = _status_seeds()
+    for seed in seeds:
+        parse_status(seed)  # the seeds are what an agent writes: they must parse
+    pools = value_pools(world)
+    bases = [json.loads(s) for s in seeds]
+
+    def generate(rng: random.Random) -> bytes:
+        doc: Any = rng.choice(bases)
+        return to_bytes(dumps(mutate_json(doc, rng, pools, rng.choice([1, 1, 1, 2, 3]))))
+
+    return Target(
+        "status", DEFAULT_LIMITS.status_bytes, seeds, [("parse_status", parse_status)], generate
+    )
+
+
 def make_target(name: str, world: World) -> Target:
     builders = {
         "watchlist": _watchlist_target,
         "event": _event_target,
         "command": _command_target,
+        "status": _status_target,
     }
     return builders[name](world)
