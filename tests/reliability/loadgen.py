@@ -605,7 +605,7 @@ class LoadRig:
         from provisioning.authority import Authority
         from provisioning.broker import refresh
         from provisioning.fleet import issue_client
-        from tests.reliability.procs import Rig
+        from tools.processes import Rig
 
         self.logs.mkdir(parents=True, exist_ok=True)
         self.rig = Rig.create(self.root, self.devices, self.logs)
@@ -622,7 +622,7 @@ class LoadRig:
         return self
 
     def _start_listeners(self) -> None:
-        from tests.reliability.procs import wait_until
+        from tools.processes import wait_until
 
         clients = Path(self.rig.index["clients"]["alerts"]["cert"]).parent
         self.listeners = [
@@ -642,7 +642,7 @@ class LoadRig:
         self._start_listeners()
 
     def _push_watchlists(self) -> None:
-        from tests.integration.synthetic import seal_for
+        from tools.synthetic import seal_for
 
         ops = self.rig.client("ops")
         try:
@@ -663,7 +663,7 @@ class LoadRig:
             return f"sqlite:///{self.db_dir.resolve() / 'alerts.db'}"
         import psycopg
 
-        from tests.postgres import ADMIN_URL
+        from tools.postgres import ADMIN_URL
 
         self._pg_name = f"lfr_load_{secrets.token_hex(4)}"
         with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
@@ -689,7 +689,7 @@ class LoadRig:
         if self._pg_name is not None:
             import psycopg
 
-            from tests.postgres import ADMIN_URL
+            from tools.postgres import ADMIN_URL
 
             with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
                 admin.execute(f"DROP DATABASE IF EXISTS {self._pg_name} WITH (FORCE)")
@@ -715,7 +715,7 @@ class LoadRig:
     # one step at one offered rate
 
     def step(self, rate: float, seconds: float, settle: float = 120.0) -> StepResult:
-        from tests.reliability.procs import BIN, Proc
+        from tools.processes import BIN, Proc
 
         assert self.watcher is not None
         self._steps += 1

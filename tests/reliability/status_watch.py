@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.reliability.conftest import Recorder
-from tests.reliability.procs import Rig
+from tools.processes import Rig
 
 Doc = dict[str, Any]
 

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.synthetic import make_clip
 from tests.reliability.camera_server import CameraServer
 from tests.reliability.conftest import Recorder, sized
-from tests.reliability.procs import Rig, crowd_clip, set_section, stored_ids, wait_until
+from tests.reliability.procs import crowd_clip, set_section, stored_ids
 from tests.reliability.status_watch import StatusWatch, alarm
+from tools.processes import Rig, wait_until
+from tools.synthetic import make_clip
 
 DROPPED = re.compile(r"event ([0-9a-f-]{36}) dropped")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.reliability.conftest import Recorder, sized
 from tests.reliability.loadgen import LoadRig, details, markdown
-from tests.reliability.procs import QUEUED
+from tools.processes import QUEUED
 
 DEVICES = 50
 

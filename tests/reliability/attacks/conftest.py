@@ -10,7 +10,6 @@ import pytest
 
 from protocol.command import Action
 from protocol.event import sign_event
-from tests.integration.synthetic import Appearance, make_clip
 from tests.reliability.attacks.fleet import (
     CAM02_COLOURS,
     StatusWatch,
@@ -22,7 +21,9 @@ from tests.reliability.attacks.fleet import (
     ran,
     signing_key,
 )
-from tests.reliability.procs import Rig, set_section, wait_until
+from tests.reliability.procs import set_section
+from tools.processes import Rig, wait_until
+from tools.synthetic import Appearance, make_clip
 
 
 @pytest.fixture(scope="package")

@@ -26,9 +26,9 @@ from protocol.keys import key_id
 from protocol.watchlist import seal_bundle
 from provisioning.authority import load_ops_signer
 from provisioning.registry import Registry
-from tests.integration.synthetic import synthetic_entries
 from tests.reliability.conftest import Recorder
-from tests.reliability.procs import Proc, Rig, wait_until
+from tools.processes import Proc, Rig, wait_until
+from tools.synthetic import synthetic_entries
 
 Signer = tuple[ed25519.Ed25519PrivateKey, str]
 REFUSAL = re.compile(r"(watchlist|command) rejected \((\w+)\): (.*)")
