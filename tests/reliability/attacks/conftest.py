@@ -12,7 +12,6 @@ from protocol.command import Action
 from protocol.event import sign_event
 from tests.reliability.attacks.fleet import (
     CAM02_COLOURS,
-    StatusWatch,
     System,
     bundle,
     command,
@@ -22,6 +21,7 @@ from tests.reliability.attacks.fleet import (
     signing_key,
 )
 from tests.reliability.procs import set_section
+from tests.reliability.status_watch import StatusWatch
 from tools.processes import Rig, wait_until
 from tools.synthetic import Appearance, make_clip
 
