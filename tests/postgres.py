@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 
 import pytest
 
-ADMIN_URL = os.environ.get("LFR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+from tools.postgres import ADMIN_URL
 
 
 @pytest.fixture

@@ -105,6 +105,15 @@ def client(index: dict[str, Any], who: str, client_id: str = "") -> MqttLink:
     return link
 
 
+def publish_retained(index: dict[str, Any], topic: str, payload: bytes) -> None:
+    """Publish ``payload`` retained on ``topic`` as ops (a watchlist, a command)."""
+    ops = client(index, "ops")
+    try:
+        assert ops.wait_ack(ops.publish(topic, payload, retain=True)) in (0, 16)
+    finally:
+        ops.close()
+
+
 @contextmanager
 def tls_fleet(prefix: str = "lfr-bench-") -> Iterator[tuple[dict[str, Any], Broker]]:
     """An authority, one device and the alerts client (quickstart), and Mosquitto with TLS and

@@ -12,17 +12,8 @@ from typing import Any
 from lfrkit.mqtt import MqttLink
 from protocol.event import MatchEvent, verify_event
 from provisioning.registry import Registry
-from tools.broker import client
 
 LFR_AGENT = str(Path(sys.executable).parent / "lfr-agent")
-
-
-def publish_retained(index: dict[str, Any], topic: str, payload: bytes) -> None:
-    ops = client(index, "ops")
-    try:
-        assert ops.wait_ack(ops.publish(topic, payload, retain=True)) in (0, 16)
-    finally:
-        ops.close()
 
 
 def run_agent(

@@ -25,8 +25,8 @@ from agent.synthetic_vision import PALETTE, PROFILE_ID, colour_embedding
 from protocol.command import Action, Command, sign_command
 from provisioning.authority import load_ops_signer
 from tests.integration.agent_helpers import collect, run_agent, start_agent, verified
-from tests.integration.synthetic import Appearance, make_clip, seal_for, use_synthetic
 from tools.broker import Broker, client
+from tools.synthetic import Appearance, make_clip, seal_for, use_synthetic
 
 pytestmark = pytest.mark.integration
 QUEUED = re.compile(r"event ([0-9a-f-]{36}) queued")

@@ -19,8 +19,8 @@ from central.watchlist_cli import main as watchlist_main
 from protocol.event import open_probe
 from protocol.keys import load_hpke_private
 from tests.conftest import SHARED
-from tests.integration.agent_helpers import collect, publish_retained, run_agent, verified
-from tools.broker import Broker, client
+from tests.integration.agent_helpers import collect, run_agent, verified
+from tools.broker import Broker, client, publish_retained
 
 pytestmark = [pytest.mark.integration, pytest.mark.dataset]
 LFW = SHARED / "datasets" / "lfw"

@@ -18,9 +18,9 @@ from agent.synthetic_vision import PALETTE
 from protocol.event import open_probe
 from protocol.keys import load_hpke_private, public_pem
 from provisioning.registry import Registry
-from tests.integration.agent_helpers import collect, publish_retained, run_agent, verified
-from tests.integration.synthetic import Appearance, make_clip, seal_for, use_synthetic
-from tools.broker import Broker, client
+from tests.integration.agent_helpers import collect, run_agent, verified
+from tools.broker import Broker, client, publish_retained
+from tools.synthetic import Appearance, make_clip, seal_for, use_synthetic
 
 pytestmark = pytest.mark.integration
 

@@ -27,10 +27,10 @@ from provisioning.fleet import issue_client
 from provisioning.quickstart import quickstart
 from tests.conftest import Fleet
 from tests.integration.agent_helpers import start_agent
-from tests.integration.synthetic import Appearance, make_clip, synthetic_entries, use_synthetic
 from tests.postgres import postgres_url  # noqa: F401 - fixture
 from tests.unit.test_event import make_event
 from tools.broker import Broker, client
+from tools.synthetic import Appearance, make_clip, synthetic_entries, use_synthetic
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent

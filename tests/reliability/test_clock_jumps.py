@@ -21,9 +21,10 @@ from agent.config import load_config
 from protocol.command import Action, Command, sign_command
 from protocol.status import Rejection
 from provisioning.authority import load_ops_signer
-from tests.integration.agent_helpers import publish_retained
 from tests.reliability.conftest import Recorder
-from tests.reliability.procs import Rig, crowd_clip, set_section, wait_until
+from tests.reliability.procs import crowd_clip, set_section
+from tools.broker import publish_retained
+from tools.processes import Rig, wait_until
 
 
 class JumpClock:

@@ -13,7 +13,7 @@ import pytest
 
 from lfrkit.mqtt import MqttLink, MqttSettings
 from tests.reliability.conftest import Recorder, sized
-from tests.reliability.procs import Rig
+from tools.processes import Rig
 
 
 @pytest.fixture

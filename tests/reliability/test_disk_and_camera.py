@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.synthetic import make_clip
 from tests.reliability.camera_server import CameraServer
 from tests.reliability.conftest import Recorder, sized
-from tests.reliability.procs import Rig, crowd_clip, set_section, stored_ids, wait_until
+from tests.reliability.procs import crowd_clip, set_section, stored_ids
 from tests.reliability.status_watch import StatusWatch, alarm
+from tools.processes import Rig, wait_until
+from tools.synthetic import make_clip
 
 DROPPED = re.compile(r"event ([0-9a-f-]{36}) dropped")
 
@@ -78,25 +79,29 @@ def test_disk_full_under_the_outbox(rig: Rig, tmp_path: Path, record: Recorder) 
         listener = rig.listener(
             "disk-listener", rig.index["clients"]["alerts"]["cert"], f"sqlite:///{db}"
         ).start()
-        status = StatusWatch(rig, device, record)
+        status = StatusWatch(rig.client("ops"), rig.topic(device, "status"), record)
         crowd = crowd_clip(tmp_path / "crowd.gif", people=6)
         agent = rig.agent(device, "--source", str(crowd), name="disk-agent").start()
         wait_until(lambda: len(stored_ids(db)) >= 3, 60, "the first alerts")
 
         ballast = fill(disk)
-        doc = status.wait(lambda d: alarm(d, "outbox not writable"), 30, "the disk alarm")
+        doc = status.wait(device, lambda d: alarm(d, "outbox not writable"), 30, "the disk alarm")
         # A new watchlist arriving now cannot be written: the old one stays in force.
         rig.push_watchlist(device, list(range(3)), 2, timedelta(hours=2))
         doc = status.wait(
+            device,
             lambda d: alarm(d, "state not writable") and alarm(d, "events dropped (disk full)"),
             60,
             "the watchlist-write alarm and drops beyond the memory bound",
         )
         assert doc["watchlist_version"] == 1 and agent.alive
         time.sleep(sized(3, 20))
-        held_during = status.wait(lambda d: d["events_held"] == held_max, 30, "a full bound")
+        held_during = status.wait(
+            device, lambda d: d["events_held"] == held_max, 30, "a full bound"
+        )
         ballast.unlink()
         doc = status.wait(
+            device,
             lambda d: (
                 not alarm(d, "not writable")
                 and d["events_held"] == 0
@@ -136,20 +141,21 @@ def test_camera_stalls_and_goes_away(rig: Rig, tmp_path: Path, record: Recorder)
     set_section(config, "matching", window_seconds=0.2, cooldown_seconds=0.1)
     set_section(config, "status", interval_seconds=1.0)
     rig.push_watchlist(device, [0, 1, 2], 1, timedelta(hours=2))
-    status = StatusWatch(rig, device, record)
+    status = StatusWatch(rig.client("ops"), rig.topic(device, "status"), record)
     with CameraServer(crowd_clip(tmp_path / "crowd.gif", people=3)) as camera:
         agent = rig.agent(device, "--source", camera.url, name="camera-agent").start()
         try:
-            doc = status.wait(lambda d: d.get("frames", 0) > 20, 60, "frames flowing")
+            doc = status.wait(device, lambda d: d.get("frames", 0) > 20, 60, "frames flowing")
             camera.mode = "stall"  # connection open, no bytes: a hung camera
-            doc = status.wait(lambda d: alarm(d, "camera stalled"), 30, "the stall alarm")
-            doc = status.wait(lambda d: d["camera_errors"] >= 1, 30, "the read timeout")
+            doc = status.wait(device, lambda d: alarm(d, "camera stalled"), 30, "the stall alarm")
+            doc = status.wait(device, lambda d: d["camera_errors"] >= 1, 30, "the read timeout")
             camera.mode = "down"  # refuses connections: a camera rebooting
-            doc = status.wait(lambda d: d["camera_errors"] >= 2, 60, "reconnect attempts")
+            doc = status.wait(device, lambda d: d["camera_errors"] >= 2, 60, "reconnect attempts")
             assert agent.alive
             frames_before = doc["frames"]
             camera.mode = "play"
             doc = status.wait(
+                device,
                 lambda d: d["frames"] > frames_before + 20 and not alarm(d, "camera stalled"),
                 90,
                 "frames flowing again after the camera came back",

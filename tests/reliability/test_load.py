@@ -5,7 +5,7 @@ CI size: 50 devices for 25 s at 15 events/s across the fleet. Full size
 (``LFR_RELIABILITY_SCALE=full``): 5 minutes at 100 events/s. The figures (events/s, latency,
 CPU per component) are written to the artefacts as ``load/results.md`` and printed; nothing
 here asserts a time: performance targets are not unit tests. The break-point search is
-``python -m tests.reliability.loadgen search`` (see docs/reliability.md).
+``python -m tools.load search`` (see docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import os
 from pathlib import Path
 
 from tests.reliability.conftest import Recorder, sized
-from tests.reliability.loadgen import LoadRig, details, markdown
-from tests.reliability.procs import QUEUED
+from tools.load.results import details, markdown
+from tools.load.rig import LoadRig
+from tools.processes import QUEUED
 
 DEVICES = 50
 

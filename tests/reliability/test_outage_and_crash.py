@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.synthetic import make_clip
 from tests.reliability.conftest import Recorder, sized
-from tests.reliability.procs import Proc, Rig, crowd_clip, set_section, stored_ids, wait_until
+from tests.reliability.procs import crowd_clip, set_section, stored_ids
+from tools.processes import Proc, Rig, wait_until
+from tools.synthetic import make_clip
 
 LIFETIME = timedelta(hours=2)
 

@@ -23,8 +23,8 @@ from agent.io.identity import load_identity
 from agent.io.watchlist_store import WatchlistStore
 from agent.synthetic_vision import PROFILE_ID
 from provisioning.quickstart import quickstart
-from tests.integration.synthetic import seal_for
 from tests.reliability.conftest import Recorder
+from tools.synthetic import seal_for
 
 # Runs in the child: counts every file-system step of the real code and dies at step N.
 INJECT = r"""

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from lfrkit.mqtt import MqttError, MqttLink, MqttSettings
 from tests.integration.test_broker_policy import NOT_AUTHORIZED, drain
 from tests.reliability.conftest import Recorder
-from tests.reliability.procs import BIN, Rig
+from tools.processes import BIN, Rig
 
 ACCEPTED = (0, 16)  # PUBACK: success, or success with no matching subscribers
 

@@ -10,10 +10,8 @@ import pytest
 
 from protocol.command import Action
 from protocol.event import sign_event
-from tests.integration.synthetic import Appearance, make_clip
 from tests.reliability.attacks.fleet import (
     CAM02_COLOURS,
-    StatusWatch,
     System,
     bundle,
     command,
@@ -22,7 +20,10 @@ from tests.reliability.attacks.fleet import (
     ran,
     signing_key,
 )
-from tests.reliability.procs import Rig, set_section, wait_until
+from tests.reliability.procs import set_section
+from tests.reliability.status_watch import StatusWatch
+from tools.processes import Rig, wait_until
+from tools.synthetic import Appearance, make_clip
 
 
 @pytest.fixture(scope="package")

@@ -1,4 +1,4 @@
-"""The attack suite's running system (the ops status watch, the fleet, what a test can
+"""The attack suite's running system (the fleet, the ops status watch, what a test can
 sign and send) and how a refusal is observed where an operator would see it."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from agent.io.identity import load_identity
 from agent.synthetic_vision import PROFILE_ID
 from central.store import AlertStore
-from lfrkit.mqtt import MqttLink
 from protocol import hpke
 from protocol.command import Action, Command, sign_command
 from protocol.encoding import format_time
@@ -26,9 +25,10 @@ from protocol.keys import key_id
 from protocol.watchlist import seal_bundle
 from provisioning.authority import load_ops_signer
 from provisioning.registry import Registry
-from tests.integration.synthetic import synthetic_entries
 from tests.reliability.conftest import Recorder
-from tests.reliability.procs import Proc, Rig, wait_until
+from tests.reliability.status_watch import StatusWatch
+from tools.processes import Proc, Rig, wait_until
+from tools.synthetic import synthetic_entries
 
 Signer = tuple[ed25519.Ed25519PrivateKey, str]
 REFUSAL = re.compile(r"(watchlist|command) rejected \((\w+)\): (.*)")
@@ -36,43 +36,6 @@ CAM02_COLOURS = [9]  # nobody in the clip: cam-02 never matches, so it never sen
 
 
 # -- the running system -------------------------------------------------------------------
-
-
-class StatusWatch:
-    """The ops client: reads every device's retained status and publishes as ops.
-
-    One connection only: the broker uses the certificate name as the client id, so a second
-    ``ops`` connection would take this one's session over.
-    """
-
-    def __init__(self, link: MqttLink) -> None:
-        self.link = link
-        self.latest: dict[str, dict[str, Any]] = {}
-        link.subscribe([("lfr/v1/+/+/status", 1)])
-
-    def pump(self, timeout: float) -> None:
-        message = self.link.receive(timeout)
-        while message is not None:
-            self.latest[message.topic.split("/")[3]] = json.loads(message.payload)
-            message = self.link.receive(0)
-
-    def wait(
-        self, device: str, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.pump(0.2)
-            doc = self.latest.get(device)
-            if doc is not None and predicate(doc):
-                return doc
-        raise AssertionError(
-            f"timed out after {timeout:.0f}s waiting for {what}; "
-            f"last status of {device}: {self.latest.get(device)}"
-        )
-
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        code = self.link.wait_ack(self.link.publish(topic, payload, retain=retain), timeout=180)
-        assert code in (0, 16), f"broker refused the ops publish on {topic} ({code:#x})"
 
 
 @dataclass

@@ -21,7 +21,6 @@ from protocol.limits import DEFAULT_LIMITS
 from protocol.watchlist import TYP as WATCHLIST_TYP
 from protocol.watchlist import WatchlistHeader
 from provisioning.registry import Registry
-from tests.integration.synthetic import synthetic_entries
 from tests.reliability.attacks.fleet import (
     System,
     bundle,
@@ -30,6 +29,7 @@ from tests.reliability.attacks.fleet import (
     rogue_signer,
 )
 from tests.reliability.conftest import Recorder
+from tools.synthetic import synthetic_entries
 
 # -- watchlists (cam-01; the wrong-device case on cam-02) ---------------------------------
 

@@ -18,7 +18,7 @@ from protocol.jws import sign_compact
 from protocol.limits import DEFAULT_LIMITS
 from tests.reliability.attacks.fleet import System, event, publish_as_device, signing_key
 from tests.reliability.conftest import Recorder
-from tests.reliability.procs import wait_until
+from tools.processes import wait_until
 
 LISTENER_REFUSAL = re.compile(r"event refused on (\S+) \((\w+)\): (.*)")
 

@@ -1,4 +1,5 @@
-"""Clips and watchlists for the synthetic vision backend (coloured, textured squares)."""
+"""Clips and watchlists for the synthetic vision backend (coloured, textured squares): what the
+tests and the load generator run a fleet on instead of cameras and real faces."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def make_clip(
     path: Path,
     frames: int,
     people: list[Appearance],
+    *,
     size: int = 56,
     width: int = 320,
     height: int = 240,
