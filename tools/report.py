@@ -1,4 +1,4 @@
-"""What the reports of ``make bench`` and ``make eval`` (and models/ speed tables) share:
+"""What the reports of ``make bench``, ``make eval``, the load generator and models/ share:
 Markdown tables, the CPU time a run took, a headless matplotlib, and writing a results JSON
 from which the report is rendered (then, or again later)."""
 
