@@ -11,10 +11,6 @@ from protocol.errors import BadEncoding
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
-def is_name(value: str) -> bool:
-    return bool(_NAME.match(value))
-
-
 def check_name(value: str, what: str) -> str:
     if not _NAME.match(value):
         raise BadEncoding(
