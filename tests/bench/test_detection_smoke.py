@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.bench import detection
-from tools.bench.composites import SIZE_BINS, composites
+from tools.bench import clip_truth, detection
+from tools.bench.composites import SIZE_BINS, TRUTH, composites
 from tools.bench.detection import assign, matches
-from tools.bench.scenes import LFW
+from tools.bench.scenes import LFW, MEDIA
 
 needs_lfw = pytest.mark.skipif(not LFW.is_dir(), reason=f"{LFW} is absent (../shared/datasets)")
 
@@ -70,3 +70,33 @@ def test_quick_detection_section_writes_its_report(tmp_path: Path) -> None:
     text = (tmp_path / "detection.md").read_text()
     assert "Recall per face-size bin" in text and "The real clips" in text
     assert (tmp_path / "bench_detection.png").stat().st_size > 1000
+
+
+@pytest.mark.skipif(not MEDIA.is_dir(), reason=f"{MEDIA} is absent (../shared/media)")
+@pytest.mark.integration
+def test_committed_clip_truth_is_what_the_tool_makes_from_the_accepted_tracks(
+    tmp_path: Path,
+) -> None:
+    clip = "intel_face-demographics-walking"
+    committed = json.loads((TRUTH / f"{clip}.json").read_text())
+    proposals = clip_truth.propose(clip, tmp_path)
+    doc = json.loads(proposals.read_text())
+    again = {
+        str(i): [c["box"] for c in cands if c["track"] in committed["accepted_tracks"]]
+        for i, cands in enumerate(doc["frames"])
+    }
+    assert {k: v for k, v in again.items() if v} == committed["faces"]
+    assert (tmp_path / f"{clip}.tracks.png").stat().st_size > 1000
+
+
+def test_every_committed_clip_truth_is_well_formed() -> None:
+    files = sorted(TRUTH.glob("*.json"))
+    assert len(files) == 4
+    for path in files:
+        doc = json.loads(path.read_text())
+        width, height = doc["size"]
+        assert doc["accepted_tracks"] and doc["note"]
+        for i, boxes in doc["faces"].items():
+            assert 0 <= int(i) < doc["frames"]
+            for x0, y0, x1, y1 in boxes:
+                assert 0 <= x0 < x1 <= width + 2 and 0 <= y0 < y1 <= height + 2
