@@ -110,7 +110,10 @@ class Hog:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError("the HOG worker ended")
+            raise RuntimeError(
+                "the HOG worker ended (is face_recognition installed in the peer venv? "
+                "make -C models peer-venv)"
+            )
         return line.strip()
 
     def detect(self, frame: U8) -> list[tuple[Box, float]]:
