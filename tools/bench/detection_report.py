@@ -181,6 +181,10 @@ def detection_section(doc: dict[str, Any]) -> list[str]:
         return [*lines, f"Skipped: {det['skipped']}", ""]
     bins = det["bins"]
     lines += [
+        f"Run {det['run_at']}, load average at the end "
+        f"{', '.join(f'{x:.2f}' for x in det['load_average'])} (other work shares the machine: "
+        "compare detectors within this run, not with other runs).",
+        "",
         "Concourse composites (`tools/bench/composites.py`, seed "
         f"{det['seed']}): 720p and 1080p frames of real backgrounds (CC0 / public-domain "
         "scene photos from the pinned scikit-image wheel; frames of the CC-BY clips that have "
