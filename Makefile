@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench eval
+.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench bench-detection eval
 
 help:
 	@echo "make install         venv in $(VENV) with the project and its dev tools (idempotent)"
@@ -14,7 +14,8 @@ help:
 	@echo "make test-reliability faults, load, attacks, fuzzing (CI size; FULL=1 for docs/reliability.md)"
 	@echo "make fuzz            100k inputs each on the watchlist, event, command, status parsers (SEED=...)"
 	@echo "make lint            ruff + mypy --strict"
-	@echo "make bench           speed, memory, scaling -> reports/bench.md (+ PNG)"
+	@echo "make bench           speed, memory, scaling, detection -> reports/bench.md (+ PNG)"
+	@echo "make bench-detection the detection section alone -> reports/detection.md (+ PNG)"
 	@echo "make eval            LFW accuracy, 1:N FNIR/FPIR with DET plot -> reports/eval.md"
 	@echo "make install-service (root) the agent as a hardened systemd service; uninstall-service [WIPE=1]"
 	@echo "make models          rebuild models/*.tflite and models/MANIFEST.json from pinned sources"
@@ -53,6 +54,11 @@ fuzz-atheris: install
 # Reports (Markdown + PNG) in reports/; BENCH_ARGS=--quick for a small run.
 bench: install install-system
 	$(BIN)/python -m tools.bench $(BENCH_ARGS)
+
+# Recall by face size, false detections and frames/s of every detector, on concourse
+# composites and the real clips (needs ../shared; HOG with models/.cache/peer-venv).
+bench-detection: install
+	$(BIN)/python -m tools.bench.detection $(BENCH_ARGS)
 
 eval: install
 	$(BIN)/python -m tools.evaluation $(EVAL_ARGS)

@@ -49,10 +49,13 @@ ASSETS = [
 ]
 
 
-def fetch_assets(cache: Path) -> dict[str, Path]:
+def fetch_assets(
+    cache: Path, assets: list[tuple[str, list[str], str, str, dict[str, str]]] | None = None
+) -> dict[str, Path]:
+    """The pictures of ``assets`` (default: the demo's) in ``cache``, fetched once."""
     cache.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
-    for requirement, args, filename, sha256, members in ASSETS:
+    for requirement, args, filename, sha256, members in ASSETS if assets is None else assets:
         archive = cache / filename
         if not all((cache / name).exists() for name in members.values()):
             if not archive.exists():

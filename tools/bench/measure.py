@@ -17,6 +17,7 @@ import numpy as np
 
 from agent.models import load_profile
 from tools.bench import publishing
+from tools.bench.detection import detection_summary, measure_detection
 from tools.bench.footprint import agent_footprint
 from tools.bench.haar import haar_baseline
 from tools.bench.matching import matching_scaling
@@ -61,6 +62,8 @@ def measure(
     t = lap("throughput (synthetic)", t)
     clips = clip_throughput(vision, seconds, 12 if quick else None)
     t = lap("throughput (clips)", t)
+    detection = measure_detection(quick=quick)
+    t = lap("detection", t)
     sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
     match_rows, series = matching_scaling(sizes, vision.embedder.dim, runs)
     t = lap("matching", t)
@@ -85,6 +88,7 @@ def measure(
         "throughput": flows,
         "media": str(MEDIA),
         "clips": clips,
+        "detection": detection,
         "matching": {"rows": match_rows, "series": series},
     }
     detect = float(np.median(stages[1].samples) * 1000)
@@ -98,6 +102,7 @@ def measure(
         "clips": {f"{r[0]} tiles={r[2]}": {"fps": float(r[3]), "faces": int(r[4])} for r in clips}
         if clips
         else None,
+        "detection": detection_summary(detection),
         "publish_ms": percentiles(pub.publish.acked) if pub else None,
         "publish_received_ms": percentiles(pub.publish.received) if pub else None,
         "publish_nodelay_ms": percentiles(pub.publish_nodelay.acked) if pub else None,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tools.bench import runtimes
+from tools.bench.detection_report import PLOT, detection_section, plot_recall_by_size
 from tools.bench.plots import plot_latency, plot_matching
 from tools.bench.timing import Timing
 from tools.report import render_again, table
@@ -32,7 +33,18 @@ def render(doc: dict[str, Any], out: Path) -> None:
     plot_matching(m["matching"]["series"], out / "bench_matching.png")
     if m["publishing"]:
         plot_latency(m["publishing"], out / "bench_latency.png")
-    sections = (opening, per_stage, frame_to_event, runtime_section, throughput, clips, agent)
+    if m.get("detection") and "skipped" not in m["detection"]:
+        plot_recall_by_size(m["detection"], out / PLOT)
+    sections = (
+        opening,
+        per_stage,
+        frame_to_event,
+        runtime_section,
+        throughput,
+        clips,
+        detection_section,
+        agent,
+    )
     (out / "bench.md").write_text("\n".join(line for part in sections for line in part(doc)))
 
 
