@@ -4,10 +4,12 @@ the clock), the quality score they compare, and what a track holds and forgets."
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from agent.config import ConfigError, parse_config
 from agent.core.matcher import Match, Matcher
 from agent.core.quality import FaceMeasure, QualityPolicy, measure, score
 from agent.core.schedule import Decision, EmbedPolicy, EmbedState, decide, record
@@ -157,3 +159,14 @@ def test_a_track_that_alerted_costs_detection_only_until_the_watchlist_changes()
     stage.tracker.forget_subjects()  # a new list: every track is looked at again
     stage.process(frame((1, 20, 60, 64), (2, 200, 60, 64)), LISTED, NOW + timedelta(seconds=1))
     assert c.decisions[Decision.NEW] == 4 and c.faces_embedded == 6
+
+
+def test_the_schedule_is_configured_under_matching() -> None:
+    head = '[device]\nid = "cam-01"\nsite = "kx"\n[broker]\nhost = "broker"\n'
+    path = Path("/etc/lfr-agent/agent.toml")
+    default = parse_config(head, path).matching
+    assert EmbedPolicy(default.reembed_every, default.reembed_gain) == EmbedPolicy()
+    tuned = parse_config(head + "[matching]\nreembed_every = 3\nreembed_gain = 0.5\n", path)
+    assert (tuned.matching.reembed_every, tuned.matching.reembed_gain) == (3, 0.5)
+    with pytest.raises(ConfigError, match="reembed_every: must not be negative"):
+        parse_config(head + "[matching]\nreembed_every = -1\n", path)
