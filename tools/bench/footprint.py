@@ -21,7 +21,11 @@ from tools.broker import client, mosquitto_binary, tls_fleet
 
 
 def agent_footprint(
-    seconds: float, vision: Vision, frame: U8, camera_fps: float | None = None
+    seconds: float,
+    vision: Vision,
+    frame: U8,
+    camera_fps: float | None = None,
+    profile: str = "accurate",
 ) -> dict[str, Any] | None:
     """Peak RSS and CPU% of a real ``lfr-agent run`` (real models, real TLS broker), with a
     watchlist holding the people in ``frame`` pushed as ops push one, so the agent detects,
@@ -29,7 +33,8 @@ def agent_footprint(
 
     ``camera_fps``: instead of the still frame at 10 frames/s, a video at that rate in which
     the people walk across the frame (2 s, looping seamlessly), like a camera the agent has to
-    keep up with: frames it cannot process are dropped (needs OpenCV)."""
+    keep up with: frames it cannot process are dropped (needs OpenCV). ``profile``: the one
+    ``vision`` was loaded with (the agent runs it too, or it refuses the watchlist)."""
     if mosquitto_binary() is None:
         return None
     with tls_fleet() as (index, _broker), tempfile.TemporaryDirectory() as tmp:
@@ -43,7 +48,8 @@ def agent_footprint(
         embeddings = [vision.embedder.embed(frame, d) for d in vision.detector.detect(frame)]
         device = index["devices"][0]
         config = Path(device["config"])
-        config.write_text(config.read_text() + "\n[status]\ninterval_seconds = 5\n")
+        extra = f'\n[status]\ninterval_seconds = 5\n\n[vision]\nprofile = "{profile}"\n'
+        config.write_text(config.read_text() + extra)
         listener = publishing.Listener(index)
         topics = DeviceTopics(device["site"], device["id"])
         listener.link.subscribe([(topics.status, 1)])
