@@ -21,6 +21,7 @@ import numpy.typing as npt
 from agent.config import AgentConfig, ConfigError
 from agent.control import DeviceControl, MatchingPolicy
 from agent.core.quality import QualityPolicy
+from agent.core.schedule import EmbedPolicy
 from agent.core.tracker import Tracker
 from agent.delivery import EventDelivery
 from agent.events import EventSigner
@@ -86,6 +87,7 @@ def camera_frames(
         tracker,
         probe_margin=config.events.probe_margin,
         tiles=config.vision.tiles,
+        schedule=EmbedPolicy(config.matching.reembed_every, config.matching.reembed_gain),
     )
     capture = Capture(
         open_source(

@@ -75,6 +75,10 @@ class MatchingSection:
     storage: str = "float32"  # float32, float16 or int8 watchlist matrix
     window_seconds: float = 1.0  # best frame of a track within this window is the alert
     cooldown_seconds: float = 300.0  # the same subject alerts again only after this
+    # A tracked face is embedded when its track is new, when it scores reembed_gain better
+    # than the track's best embedded face, or every reembed_every frames (0: never).
+    reembed_every: int = 10
+    reembed_gain: float = 0.2
 
 
 @dataclass(frozen=True)

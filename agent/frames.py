@@ -149,6 +149,8 @@ class CameraFrames:
             camera_errors=camera.camera_errors,
             camera_restarts=camera.camera_restarts,
             frames_dropped=camera.frames_dropped,
+            faces_embedded=counters.faces_embedded,
+            stage_cpu_s=dict(counters.cpu_s),
         )
         alarms: tuple[Alarm, ...] = ()
         if camera.camera_errors:

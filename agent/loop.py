@@ -118,7 +118,9 @@ class Agent:
                 self.control.on_command(message.payload)
         return handled
 
-    def status(self, fps: float, state: State | None = None) -> DeviceStatus:
+    def status(
+        self, fps: float, state: State | None = None, *, dropped_fps: float = 0.0
+    ) -> DeviceStatus:
         mono = time.monotonic()
         since = 0.0 if self.frames.ended else mono - self._last_frame
         control, frames, events = (
@@ -139,6 +141,7 @@ class Agent:
             started=self.started,
             now=self.clock(),
             fps=fps,
+            dropped_fps=dropped_fps,
             seconds_since_frame=since,
             alarms=alarms,
             watchlist=control.report,
@@ -170,8 +173,14 @@ class Agent:
             self.notifier.watchdog()  # only while frames are being processed
             self._last_watchdog = mono
         news = (*self.control.news(), *self.delivery.news(), self.link.generation, not progressing)
-        frames = self.frames.status().report.frames
-        self.reporter.tick(mono, frames, news, self.status)
+        report = self.frames.status().report
+        self.reporter.tick(
+            mono,
+            report.frames,
+            news,
+            lambda fps, dropped: self.status(fps, dropped_fps=dropped),
+            report.frames_dropped,
+        )
 
     def run(self) -> int:
         """Run until SIGTERM, or until the exit policy says so."""
@@ -203,10 +212,11 @@ class Agent:
         assert final.report is not None
         c, e = final.report.frames, final.report.events
         log.info(
-            "stopped: frames=%d faces_detected=%d faces_discarded=%d matches=%d "
-            "events_published=%d events_queued=%d",
+            "stopped: frames=%d faces_detected=%d faces_embedded=%d faces_discarded=%d "
+            "matches=%d events_published=%d events_queued=%d",
             c.frames,
             c.faces_detected,
+            c.faces_embedded,
             c.faces_discarded,
             c.matches,
             e.events_published,

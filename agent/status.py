@@ -77,6 +77,7 @@ def assemble(
     started: datetime,
     now: datetime,
     fps: float,
+    dropped_fps: float = 0.0,
     seconds_since_frame: float,
     alarms: tuple[Alarm, ...],
     watchlist: WatchlistReport,
@@ -90,6 +91,7 @@ def assemble(
         model_hashes=dict(about.model_hashes),
         uptime_s=int((now - started).total_seconds()),
         fps=round(fps, 2),
+        dropped_fps=round(dropped_fps, 2),
         seconds_since_frame=round(seconds_since_frame, 1),
         watchlist=watchlist,
         frames=frames,
@@ -120,7 +122,7 @@ class StatusReporter:
         self._link, self._topic, self._notifier = link, topic, notifier
         self._interval = interval
         self._last = 0.0  # monotonic time of the last periodic status; 0: none yet
-        self._frames_at_last = 0
+        self._frames_at_last = self._dropped_at_last = 0
         self._news: tuple[object, ...] = ()
 
     def publish(self, status: DeviceStatus) -> None:
@@ -133,15 +135,19 @@ class StatusReporter:
         mono: float,
         frames: int,
         news: tuple[object, ...],
-        build: Callable[[float], DeviceStatus],
+        build: Callable[[float, float], DeviceStatus],
+        dropped: int = 0,
     ) -> None:
-        """Publish ``build(fps)`` if the interval has passed or ``news`` changed; ``frames``
-        processed so far give the frame rate since the last one."""
+        """Publish ``build(fps, dropped_fps)`` if the interval has passed or ``news`` changed;
+        ``frames`` processed and ``dropped`` so far give the rates since the last one."""
         if mono - self._last < self._interval and news == self._news:
             return
-        fps = (frames - self._frames_at_last) / max(mono - self._last, 1e-6) if self._last else 0.0
-        self.publish(build(fps))
-        self._last, self._frames_at_last, self._news = mono, frames, news
+        span = max(mono - self._last, 1e-6)
+        fps = (frames - self._frames_at_last) / span if self._last else 0.0
+        dropped_fps = (dropped - self._dropped_at_last) / span if self._last else 0.0
+        self.publish(build(fps, dropped_fps))
+        self._last, self._news = mono, news
+        self._frames_at_last, self._dropped_at_last = frames, dropped
 
     def publish_final(self, status: DeviceStatus) -> None:
         """The last status on the way out, waited for briefly (the last will covers a miss)."""

@@ -5,13 +5,14 @@ ops and control-room tools read it back through :func:`parse_status`, the same c
 the one writes the other accepts. The last will (``offline_status``) carries only ``state``,
 ``device_id`` and ``site``; every other document carries all members. Parsing is as strict as
 for the other formats: size before parsing, no unknown or missing members, bounded numbers,
-one :class:`~protocol.errors.RejectedInput` for anything else.
+one :class:`~protocol.errors.RejectedInput` for anything else. Members added after the first
+release (:data:`LATER_MEMBERS`) may be missing, so an older device's document still parses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -60,6 +61,8 @@ REPORT_MEMBERS = frozenset(
         "at",
     }
 )
+# Added with the embedding schedule (issue 15); absent from older devices' documents.
+LATER_MEMBERS = frozenset({"dropped_fps", "faces_embedded", "stage_cpu_s"})
 _REJECTION_MEMBERS = frozenset({"what", "reason", "at"})
 
 
@@ -120,6 +123,9 @@ class FramesReport:
     camera_errors: int
     camera_restarts: int
     frames_dropped: int
+    faces_embedded: int = 0  # embeddings run; a tracked face is embedded only when it pays
+    # Process CPU seconds spent in each stage since start: detect, embed, match.
+    stage_cpu_s: Mapping[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -131,6 +137,8 @@ class FramesReport:
             "camera_errors": self.camera_errors,
             "camera_restarts": self.camera_restarts,
             "frames_dropped": self.frames_dropped,
+            "faces_embedded": self.faces_embedded,
+            "stage_cpu_s": {k: round(v, 3) for k, v in sorted(self.stage_cpu_s.items())},
         }
 
 
@@ -169,6 +177,7 @@ class Report:
     events: EventsReport
     alarms: tuple[str, ...]
     at: datetime
+    dropped_fps: float = 0.0  # frames the capture slot overwrote, per second
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -177,6 +186,7 @@ class Report:
             "model_hashes": dict(self.model_hashes),
             "uptime_s": self.uptime_s,
             "fps": self.fps,
+            "dropped_fps": self.dropped_fps,
             "seconds_since_frame": self.seconds_since_frame,
             **self.watchlist.to_json(),
             **self.frames.to_json(),
@@ -210,7 +220,7 @@ def offline_status(device_id: str, site: str) -> bytes:
 def parse_status(payload: bytes, limits: Limits = DEFAULT_LIMITS) -> DeviceStatus:
     """A status document from the broker, as the device wrote it, or one RejectedInput."""
     obj = parse_json_object(payload, "status", limits.status_bytes)
-    fields = Fields(obj, "status", allowed=WILL_MEMBERS | REPORT_MEMBERS)
+    fields = Fields(obj, "status", allowed=WILL_MEMBERS | REPORT_MEMBERS | LATER_MEMBERS)
     _require(obj, WILL_MEMBERS, "status")
     try:
         state = State(fields.text("state", max_len=16))
@@ -245,6 +255,8 @@ def _report(obj: Mapping[str, Any], fields: Fields) -> Report:
             camera_errors=_count(fields, "camera_errors"),
             camera_restarts=_count(fields, "camera_restarts"),
             frames_dropped=_count(fields, "frames_dropped"),
+            faces_embedded=_count(fields, "faces_embedded") if "faces_embedded" in obj else 0,
+            stage_cpu_s=_mapping(obj, "stage_cpu_s", _is_seconds) if "stage_cpu_s" in obj else {},
         ),
         events=EventsReport(
             events_published=_count(fields, "events_published"),
@@ -255,6 +267,7 @@ def _report(obj: Mapping[str, Any], fields: Fields) -> Report:
         ),
         alarms=tuple(_alarm(a) for a in fields.items("alarms", MAX_ITEMS)),
         at=fields.time("at"),
+        dropped_fps=fields.number("dropped_fps", 0.0, MAX_REAL) if "dropped_fps" in obj else 0.0,
     )
 
 
@@ -291,6 +304,10 @@ def _count(fields: Fields, name: str) -> int:
 
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
+
+
+def _is_seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= MAX_REAL
 
 
 def _is_hash(value: object) -> bool:

@@ -1,7 +1,9 @@
 """Is a detected face good enough to embed? Size, sharpness and pose, from pixels and keypoints.
 
-A face that fails is not embedded at all (counted by reason): a blurred or profile face would
-only produce an unreliable score, and not embedding it is also the most private outcome.
+A face that fails the gate (:func:`gate`) is not embedded at all (counted by reason): a
+blurred or profile face would only produce an unreliable score, and not embedding it is also
+the most private outcome. A face that passes gets a quality :func:`score`, which the embedding
+schedule (:mod:`agent.core.schedule`) compares with the best its track has had.
 """
 
 from __future__ import annotations
@@ -59,24 +61,67 @@ def yaw_ratio(keypoints: F32) -> float:
     return abs(float(nose[0] - mid[0])) / distance
 
 
-def assess(
-    frame: U8, box: tuple[float, float, float, float], keypoints: F32, policy: QualityPolicy
-) -> str | None:
-    """None if the face is good enough, else the reason it is not."""
+@dataclass(frozen=True)
+class FaceMeasure:
+    """What the gate and the score read from one detected face: pixels in, three numbers out."""
+
+    size_px: float  # the face box's shorter side, in frame pixels
+    sharpness: float  # :func:`sharpness` on a fixed-size grey view of the face box
+    yaw: float  # :func:`yaw_ratio`
+
+
+def measure(frame: U8, box: tuple[float, float, float, float], keypoints: F32) -> FaceMeasure:
     x0, y0, x1, y1 = box
-    if min(x1 - x0, y1 - y0) < policy.min_face_px:
-        return "too_small"
-    if yaw_ratio(keypoints) > policy.max_yaw:
-        return "pose"
+    size = min(x1 - x0, y1 - y0)
     h, w = frame.shape[:2]
     ix0, iy0 = max(0, int(x0)), max(0, int(y0))
     ix1, iy1 = min(w, int(x1)), min(h, int(y1))
     patch = frame[iy0:iy1, ix0:ix1]
     if patch.size == 0:
-        return "too_small"
+        return FaceMeasure(0.0, 0.0, yaw_ratio(keypoints))
     # Fixed-size view so the threshold does not depend on how big the face is.
     step = max(1, min(patch.shape[0], patch.shape[1]) // 64)
     grey = patch[::step, ::step].astype(np.float32).mean(axis=2)
-    if sharpness(grey) < policy.min_sharpness:
+    return FaceMeasure(float(size), sharpness(grey), yaw_ratio(keypoints))
+
+
+def gate(face: FaceMeasure, policy: QualityPolicy) -> str | None:
+    """None if the face is good enough to embed, else the reason it is not."""
+    if face.size_px < policy.min_face_px:
+        return "too_small"
+    if face.yaw > policy.max_yaw:
+        return "pose"
+    if face.sharpness < policy.min_sharpness:
         return "blurred"
     return None
+
+
+# Where each factor of :func:`score` reaches one half: a face of 56 px is half as good as one
+# of the embedders' 112 px input or more; a Laplacian variance of 60 (four times the default
+# gate) is half-sharp.
+SIZE_FULL_PX = 112.0
+SHARPNESS_HALF = 60.0
+
+
+def score(face: FaceMeasure) -> float:
+    """How good a face is for recognition, in [0, 1]: size x sharpness x frontalness.
+
+    - size: ``min(1, size_px / 112)``; the embedders see 112 px, a bigger face adds nothing;
+    - sharpness: ``s / (s + 60)``; saturating, so noise on a sharp face does not dominate;
+    - frontalness: ``max(0, 1 - yaw)``; 1 frontal, 0 when the nose is an eye distance aside.
+
+    Only comparisons between faces of one track use it (is this face better than the best the
+    track has had?), so the three factors need to move the right way, not be calibrated.
+    """
+    size = min(1.0, max(0.0, face.size_px) / SIZE_FULL_PX)
+    sharp = max(0.0, face.sharpness)
+    sharp = sharp / (sharp + SHARPNESS_HALF)
+    frontal = max(0.0, 1.0 - face.yaw) if face.yaw == face.yaw else 0.0  # NaN: not frontal
+    return size * sharp * frontal
+
+
+def assess(
+    frame: U8, box: tuple[float, float, float, float], keypoints: F32, policy: QualityPolicy
+) -> str | None:
+    """None if the face is good enough, else the reason it is not."""
+    return gate(measure(frame, box, keypoints), policy)

@@ -4,6 +4,12 @@ Association is by geometry only (IoU, then centre distance). The tracker never h
 embedding or the pixels of a face that matched nobody: privacy over tracking precision. For a
 face that *did* match, the caller passes an opaque ``crop`` (the probe to send), and the
 tracker keeps the best-scoring one per (track, subject) for a short window before emitting it.
+
+A frame goes through in three steps, so that the caller can decide per track whether a face is
+worth embedding (:mod:`agent.core.schedule`): :meth:`Tracker.assign` the frame's boxes to
+tracks, :meth:`Tracker.offer` the matches, :meth:`Tracker.advance` to collect the alerts due.
+What a track holds (box, embedding schedule, alert state, pending crops) lives only while the
+track does: :meth:`Track.end` clears it when the track ends.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from agent.core.matcher import Match
+from agent.core.schedule import EmbedState
 
 Box = tuple[float, float, float, float]
 T = TypeVar("T")
@@ -42,12 +49,22 @@ class _Pending(Generic[T]):
 
 
 @dataclass
-class _Track(Generic[T]):
+class Track(Generic[T]):
     track_id: int
     box: Box
     last_seen: datetime
     alerted: set[str] = field(default_factory=set)
     pending: dict[str, _Pending[T]] = field(default_factory=dict)
+    embed: EmbedState = field(default_factory=EmbedState)
+    ended: bool = False
+
+    def end(self) -> None:
+        """The track is gone: forget everything it held (privacy: nothing outlives a track)."""
+        self.pending.clear()
+        self.alerted.clear()
+        self.embed.reset()
+        self.box = (0.0, 0.0, 0.0, 0.0)
+        self.ended = True
 
 
 def iou(a: Box, b: Box) -> float:
@@ -89,8 +106,9 @@ class Tracker(Generic[T]):
             centre_factor,
             max_tracks,
         )
-        self._tracks: list[_Track[T]] = []
+        self._tracks: list[Track[T]] = []
         self._next_id = 1
+        self._frame = 0
         self._last_alert: dict[str, datetime] = {}
         self.stats = TrackerStats()
 
@@ -98,54 +116,81 @@ class Tracker(Generic[T]):
     def active_tracks(self) -> int:
         return len(self._tracks)
 
-    def _associate(self, faces: list[Face[T]]) -> list[_Track[T] | None]:
+    def _associate(self, boxes: list[Box]) -> list[Track[T] | None]:
         pairs = sorted(
             (
-                (iou(t.box, f.box), ti, fi)
+                (iou(t.box, b), ti, bi)
                 for ti, t in enumerate(self._tracks)
-                for fi, f in enumerate(faces)
+                for bi, b in enumerate(boxes)
             ),
             reverse=True,
         )
-        owner: list[_Track[T] | None] = [None] * len(faces)
+        owner: list[Track[T] | None] = [None] * len(boxes)
         used: set[int] = set()
-        for overlap, ti, fi in pairs:
-            if ti in used or owner[fi] is not None:
+        for overlap, ti, bi in pairs:
+            if ti in used or owner[bi] is not None:
                 continue
             if overlap >= self.iou_threshold or _near(
-                self._tracks[ti].box, faces[fi].box, self.centre_factor
+                self._tracks[ti].box, boxes[bi], self.centre_factor
             ):
-                owner[fi] = self._tracks[ti]
+                owner[bi] = self._tracks[ti]
                 used.add(ti)
         return owner
 
-    def update(self, faces: list[Face[T]], now: datetime) -> list[Alert[T]]:
-        """Feed one frame's faces; returns the alerts due now."""
-        owners = self._associate(faces)
-        for face, owner in zip(faces, owners, strict=True):
+    @property
+    def frame(self) -> int:
+        """How many frames have been assigned: the clock of the embedding schedule."""
+        return self._frame
+
+    def assign(self, boxes: list[Box], now: datetime) -> list[Track[T]]:
+        """One frame's face boxes, each to its track (a new one if none is near)."""
+        self._frame += 1
+        owners = self._associate(boxes)
+        tracks: list[Track[T]] = []
+        for box, owner in zip(boxes, owners, strict=True):
             track = owner
             if track is None:
-                track = _Track(self._next_id, face.box, now)
+                track = Track(self._next_id, box, now)
                 self._next_id += 1
                 self.stats.tracks_started += 1
                 self._tracks.append(track)
-            track.box, track.last_seen = face.box, now
-            if face.match is not None:
-                self._offer(track, face, now)
+            track.box, track.last_seen = box, now
+            tracks.append(track)
+        return tracks
+
+    def offer(self, track: Track[T], match: Match, crop: T | None, now: datetime) -> None:
+        """A face of ``track`` matched: keep it if it is the subject's best in the window."""
+        self._offer(track, Face(track.box, match, crop), now)
+
+    def advance(self, now: datetime) -> list[Alert[T]]:
+        """End of a frame: the alerts due now; tracks not seen for ``max_age`` end."""
         alerts: list[Alert[T]] = []
-        alive: list[_Track[T]] = []
+        alive: list[Track[T]] = []
         for track in self._tracks:
             gone = now - track.last_seen > self.max_age
             for ref in list(track.pending):
                 if gone or now - track.pending[ref].first >= self.window:
                     alerts += self._emit(track, ref, now)
-            if not gone:
+            if gone:
+                track.end()
+            else:
                 alive.append(track)
-        # Bounded: the oldest tracks go first (their pending alerts are emitted above).
-        self._tracks = sorted(alive, key=lambda t: t.last_seen)[-self.max_tracks :]
+        # Bounded: the oldest tracks go first.
+        alive.sort(key=lambda t: t.last_seen)
+        for track in alive[: -self.max_tracks]:
+            track.end()
+        self._tracks = alive[-self.max_tracks :]
         return alerts
 
-    def _offer(self, track: _Track[T], face: Face[T], now: datetime) -> None:
+    def update(self, faces: list[Face[T]], now: datetime) -> list[Alert[T]]:
+        """Feed one frame's faces (matched or not); returns the alerts due now."""
+        tracks = self.assign([f.box for f in faces], now)
+        for face, track in zip(faces, tracks, strict=True):
+            if face.match is not None:
+                self._offer(track, face, now)
+        return self.advance(now)
+
+    def _offer(self, track: Track[T], face: Face[T], now: datetime) -> None:
         match = face.match
         assert match is not None
         if match.subject_ref in track.alerted:
@@ -157,7 +202,7 @@ class Tracker(Generic[T]):
         elif match.score > pending.match.score:
             pending.match, pending.crop, pending.observed_at = match, face.crop, now
 
-    def _emit(self, track: _Track[T], ref: str, now: datetime) -> list[Alert[T]]:
+    def _emit(self, track: Track[T], ref: str, now: datetime) -> list[Alert[T]]:
         pending = track.pending.pop(ref)
         track.alerted.add(ref)
         last = self._last_alert.get(ref)
@@ -176,8 +221,10 @@ class Tracker(Generic[T]):
         return alerts
 
     def forget_subjects(self) -> None:
-        """Watchlist wiped or replaced: drop pending crops and cool-downs of old subjects."""
+        """Watchlist wiped or replaced: drop pending crops and cool-downs of old subjects; every
+        track is embedded again against the new list."""
         for track in self._tracks:
             track.pending.clear()
             track.alerted.clear()
+            track.embed.reset()
         self._last_alert.clear()

@@ -28,8 +28,9 @@ from protocol.status import (
 from tests.conftest import EMBEDDER, NOW
 from tests.unit.test_parsers_fuzz import FUZZ, json_values, only_rejections, plausible
 
-# What an agent published (a paused device with a watchlist, a refused command, alarms).
-AGENT_DOCUMENT = (
+# What an agent published before the embedding schedule (a paused device with a watchlist, a
+# refused command, alarms).
+OLD_DOCUMENT = (
     b'{"alarms":["outbox 9/10 full","camera stalled: no frame for 12s"],"at":"2026-11-28T09:00:00Z"'
     b',"camera_errors":0,"camera_restarts":0,"command_counter":4,"deployment_id":"kx-2026-11-28"'
     b',"device_id":"cam-01","embedder_sha256":"' + EMBEDDER.encode() + b'","events_dropped":0'
@@ -43,6 +44,17 @@ AGENT_DOCUMENT = (
     b',"outbox_max":10,"seconds_since_frame":12.0,"site":"kx","software_version":"0.1.0"'
     b',"state":"paused","uptime_s":600,"version_floor":7,"watchlist":"installed"'
     b',"watchlist_version":7}'
+)
+
+
+# The same device with the members added for the embedding schedule (issue 15).
+AGENT_DOCUMENT = (
+    OLD_DOCUMENT.replace(b',"embedder_sha256"', b',"dropped_fps":0.5,"embedder_sha256"')
+    .replace(b',"faces_rejected_quality"', b',"faces_embedded":12,"faces_rejected_quality"')
+    .replace(
+        b',"state":"paused"',
+        b',"stage_cpu_s":{"detect":20.25,"embed":7.5,"match":0.125},"state":"paused"',
+    )
 )
 
 
@@ -70,7 +82,16 @@ def test_an_agent_document_parses_and_encodes_to_the_same_bytes() -> None:
     assert (wl.version, wl.version_floor, wl.command_counter) == (7, 7, 4)
     assert wl.last_rejection == Rejection("command", "rollback", NOW - timedelta(minutes=1))
     assert status.report.frames.faces_rejected_quality == {"blur": 2, "small": 1}
+    assert status.report.frames.faces_embedded == 12 and status.report.dropped_fps == 0.5
+    assert status.report.frames.stage_cpu_s == {"detect": 20.25, "embed": 7.5, "match": 0.125}
     assert encode_status(status) == AGENT_DOCUMENT
+
+
+def test_a_document_from_before_the_embedding_schedule_still_parses() -> None:
+    status = parse_status(OLD_DOCUMENT)
+    assert status.report is not None and status.report.frames.matches == 3
+    assert status.report.frames.faces_embedded == 0 and status.report.frames.stage_cpu_s == {}
+    assert status.report.dropped_fps == 0.0
 
 
 def test_the_last_will_carries_only_state_and_name() -> None:

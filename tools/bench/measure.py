@@ -68,7 +68,8 @@ def measure(
     match_rows, series = matching_scaling(sizes, vision.embedder.dim, runs)
     t = lap("matching", t)
     agent_seconds = 5.0 if quick else agent_seconds
-    footprint = agent_footprint(agent_seconds, vision, near3)
+    # A camera at 30 frames/s with the three people walking across: can the agent keep up?
+    footprint = agent_footprint(agent_seconds, vision, near3, camera_fps=30.0, profile=profile)
     t = lap("agent footprint", t)
     took["total"] = time.monotonic() - began
     measured: dict[str, Any] = {
