@@ -211,3 +211,17 @@ def test_min_face_px_scales_a_1080p_frame_and_returns_frame_coordinates(
     assert right_eye[0] < nose[0] < left_eye[0] and nose[1] < mouth[1]
     with pytest.raises(ValueError, match="tile"):
         det.detect(frame, tiles=2)
+
+
+@needs_runtime
+def test_load_profile_takes_the_configured_detector() -> None:
+    from agent.models import load_profile
+
+    vision = load_profile("fast", MODELS, 1, detector="yunet", min_face_px=24)
+    assert isinstance(vision.detector, YuNetDetector)
+    assert vision.detector.scale_for_min_face == pytest.approx(16 / 24)
+    assert (
+        NAME in vision.model_hashes and "blazeface_short_float32.tflite" not in vision.model_hashes
+    )
+    default = load_profile("fast", MODELS, 1)
+    assert not isinstance(default.detector, YuNetDetector)
