@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.vision import yunet
-from agent.vision.image import resize
+from agent.vision.image import shrink
 from agent.vision.manifest import Manifest, ModelSpec
 from agent.vision.runtime import TFLiteModel
 from agent.vision.yunet import YuNetDetection
@@ -99,7 +99,7 @@ class YuNetDetector:
             raise ValueError("YuNetDetector does not tile; set min_face_px instead")
         h, w = frame.shape[:2]
         iw, ih = self.input_size(w, h)
-        small = resize(frame, iw, ih) if (iw, ih) != (w, h) else frame
+        small = shrink(frame, iw, ih) if (iw, ih) != (w, h) else frame
         boxes, scores, marks = self.raw(small[..., ::-1].astype(np.float32))
         keep = yunet.nms(boxes, scores, self.iou, self.top_k)
         # YuNet's coordinates are pixel-index ones (OpenCV aligns SFace crops with them as such);

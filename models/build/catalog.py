@@ -180,7 +180,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
             "min_score": 0.6,
             "nms_iou": 0.3,
             "top_k": 5000,
-            "min_face_input_px": 16,
+            "min_face_input_px": 24,
             "keypoints": "right eye, left eye, nose tip, right and left mouth corner",
         },
     },

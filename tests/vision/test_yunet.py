@@ -202,7 +202,7 @@ def test_min_face_px_scales_a_1080p_frame_and_returns_frame_coordinates(
     frame = np.full((1080, 1920, 3), 90, np.uint8)
     frame[700:800, 1500:1600] = small  # a face box of about 40 px
     det = YuNetDetector.from_manifest(manifest, NAME, min_face_px=40)
-    assert det.input_size(1920, 1080) == (768, 432)
+    assert det.input_size(1920, 1080) == (1152, 648)
     dets = det.detect(frame)
     assert len(dets) == 1
     x0, y0, x1, y1 = dets[0].box
@@ -217,9 +217,9 @@ def test_min_face_px_scales_a_1080p_frame_and_returns_frame_coordinates(
 def test_load_profile_takes_the_configured_detector() -> None:
     from agent.models import load_profile
 
-    vision = load_profile("fast", MODELS, 1, detector="yunet", min_face_px=24)
+    vision = load_profile("fast", MODELS, 1, detector="yunet", min_face_px=48)
     assert isinstance(vision.detector, YuNetDetector)
-    assert vision.detector.scale_for_min_face == pytest.approx(16 / 24)
+    assert vision.detector.scale_for_min_face == pytest.approx(24 / 48)
     assert (
         NAME in vision.model_hashes and "blazeface_short_float32.tflite" not in vision.model_hashes
     )
