@@ -10,8 +10,9 @@ nearest the centre is taken from each detector and embedded with each profile; r
 cosine between the two embeddings of the same photo (mean, percentiles, minimum, share >= 0.99),
 with YuNet's coordinates read as pixel-index (as shipped) and as continuous ones (the other
 reading), and how far the two detectors' eyes, nose and mouth centre lie apart (in eye
-distances). For scale: the cosines of those genuine pairs (two photos of one person) under
-BlazeFace, accurate profile.
+distances). For scale: each detector against itself on the same photo moved by (7, 5) pixels
+(what any detector's own jitter does to the crops), and the cosines of those genuine pairs (two
+photos of one person) under BlazeFace, accurate profile.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def main() -> int:
     images = [pairs.images[k] for i in chosen for k in (pairs.a[i], pairs.b[i])]
     cos: dict[str, dict[str, list[float]]] = {o: {p: [] for p in PROFILES} for o in OFFSETS}
     spread: dict[str, list[float]] = {k: [] for k in ("right_eye", "left_eye", "nose", "mouth")}
+    shifted: dict[str, dict[str, list[float]]] = {
+        d: {p: [] for p in PROFILES} for d in ("blazeface", "yunet")
+    }
     missed = {"blazeface": 0, "yunet": 0}
     ref: dict[str, np.ndarray] = {}
     for rel in images:
@@ -77,6 +81,14 @@ def main() -> int:
             continue
         eb = {p: e.embed(img, b) for p, e in embedders.items()}
         ref[rel] = eb["accurate"]
+        yunet_detector.PIXEL_OFFSET = OFFSETS["pixel_index"]  # as shipped
+        moved = np.zeros_like(img)
+        moved[5:, 7:] = img[:-5, :-7]
+        for dname, det in (("blazeface", blaze), ("yunet", yu)):
+            here, there = pick_central(det.detect(img), w, h), pick_central(det.detect(moved), w, h)
+            if here is not None and there is not None:
+                for p, e in embedders.items():
+                    shifted[dname][p].append(float(e.embed(img, here) @ e.embed(moved, there)))
         for name, off in OFFSETS.items():
             yunet_detector.PIXEL_OFFSET = off
             y = pick_central(yu.detect(img), w, h)
@@ -100,6 +112,9 @@ def main() -> int:
         "images": len(images),
         "missed": missed,
         "cosine_same_photo": {o: {p: stats(v) for p, v in d.items()} for o, d in cos.items()},
+        "cosine_same_detector_photo_moved_7_5_px": {
+            d: {p: stats(v) for p, v in x.items()} for d, x in shifted.items()
+        },
         "keypoint_offset_in_eye_distances": {
             k: {"mean": round(float(np.mean(v)), 4), "p95": round(float(np.percentile(v, 95)), 4)}
             for k, v in spread.items()
