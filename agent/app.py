@@ -51,7 +51,10 @@ def load_vision(config: AgentConfig) -> Vision:
     """The configured backend: the profile's TFLite models, or the synthetic test backend."""
     if config.vision.backend == "synthetic":
         return load_synthetic()
-    return load_profile(config.vision.profile, config.vision.models_dir, config.vision.threads)
+    v = config.vision
+    return load_profile(
+        v.profile, v.models_dir, v.threads, detector=v.detector, min_face_px=v.min_face_px
+    )
 
 
 def matching_policy(config: AgentConfig, vision: Vision) -> MatchingPolicy:

@@ -59,7 +59,11 @@ class VisionSection:
     profile: str = "accurate"  # embedding profile in models/MANIFEST.json (accurate, fast)
     models_dir: Path | None = None  # default: the models shipped with the package
     threads: int = 2
-    tiles: int = 1  # >1 tiles the frame for faces far away (small-face mode)
+    tiles: int = 1  # blazeface: >1 tiles the frame for faces far away (small-face mode)
+    # blazeface (close range: a door, a desk) or yunet (CCTV geometry: faces far away).
+    detector: str = "blazeface"
+    # yunet: the smallest face to find (box side, frame pixels); it sets the detection scale.
+    min_face_px: float = 40.0
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,7 @@ _SECTIONS: dict[str, type[Any]] = {
 _CHOICES = {
     "matching.storage": ("float32", "float16", "int8"),
     "vision.backend": ("tflite", "synthetic"),
+    "vision.detector": ("blazeface", "yunet"),
 }
 
 
@@ -222,6 +227,13 @@ def parse_config(text: str, path: Path) -> AgentConfig:
         key: _section(cls, raw.get(key, {}), f"{name}: {key}", base)
         for key, cls in _SECTIONS.items()
     }
+    vision = sections["vision"]
+    if vision.detector == "yunet" and vision.tiles != 1:
+        raise ConfigError(
+            f"{name}: vision.tiles: yunet does not tile (its scale comes from vision.min_face_px)"
+        )
+    if vision.min_face_px <= 0:
+        raise ConfigError(f"{name}: vision.min_face_px: must be positive")
     return AgentConfig(path=path, **sections)
 
 

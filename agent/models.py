@@ -20,22 +20,53 @@ class Vision:
     model_hashes: dict[str, str]
 
 
-def load_profile(
-    profile: str = "accurate", models_dir: Path | None = None, threads: int = 2
-) -> Vision:
-    """Hash-checked TFLite models of ``profile`` (raises agent.vision.errors.VisionError)."""
+# vision.detector -> the manifest's model ("blazeface": the profile's own detector).
+DETECTORS = {"yunet": "yunet_float32.tflite"}
+
+
+def load_detector(
+    name: str,
+    models_dir: Path | None = None,
+    threads: int = 2,
+    *,
+    min_face_px: float | None = None,
+) -> Detector:
+    """A hash-checked detector by manifest file name (``blazeface_short_float32.tflite``,
+    ``yunet_float32.tflite``, ...); ``min_face_px`` sets YuNet's scale (BlazeFace tiles instead)."""
     from agent.vision.detector import FaceDetector
+    from agent.vision.manifest import load_manifest
+    from agent.vision.yunet_detector import YuNetDetector
+
+    manifest = load_manifest(models_dir)
+    if manifest.model(name).family == "yunet":
+        return YuNetDetector.from_manifest(manifest, name, threads, min_face_px=min_face_px)
+    return FaceDetector.from_manifest(manifest, name, threads)
+
+
+def load_profile(
+    profile: str = "accurate",
+    models_dir: Path | None = None,
+    threads: int = 2,
+    *,
+    detector: str = "blazeface",
+    min_face_px: float | None = None,
+) -> Vision:
+    """Hash-checked TFLite models of ``profile`` (raises agent.vision.errors.VisionError), with
+    the profile's detector (``blazeface``) or YuNet (``yunet``, scaled for ``min_face_px``)."""
     from agent.vision.embedder import ProfileEmbedder
     from agent.vision.manifest import load_manifest
 
     manifest = load_manifest(models_dir)
     spec = manifest.profile(profile)
-    detector = FaceDetector.from_manifest(manifest, spec.detector, threads)
+    if detector != "blazeface" and detector not in DETECTORS:
+        raise ValueError(f"unknown detector {detector!r}")
+    det_name = DETECTORS.get(detector, spec.detector)
+    det = load_detector(det_name, models_dir, threads, min_face_px=min_face_px)
     embedder = ProfileEmbedder.from_manifest(manifest, spec.name, threads)
     threshold = manifest.raw["profiles"][spec.name].get("recommended_threshold")
-    names = [spec.detector, *(b.model for b in spec.blocks)]
+    names = [det_name, *(b.model for b in spec.blocks)]
     return Vision(
-        detector,
+        det,
         embedder,
         float(threshold) if threshold is not None else None,
         {n: manifest.model(n).sha256 for n in names},

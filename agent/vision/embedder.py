@@ -15,12 +15,19 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.vision.align import align
-from agent.vision.blazeface import Detection
 from agent.vision.manifest import Manifest, ModelSpec, ProfileSpec
 from agent.vision.runtime import TFLiteModel
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
+
+
+class Detection(Protocol):
+    """What alignment reads from a detection (BlazeFace's or YuNet's): right eye, left eye, nose
+    tip, mouth centre first, in continuous image coordinates."""
+
+    @property
+    def keypoints(self) -> F32: ...
 
 
 class TensorRunner(Protocol):

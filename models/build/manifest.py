@@ -54,6 +54,9 @@ def tensor_contract(path: Path) -> dict[str, Any]:
             "shape": [int(x) for x in d["shape"]],
             "dtype": np.dtype(d["dtype"]).name,
         }
+        signature = [int(x) for x in d.get("shape_signature", d["shape"])]
+        if signature != out["shape"]:
+            out["shape_signature"] = signature  # -1: resized at run time (YuNet's height, width)
         if scale:
             out["quantization"] = {"scale": float(scale), "zero_point": int(zero)}
         return out
@@ -113,8 +116,8 @@ def build_manifest(
                 "member": fam["member"],
                 "member_sha256": src["members"][fam["member"]],
             },
-            "origin": src["origin"],
-            "licence": src["licence"],
+            "origin": fam.get("origin", src["origin"]),
+            "licence": fam.get("licence", src["licence"]),
         }
         entry["tensors"] = tensor_contract(folder / f)
         entry["calibration"] = CALIBRATION[c["variant"]]
@@ -190,6 +193,30 @@ def measurements(cand: dict[str, Any], bench: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def add_entries(folder: Path, files: list[str], src: Path | None, notes_file: Path | None) -> int:
+    """Insert or refresh the entries of ``files`` in an existing MANIFEST.json, built by the same
+    code as a full run (so a full ``make install`` writes the same entries), without the LFW
+    calibration, quantisation and fusion that a full run redoes."""
+    for f in files:
+        if f not in CANDIDATES:
+            raise SystemExit(f"{f}: not a build candidate (build/plan.py)")
+        if src is not None:
+            data = (src / f).read_bytes()
+            (folder / f).write_bytes(data)
+            print(f"{f}: {hashlib.sha256(data).hexdigest()}", file=sys.stderr)
+    notes = json.loads(notes_file.read_text()) if notes_file and notes_file.exists() else {}
+    path = folder / "MANIFEST.json"
+    man = json.loads(path.read_text())
+    fresh = build_manifest(folder, files, notes, {})["models"]
+    # Keep SHIPPED's order, so the result is what a full run would write.
+    entries = {**man["models"], **fresh}
+    order = [f for f in SHIPPED if f in entries] + [f for f in entries if f not in SHIPPED]
+    man["models"] = {f: entries[f] for f in order}
+    path.write_text(json.dumps(man, indent=2, sort_keys=False) + "\n")
+    print(f"wrote {path} ({', '.join(files)})", file=sys.stderr)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dir", type=Path, required=True)
@@ -201,11 +228,20 @@ def main() -> int:
     ap.add_argument("--candidates", type=Path, help="eval_lfw.py results on every candidate")
     ap.add_argument("--bench", type=Path, help="JSON written by evaluation/bench_models.py")
     ap.add_argument(
+        "--add",
+        nargs="+",
+        metavar="FILE",
+        help="only (re)write these models' entries in --dir's existing MANIFEST.json, copying "
+        "them from --install-from; every other entry and the profiles stay as they are",
+    )
+    ap.add_argument(
         "--install-from",
         type=Path,
         help="copy the shipped files from this build folder into --dir first",
     )
     a = ap.parse_args()
+    if a.add:
+        return add_entries(a.dir, a.add, a.install_from, a.notes)
     if a.install_from:
         for f in SHIPPED:
             data = (a.install_from / f).read_bytes()

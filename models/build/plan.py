@@ -8,6 +8,7 @@ from typing import Any
 CANDIDATES: dict[str, dict[str, str]] = {
     "blazeface_short_float32.tflite": {"family": "blazeface_short", "variant": "float32"},
     "blazeface_full_float32.tflite": {"family": "blazeface_full", "variant": "float32"},
+    "yunet_float32.tflite": {"family": "yunet", "variant": "float32"},
     "mobilefacenet_float32.tflite": {"family": "mobilefacenet", "variant": "float32"},
     "mobilefacenet_int8w.tflite": {"family": "mobilefacenet", "variant": "int8_weight_only"},
     "mobilefacenet_int8dr.tflite": {"family": "mobilefacenet", "variant": "int8_dynamic_range"},
@@ -28,6 +29,7 @@ CANDIDATES: dict[str, dict[str, str]] = {
 SHIPPED: list[str] = [
     "blazeface_short_float32.tflite",
     "blazeface_full_float32.tflite",
+    "yunet_float32.tflite",
     "mobilefacenet_float32.tflite",
     "mobilefacenet_int8w.tflite",
     "sface_int8.tflite",

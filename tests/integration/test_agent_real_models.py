@@ -105,6 +105,12 @@ def test_lfw_people_walk_past(
         "accurate",
     )
     seal_and_push(index, device, entries, 1, tmp_path)
+    walk_past(index, device["config"], tmp_path)
+
+
+def walk_past(index: dict[str, Any], config: str, tmp_path: Path) -> None:
+    """Colin Powell, a stranger, George W Bush, a stranger, Colin Powell again (LFW photos not
+    enrolled): two events for WL-0001 and one for WL-0002, each with a probe crop."""
     frames = tmp_path / "frames"
     frames.mkdir()
     blank = np.full((250, 250, 3), 30, np.uint8)
@@ -127,7 +133,7 @@ def test_lfw_people_walk_past(
             count += 1
     alerts = client(index, "alerts")
     alerts.subscribe([("lfr/v1/+/+/events", 1)])
-    result = run_agent(device["config"], "--source", str(frames), "--until-end")
+    result = run_agent(config, "--source", str(frames), "--until-end")
     assert result.returncode == 0, result.stdout + result.stderr
     events = verified(index, collect(alerts, 15))
     alerts.close()
@@ -159,3 +165,25 @@ def test_cc_by_clip_only_the_enrolled_person_alerts(
     alerts.close()
     assert [e.subject_ref for e in events] == ["WL-0100"]
     assert events[0].margin > 0
+
+
+@needs_shared
+def test_yunet_node_matches_a_watchlist_enrolled_with_the_profile(
+    index: dict[str, Any], broker: Broker, device: dict[str, Any], tmp_path: Path
+) -> None:
+    # The same walk past, seen by a node configured with the YuNet detector, against entries
+    # that lfr-watchlist enrol made with the profile (and so with BlazeFace's alignment).
+    entries = enrol(
+        {
+            "WL-0001": [lfw("Colin_Powell", n) for n in (1, 2, 3)],
+            "WL-0002": [lfw("George_W_Bush", n) for n in (1, 2, 3)],
+        },
+        tmp_path,
+        "accurate",
+    )
+    seal_and_push(index, device, entries, 3, tmp_path)
+    text = Path(device["config"]).read_text()
+    assert "[vision]" not in text
+    config = Path(device["config"]).with_name("agent-yunet.toml")
+    config.write_text(text + '\n[vision]\ndetector = "yunet"\n')
+    walk_past(index, str(config), tmp_path)

@@ -121,6 +121,11 @@ def test_config_errors_name_the_key_and_file() -> None:
     config = parse_config(MINIMAL, Path("/etc/lfr-agent/agent.toml"))
     assert config.broker.port == 8883 and config.camera.source == "picamera2:0"
     assert config.client_key == Path("/var/lib/lfr-agent/keys/tls.key")
+    assert config.vision.detector == "blazeface" and config.vision.min_face_px == 40.0
+    concourse = parse_config(
+        MINIMAL + "[vision]\ndetector = 'yunet'\nmin_face_px = 24\n", Path("a")
+    )
+    assert concourse.vision.detector == "yunet" and concourse.vision.min_face_px == 24.0
     cases = {
         MINIMAL + "prot = 1\n": "agent.toml: broker.prot: unknown key",
         MINIMAL.replace('host = "mqtt"', "host = 3"): "broker.host: must be a string",
@@ -129,6 +134,9 @@ def test_config_errors_name_the_key_and_file() -> None:
         MINIMAL + "[camera]\nwidth = -1\n": "camera.width: must not be negative",
         '[device]\nid = "x"\n[broker]\nhost = "h"\n': "device.site: required key is missing",
         "[device\n": "not valid TOML",
+        MINIMAL + "[vision]\ndetector = 'haar'\n": "vision.detector: must be one of",
+        MINIMAL + "[vision]\ndetector = 'yunet'\ntiles = 3\n": "vision.tiles: yunet does not",
+        MINIMAL + "[vision]\nmin_face_px = 0\n": "vision.min_face_px: must be positive",
     }
     for text, message in cases.items():
         with pytest.raises(ConfigError, match=message.replace("[", r"\[")):

@@ -1,0 +1,117 @@
+"""YuNet face detector: one pass over the frame, scaled from the smallest face the node wants.
+
+YuNet is fully convolutional (strides 8/16/32, one prior per cell), so its cost follows the input
+pixels and the smallest face it finds follows the input scale. Instead of tiles, the frame is
+scaled once so that a face of ``min_face_px`` frame pixels becomes the model's smallest reliable
+face (``min_face_input_px`` in the manifest) and run whole; tiles at one scale would only add
+their overlap to the same pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import numpy.typing as npt
+
+from agent.vision import yunet
+from agent.vision.image import shrink
+from agent.vision.manifest import Manifest, ModelSpec
+from agent.vision.runtime import TFLiteModel
+from agent.vision.yunet import YuNetDetection
+
+log = logging.getLogger(__name__)
+
+U8 = npt.NDArray[np.uint8]
+HEADS = ("cls", "obj", "bbox", "kps")
+PIXEL_OFFSET = 0.5
+
+
+class YuNetDetector:
+    """Detects faces in RGB uint8 frames; coordinates come back in frame pixels.
+
+    ``min_face_px``: the smallest face (box side, frame pixels) to find; it fixes the input scale
+    (:func:`agent.vision.yunet.input_scale`). ``None``: the frame at full resolution.
+    """
+
+    def __init__(
+        self,
+        model: TFLiteModel,
+        spec: ModelSpec,
+        *,
+        min_face_px: float | None = None,
+        min_score: float | None = None,
+    ) -> None:
+        d = spec.decode
+        self.model = model
+        self.spec = spec
+        self.strides = tuple(int(s) for s in d["strides"])
+        self.min_score = float(d["min_score"] if min_score is None else min_score)
+        self.iou = float(d["nms_iou"])
+        self.top_k = int(d["top_k"])
+        self.min_face_input_px = float(d["min_face_input_px"])
+        self.scale_for_min_face = (
+            1.0 if min_face_px is None else yunet.input_scale(min_face_px, self.min_face_input_px)
+        )
+        names = self.model.output_names
+        self._idx = {head: [names.index(f"{head}_{s}") for s in self.strides] for head in HEADS}
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: Manifest,
+        name: str,
+        num_threads: int = 2,
+        *,
+        min_face_px: float | None = None,
+        min_score: float | None = None,
+    ) -> YuNetDetector:
+        return cls(
+            TFLiteModel.from_manifest(manifest, name, num_threads),
+            manifest.model(name),
+            min_face_px=min_face_px,
+            min_score=min_score,
+        )
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """The scaled frame ``(width, height)`` fed for a ``width x height`` frame (before the
+        padding to a multiple of 32)."""
+        return yunet.input_size(width, height, self.scale_for_min_face)
+
+    def raw(self, bgr: npt.NDArray[np.float32]) -> tuple[yunet.F32, yunet.F32, yunet.F32]:
+        """Boxes, scores and landmarks above ``min_score`` for one BGR float image already at the
+        input scale (any size; padded here), before NMS, in that image's pixels."""
+        h, w = bgr.shape[:2]
+        ph, pw = yunet.padded(h), yunet.padded(w)
+        self.model.resize_input((1, ph, pw, 3))
+        x = np.zeros((1, ph, pw, 3), dtype=np.float32)
+        x[0, :h, :w] = bgr
+        outs = self.model.run(x)
+        heads = [[outs[i][0] for i in self._idx[head]] for head in HEADS]
+        return yunet.decode(
+            *heads, width=w, height=h, min_score=self.min_score, strides=self.strides
+        )
+
+    def detect(self, frame: U8, tiles: int = 1) -> list[YuNetDetection]:
+        """All faces in ``frame`` (H x W x 3 RGB uint8), best score first. ``tiles`` must be 1:
+        the scale comes from ``min_face_px`` (see the module docstring)."""
+        if tiles != 1:
+            raise ValueError("YuNetDetector does not tile; set min_face_px instead")
+        h, w = frame.shape[:2]
+        iw, ih = self.input_size(w, h)
+        small = shrink(frame, iw, ih) if (iw, ih) != (w, h) else frame
+        boxes, scores, marks = self.raw(small[..., ::-1].astype(np.float32))
+        keep = yunet.nms(boxes, scores, self.iou, self.top_k)
+        # YuNet's coordinates are pixel-index ones (OpenCV aligns SFace crops with them as such);
+        # ours are continuous (pixel i spans [i, i+1), as BlazeFace's and agent.vision.align's).
+        sx, sy = w / iw, h / ih
+        boxes = (boxes[keep] + PIXEL_OFFSET) * np.array([sx, sy, sx, sy], dtype=np.float32)
+        marks = (marks[keep] + PIXEL_OFFSET) * np.array([sx, sy], dtype=np.float32)
+        return [
+            YuNetDetection(
+                box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+                score=float(s),
+                landmarks=m.astype(np.float32),
+            )
+            for b, s, m in zip(boxes, scores[keep], marks, strict=True)
+        ]
