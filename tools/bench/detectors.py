@@ -47,19 +47,21 @@ class Ours:
         return [(d.box, d.score) for d in self.detector.detect(frame, tiles=self.tiles)]
 
 
-def _manifest_detector(model: str) -> Detector:
-    from agent.vision.detector import FaceDetector
-    from agent.vision.manifest import load_manifest
+def _manifest_detector(model: str, min_face_px: float | None = None) -> Detector:
+    from agent.models import load_detector
 
-    return FaceDetector.from_manifest(load_manifest(), model, THREADS)
+    return load_detector(model, threads=THREADS, min_face_px=min_face_px)
 
 
-# name -> (model loader, tiles). YuNet (agent/vision/yunet.py) is one more line here.
+# name -> (model loader, tiles). YuNet's scale is the agent's [vision] min_face_px: 24 keeps a
+# 1080p frame at full size, 40 (the default) shrinks it to 1152x648.
 OURS: dict[str, tuple[Callable[[], Detector], int]] = {
     "BlazeFace short": (lambda: _manifest_detector("blazeface_short_float32.tflite"), 1),
     "BlazeFace short tiles=3": (lambda: _manifest_detector("blazeface_short_float32.tflite"), 3),
     "BlazeFace full": (lambda: _manifest_detector("blazeface_full_float32.tflite"), 1),
     "BlazeFace full tiles=3": (lambda: _manifest_detector("blazeface_full_float32.tflite"), 3),
+    "YuNet min 40 px": (lambda: _manifest_detector("yunet_float32.tflite", 40), 1),
+    "YuNet min 24 px": (lambda: _manifest_detector("yunet_float32.tflite", 24), 1),
 }
 
 
