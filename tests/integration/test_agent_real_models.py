@@ -89,14 +89,9 @@ def device(index: dict[str, Any]) -> dict[str, Any]:
     return dev
 
 
-@needs_shared
-def test_lfw_people_walk_past(
-    index: dict[str, Any], broker: Broker, device: dict[str, Any], tmp_path: Path
-) -> None:
-    # Watchlist: two people, enrolled from photos 1-3. The "camera" then sees: Colin Powell
-    # (photo 4), a stranger (Jennifer Aniston), George W Bush (photo 5), a second stranger,
-    # and Colin Powell again (photo 5): expect two events for WL-0001, one for WL-0002.
-    entries = enrol(
+def enrol_two_walkers(tmp_path: Path) -> Path:
+    """The walk past's two listed people, enrolled from their LFW photos 1-3 (accurate)."""
+    return enrol(
         {
             "WL-0001": [lfw("Colin_Powell", n) for n in (1, 2, 3)],
             "WL-0002": [lfw("George_W_Bush", n) for n in (1, 2, 3)],
@@ -104,6 +99,16 @@ def test_lfw_people_walk_past(
         tmp_path,
         "accurate",
     )
+
+
+@needs_shared
+def test_lfw_people_walk_past(
+    index: dict[str, Any], broker: Broker, device: dict[str, Any], tmp_path: Path
+) -> None:
+    # Watchlist: two people, enrolled from photos 1-3. The "camera" then sees: Colin Powell
+    # (photo 4), a stranger (Jennifer Aniston), George W Bush (photo 5), a second stranger,
+    # and Colin Powell again (photo 5): expect two events for WL-0001, one for WL-0002.
+    entries = enrol_two_walkers(tmp_path)
     seal_and_push(index, device, entries, 1, tmp_path)
     walk_past(index, device["config"], tmp_path)
 
@@ -173,14 +178,7 @@ def test_yunet_node_matches_a_watchlist_enrolled_with_the_profile(
 ) -> None:
     # The same walk past, seen by a node configured with the YuNet detector, against entries
     # that lfr-watchlist enrol made with the profile (and so with BlazeFace's alignment).
-    entries = enrol(
-        {
-            "WL-0001": [lfw("Colin_Powell", n) for n in (1, 2, 3)],
-            "WL-0002": [lfw("George_W_Bush", n) for n in (1, 2, 3)],
-        },
-        tmp_path,
-        "accurate",
-    )
+    entries = enrol_two_walkers(tmp_path)
     seal_and_push(index, device, entries, 3, tmp_path)
     text = Path(device["config"]).read_text()
     assert "[vision]" not in text
