@@ -173,14 +173,16 @@ class Agent:
             self.notifier.watchdog()  # only while frames are being processed
             self._last_watchdog = mono
         news = (*self.control.news(), *self.delivery.news(), self.link.generation, not progressing)
-        report = self.frames.status().report
         self.reporter.tick(
             mono,
-            report.frames,
             news,
             lambda fps, dropped: self.status(fps, dropped_fps=dropped),
-            report.frames_dropped,
+            self._frame_counts,
         )
+
+    def _frame_counts(self) -> tuple[int, int]:
+        report = self.frames.status().report
+        return report.frames, report.frames_dropped
 
     def run(self) -> int:
         """Run until SIGTERM, or until the exit policy says so."""

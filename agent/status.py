@@ -133,15 +133,16 @@ class StatusReporter:
     def tick(
         self,
         mono: float,
-        frames: int,
         news: tuple[object, ...],
         build: Callable[[float, float], DeviceStatus],
-        dropped: int = 0,
+        counts: Callable[[], tuple[int, int]],
     ) -> None:
         """Publish ``build(fps, dropped_fps)`` if the interval has passed or ``news`` changed;
-        ``frames`` processed and ``dropped`` so far give the rates since the last one."""
+        ``counts()``, frames processed and dropped so far, give the rates since the last one.
+        Called every turn of the loop, so nothing is built unless a status is due."""
         if mono - self._last < self._interval and news == self._news:
             return
+        frames, dropped = counts()
         span = max(mono - self._last, 1e-6)
         fps = (frames - self._frames_at_last) / span if self._last else 0.0
         dropped_fps = (dropped - self._dropped_at_last) / span if self._last else 0.0
