@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from central.store import AlertStore
+from lfrkit.files import atomic_write
 from protocol.encoding import format_time, parse_time
 from protocol.event import open_probe, parse_stored_event
 from protocol.keys import HpkePrivateKey
@@ -211,8 +212,19 @@ def export(store: AlertStore, since: datetime, fmt: str, key: HpkePrivateKey | N
     names = list(rows[0]) if rows else ["event_id"]
     writer = csv.DictWriter(buffer, fieldnames=names)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: neutralise_cell(v) for k, v in row.items()} for row in rows)
     return buffer.getvalue()
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP
+    CSV injection): officer names and references come from people and devices."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def purge(store: AlertStore, older_than: timedelta, now: datetime) -> tuple[int, int]:
@@ -263,7 +275,9 @@ def since_arg(text: str) -> datetime:
 
 
 def write(path: Path | None, text: str) -> None:
+    """Standard output, or a file only its owner can read (it names officers and subjects,
+    and with --with-images holds faces), written atomically whatever the umask."""
     if path is None:
         print(text, end="")
     else:
-        path.write_text(text)
+        atomic_write(path, text.encode("utf-8"), 0o600)
