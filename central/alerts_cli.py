@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,17 +100,61 @@ def _listen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _page_tls(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """The TLS context and the host names the page answers to (from its certificate)."""
+    from cryptography import x509
+
+    from central.web import tls_context
+
+    if args.tls_cert is None:
+        if not args.insecure_localhost:
+            raise UsageError(
+                "the officers' page needs --tls-cert (issue one with lfr-provision page-cert); "
+                "plain HTTP only with --insecure-localhost on 127.0.0.1"
+            )
+        if args.host != "127.0.0.1":
+            raise UsageError("--insecure-localhost serves plain HTTP on 127.0.0.1 only")
+        return None, ["127.0.0.1", "localhost"]
+    if args.insecure_localhost:
+        raise UsageError("give either --tls-cert or --insecure-localhost, not both")
+    key = args.tls_key or args.tls_cert.with_suffix(".key")
+    read_private(key, "page TLS key")  # refuses a key file others can read
+    cert = x509.load_pem_x509_certificate(read_bounded(args.tls_cert, 64 * 1024, "page cert"))
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        raise UsageError(f"{args.tls_cert} names no host (no subjectAltName)") from None
+    names = [*san.get_values_for_type(x509.DNSName)]
+    names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    return tls_context(args.tls_cert, key), names
+
+
 def _serve(args: argparse.Namespace) -> int:
-    from central.store import AlertStore, StoreError
+    from central.sessions import Sessions
     from central.web import OfficerApp, serve
 
-    try:
-        store = AlertStore(args.db)
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
+    context, names = _page_tls(args)
+    allowed = args.allow_host or names
+    store = _open_store(args.db)
     key = load_hpke_private(read_private(args.adjudication_key, "adjudication key"))
-    server = serve(OfficerApp(store, key, args.references), args.host, args.port)
-    print(f"officers' page on http://{args.host}:{server.server_address[1]}/", flush=True)
+    if not any(officer.active for officer in store.officers()):
+        print("no active officer yet: add one with lfr-alerts officers add NAME", flush=True)
+    sessions = Sessions(store, idle=args.idle_timeout, absolute=args.session_lifetime)
+    app = OfficerApp(
+        store,
+        key,
+        sessions,
+        allowed_hosts=allowed,
+        references=args.references,
+        secure=context is not None,
+    )
+    server = serve(app, args.host, args.port, context)
+    scheme = "https" if context is not None else "http"
+    print(
+        f"officers' page on {scheme}://{args.host}:{server.server_address[1]}/ "
+        f"(answers to: {', '.join(allowed)})",
+        flush=True,
+    )
     # shutdown() waits for serve_forever() to return, so it runs off the serving thread.
     stopper = lambda *_: threading.Thread(target=server.shutdown).start()  # noqa: E731
     signal.signal(signal.SIGTERM, stopper)
@@ -117,6 +163,66 @@ def _serve(args: argparse.Namespace) -> int:
         server.serve_forever()
     finally:
         server.server_close()
+        store.close()
+    return EXIT_OK
+
+
+def _new_password(args: argparse.Namespace) -> str:
+    from central.passwords import MAX_LENGTH
+
+    if args.password_stdin:
+        line = sys.stdin.readline(MAX_LENGTH + 2)
+        return line[:-1] if line.endswith("\n") else line
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for the password: use --password-stdin")
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise UsageError("the two passwords differ; nothing changed")
+    return first
+
+
+def _officers(args: argparse.Namespace) -> int:
+    from central.passwords import WeakPassword, check_policy, hash_password, valid_name
+
+    store = _open_store(args.db)
+    try:
+        if args.officers_command == "list":
+            for officer in store.officers():
+                state = "active" if officer.active else "disabled"
+                print(f"{officer.name}\t{state}\tsince {officer.changed_at}")
+            return EXIT_OK
+        if not valid_name(args.name):
+            raise UsageError(
+                f"officer name {args.name!r}: 1-64 letters, digits, spaces, . _ ' - "
+                "(starting with a letter or digit)"
+            )
+        if args.officers_command == "disable":
+            if not store.disable_officer(args.name):
+                raise UsageError(f"no officer {args.name!r}")
+            store.audit(args.name, "officer_disabled", "cli")
+            print(f"officer {args.name} disabled; their sessions have ended")
+            return EXIT_OK
+        exists = any(o.name == args.name for o in store.officers())
+        if exists and not args.reset:
+            raise UsageError(f"officer {args.name!r} exists (--reset sets a new password)")
+        if args.reset and not exists:
+            raise UsageError(f"no officer {args.name!r} to reset")
+        password = _new_password(args)
+        try:
+            check_policy(password, args.name)
+        except WeakPassword as exc:
+            raise UsageError(str(exc)) from None
+        hashed = hash_password(password)
+        if args.reset:
+            store.reset_officer(args.name, hashed)
+            store.audit(args.name, "officer_password_reset", "cli")
+            print(f"officer {args.name}: new password set, enabled; old sessions ended")
+        elif not store.add_officer(args.name, hashed):
+            raise UsageError(f"officer {args.name!r} exists")
+        else:
+            store.audit(args.name, "officer_added", "cli")
+            print(f"officer {args.name} added")
+    finally:
         store.close()
     return EXIT_OK
 
@@ -181,6 +287,30 @@ def _purge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _officer_commands(sub: Any) -> None:
+    p = sub.add_parser("officers", help="officers' accounts for the page: add, disable, list")
+    officers = p.add_subparsers(dest="officers_command", required=True, metavar="ACTION")
+    for action, text in (
+        ("add", "a new officer (password asked twice, or --password-stdin)"),
+        ("disable", "disable an officer and end their sessions"),
+        ("list", "officers and whether they are active"),
+    ):
+        q = officers.add_parser(action, help=text)
+        q.add_argument("--db", default="sqlite:///alerts.db")
+        if action != "list":
+            q.add_argument("name", metavar="NAME")
+        if action == "add":
+            q.add_argument(
+                "--password-stdin",
+                action="store_true",
+                help="read the password from the first line of standard input (scripts)",
+            )
+            q.add_argument(
+                "--reset", action="store_true", help="set a new password for an existing officer"
+            )
+        q.set_defaults(handler=_officers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0)
@@ -208,9 +338,44 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the control room's reference images, DIR/<subject_ref>.jpg",
     )
-    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8443)
+    p.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="CERT",
+        help="the page's certificate from lfr-provision page-cert (HTTPS)",
+    )
+    p.add_argument("--tls-key", type=Path, metavar="KEY", help="default: CERT with .key")
+    p.add_argument(
+        "--insecure-localhost",
+        action="store_true",
+        help="serve plain HTTP on 127.0.0.1 without TLS (a single-machine demo only)",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name the page answers to (repeatable; default: the certificate's names)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=parse_duration,
+        default=parse_duration("15m"),
+        metavar="DURATION",
+        help="a session ends after this long without a request (default 15m)",
+    )
+    p.add_argument(
+        "--session-lifetime",
+        type=parse_duration,
+        default=parse_duration("12h"),
+        metavar="DURATION",
+        help="a session ends this long after login whatever happens (default 12h)",
+    )
     p.set_defaults(handler=_serve)
+
+    _officer_commands(sub)
 
     p = sub.add_parser("report", help="pilot assessment per site and day (Markdown + PNG)")
     p.add_argument("--db", default="sqlite:///alerts.db")

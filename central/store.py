@@ -33,6 +33,23 @@ _V2 = """CREATE TABLE status_snapshots (
             no_action BIGINT NOT NULL, adjudicated BIGINT NOT NULL,
             adjudication_seconds DOUBLE PRECISION NOT NULL, PRIMARY KEY (site, day));"""
 
+# Version 3: officers' accounts, their sessions (held here, not in a process, so several page
+# instances behind one database agree) and the audit trail of who saw and decided what.
+# Sessions are keyed by the SHA-256 of the cookie's token: a copy of the database does not
+# hand out live sessions. Session times are epoch seconds (compared, never shown).
+_V3 = """CREATE TABLE officers (
+            name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, active INTEGER NOT NULL,
+            created_at TEXT NOT NULL, changed_at TEXT NOT NULL);
+        CREATE TABLE sessions (
+            token_sha256 TEXT PRIMARY KEY,
+            officer TEXT NOT NULL REFERENCES officers (name), csrf TEXT NOT NULL,
+            client TEXT NOT NULL, created BIGINT NOT NULL, last_seen BIGINT NOT NULL);
+        CREATE INDEX sessions_officer ON sessions (officer);
+        CREATE TABLE audit (
+            id {serial} PRIMARY KEY, at TEXT NOT NULL, officer TEXT NOT NULL,
+            action TEXT NOT NULL, event_id TEXT, client TEXT NOT NULL, detail TEXT NOT NULL);
+        CREATE INDEX audit_event ON audit (event_id)"""
+
 _MIGRATIONS: dict[str, list[str]] = {
     "sqlite": [
         """CREATE TABLE alerts (
@@ -50,6 +67,7 @@ _MIGRATIONS: dict[str, list[str]] = {
             officer TEXT NOT NULL, decided_at TEXT NOT NULL);
         CREATE TABLE rejections (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);""",
         _V2,
+        _V3.format(serial="INTEGER"),  # INTEGER PRIMARY KEY: SQLite's rowid, never reused
     ],
     "postgresql": [
         """CREATE TABLE alerts (
@@ -67,12 +85,44 @@ _MIGRATIONS: dict[str, list[str]] = {
             officer TEXT NOT NULL, decided_at TEXT NOT NULL);
         CREATE TABLE rejections (reason TEXT PRIMARY KEY, count BIGINT NOT NULL);""",
         _V2,
+        _V3.format(serial="BIGSERIAL"),
     ],
 }
 
 
 class StoreError(Exception):
     """The store URL or database cannot be used as given."""
+
+
+@dataclass(frozen=True)
+class Officer:
+    name: str
+    active: bool
+    created_at: str
+    changed_at: str
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    officer: str
+    csrf: str
+    client: str
+    created: int
+    last_seen: int
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: str
+    officer: str
+    action: str
+    event_id: str | None
+    client: str
+    detail: str
+
+
+def _stamp(when: datetime | None) -> str:
+    return format_time((when or datetime.now(UTC)).replace(microsecond=0))
 
 
 @dataclass(frozen=True)
@@ -220,7 +270,7 @@ class AlertStore:
                 event_id,
                 outcome,
                 officer,
-                format_time((when or datetime.now(UTC)).replace(microsecond=0)),
+                _stamp(when),
             ),
         )
 
@@ -291,6 +341,127 @@ class AlertStore:
 
     def count(self) -> int:
         return int(self._execute("SELECT COUNT(*) FROM alerts").fetchone()[0])
+
+    # -- officers, sessions, audit (schema version 3) --------------------------------------
+
+    def add_officer(self, name: str, password_hash: str, when: datetime | None = None) -> bool:
+        """A new active officer; False if the name is taken (active or disabled)."""
+        stamp = _stamp(when)
+        cursor = self._execute(
+            "INSERT INTO officers (name, password_hash, active, created_at, changed_at) "
+            "VALUES (?, ?, 1, ?, ?) ON CONFLICT (name) DO NOTHING",
+            (name, password_hash, stamp, stamp),
+        )
+        return bool(cursor.rowcount == 1)
+
+    def reset_officer(self, name: str, password_hash: str, when: datetime | None = None) -> bool:
+        """New password for an existing officer, enabled again; their sessions end."""
+        cursor = self._execute(
+            "UPDATE officers SET password_hash = ?, active = 1, changed_at = ? WHERE name = ?",
+            (password_hash, _stamp(when), name),
+        )
+        self._execute("DELETE FROM sessions WHERE officer = ?", (name,))
+        return bool(cursor.rowcount == 1)
+
+    def disable_officer(self, name: str, when: datetime | None = None) -> bool:
+        """Disable an officer and end their sessions at once; False if there is no such one."""
+        cursor = self._execute(
+            "UPDATE officers SET active = 0, changed_at = ? WHERE name = ?", (_stamp(when), name)
+        )
+        self._execute("DELETE FROM sessions WHERE officer = ?", (name,))
+        return bool(cursor.rowcount == 1)
+
+    def officers(self) -> list[Officer]:
+        rows = self._execute(
+            "SELECT name, active, created_at, changed_at FROM officers ORDER BY name"
+        ).fetchall()
+        return [Officer(str(r[0]), bool(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    def password_hash(self, name: str) -> str | None:
+        """The stored hash of an *active* officer, else None."""
+        row = self._execute(
+            "SELECT password_hash FROM officers WHERE name = ? AND active = 1", (name,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def add_session(self, token_sha256: str, session: SessionRow, keep_per_officer: int) -> None:
+        """Store a session; the officer's oldest beyond ``keep_per_officer`` are ended."""
+        self._execute(
+            "INSERT INTO sessions (token_sha256, officer, csrf, client, created, last_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                token_sha256,
+                session.officer,
+                session.csrf,
+                session.client,
+                session.created,
+                session.last_seen,
+            ),
+        )
+        self._execute(
+            "DELETE FROM sessions WHERE officer = ? AND token_sha256 NOT IN (SELECT "
+            "token_sha256 FROM sessions WHERE officer = ? ORDER BY created DESC, "
+            "token_sha256 LIMIT ?)",
+            (session.officer, session.officer, keep_per_officer),
+        )
+
+    def session(self, token_sha256: str) -> SessionRow | None:
+        """A session of an officer who is still active, else None."""
+        row = self._execute(
+            "SELECT s.officer, s.csrf, s.client, s.created, s.last_seen FROM sessions s "
+            "JOIN officers o ON o.name = s.officer AND o.active = 1 WHERE s.token_sha256 = ?",
+            (token_sha256,),
+        ).fetchone()
+        if row is None:
+            return None
+        return SessionRow(str(row[0]), str(row[1]), str(row[2]), int(row[3]), int(row[4]))
+
+    def touch_session(self, token_sha256: str, now: int) -> None:
+        self._execute(
+            "UPDATE sessions SET last_seen = ? WHERE token_sha256 = ?", (now, token_sha256)
+        )
+
+    def end_session(self, token_sha256: str) -> None:
+        self._execute("DELETE FROM sessions WHERE token_sha256 = ?", (token_sha256,))
+
+    def expire_sessions(self, created_before: int, idle_before: int) -> int:
+        return int(
+            self._execute(
+                "DELETE FROM sessions WHERE created < ? OR last_seen < ?",
+                (created_before, idle_before),
+            ).rowcount
+        )
+
+    def audit(
+        self,
+        officer: str,
+        action: str,
+        client: str,
+        *,
+        event_id: str | None = None,
+        detail: str = "",
+        when: datetime | None = None,
+    ) -> None:
+        """Append to the audit trail (nothing in this module updates or deletes it)."""
+        self._execute(
+            "INSERT INTO audit (at, officer, action, event_id, client, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (_stamp(when), officer, action, event_id, client, detail),
+        )
+
+    def audit_log(self, limit: int = 1000, event_id: str | None = None) -> list[AuditEntry]:
+        """The newest ``limit`` entries, oldest first (optionally for one alert)."""
+        select = "SELECT at, officer, action, event_id, client, detail FROM audit "
+        if event_id is None:
+            rows = self._execute(select + "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        else:
+            rows = self._execute(
+                select + "WHERE event_id = ? ORDER BY id DESC LIMIT ?", (event_id, limit)
+            ).fetchall()
+        return [
+            AuditEntry(str(r[0]), str(r[1]), str(r[2]), r[3], str(r[4]), str(r[5]))
+            for r in reversed(rows)
+        ]
 
     def close(self) -> None:
         with self._lock:

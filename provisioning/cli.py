@@ -157,6 +157,19 @@ def _issue_client(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _page_cert(args: argparse.Namespace) -> int:
+    from provisioning.page import issue_page_cert
+
+    cert = issue_page_cert(args.authority, args.host, args.out, _now())
+    print(
+        f"officers' page certificate for {', '.join(args.host)}: {args.out}/page.crt and "
+        f"page.key (0600), valid until {cert.not_valid_after_utc:%Y-%m-%d}; browsers trust "
+        f"it through {args.out}/ca.crt"
+    )
+    print(f"serve: lfr-alerts serve --tls-cert {args.out}/page.crt ...")
+    return EXIT_OK
+
+
 def _quickstart(args: argparse.Namespace) -> int:
     index = quickstart(args.dir, args.devices, _now(), port=args.port, site=args.site)
     print(
@@ -330,6 +343,20 @@ def _fleet_commands(sub: Any) -> None:
     p.add_argument("--authority", type=Path, required=True, metavar="DIR")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.set_defaults(handler=_issue_client)
+
+    p = sub.add_parser(
+        "page-cert", help="TLS certificate for the officers' page (lfr-alerts serve)"
+    )
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--host",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="DNS name or IP officers use to reach the page (repeatable; the SAN)",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.set_defaults(handler=_page_cert)
 
     p = sub.add_parser(
         "quickstart",

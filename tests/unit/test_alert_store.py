@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from central.store import AlertStore, StoreError
+from central.store import _MIGRATIONS, AlertStore, StoreError
 from protocol.event import sign_event
 from tests.conftest import Fleet
 from tests.postgres import postgres_url  # noqa: F401 - fixture
@@ -47,7 +47,7 @@ def test_store_dedupes_adjudicates_and_counts(store_url: str, fleet: Fleet) -> N
     assert store.rejections() == {"bad_signature": 2, "unknown_signer": 1}
     store.close()
     reopened = AlertStore(store_url)  # migrations run once
-    assert reopened.schema_version == 2 and reopened.count() == 1
+    assert reopened.schema_version == len(_MIGRATIONS["sqlite"]) and reopened.count() == 1
     reopened.close()
 
 
@@ -77,6 +77,6 @@ def test_listeners_starting_together_migrate_once(store_url: str) -> None:
     # Two listeners opening a brand-new database at the same moment (their first start).
     with ThreadPoolExecutor(4) as pool:
         stores = list(pool.map(lambda _: AlertStore(store_url), range(4)))
-    assert {s.schema_version for s in stores} == {2}
+    assert {s.schema_version for s in stores} == {len(_MIGRATIONS["sqlite"])}
     for store in stores:
         store.close()
