@@ -158,11 +158,12 @@ def _issue_client(args: argparse.Namespace) -> int:
 
 
 def _page_cert(args: argparse.Namespace) -> int:
-    from provisioning.page import issue_page_cert
+    from provisioning.page import check_host, issue_page_cert
 
     cert = issue_page_cert(args.authority, args.host, args.out, _now())
+    names = dict.fromkeys(check_host(h) for h in args.host)
     print(
-        f"officers' page certificate for {', '.join(args.host)}: {args.out}/page.crt and "
+        f"officers' page certificate for {', '.join(names)}: {args.out}/page.crt and "
         f"page.key (0600), valid until {cert.not_valid_after_utc:%Y-%m-%d}; browsers trust "
         f"it through {args.out}/ca.crt"
     )
