@@ -1,8 +1,8 @@
 """Officers' names and passwords: scrypt (``cryptography``) with a per-officer salt.
 
 Parameters: N = 2**15, r = 8, p = 1, 32-byte key, 16-byte random salt (RFC 7914; OWASP's
-minimum for scrypt is N = 2**17 at r = 8 on servers; 2**15 keeps a login near 0.1 s and
-32 MiB on the control-room workstation, and the login throttle bounds guessing anyway).
+minimum for scrypt is N = 2**17 at r = 8; 2**15 keeps a login under a second and at 32 MiB
+on a control-room workstation, and the login throttle bounds online guessing anyway).
 The parameters are stored with each hash, so raising them later re-hashes nobody's
 password by surprise: old hashes still verify with the parameters they were made with.
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
@@ -20,6 +21,9 @@ from central.store import AlertStore, SessionRow
 from central.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
+# scrypt takes 32 MiB and ~0.1-0.5 s per check: at most this many at once, so a burst of
+# logins (64 connections) queues instead of taking 2 GiB.
+CONCURRENT_CHECKS = 4
 SESSIONS_PER_OFFICER = 4  # a control-room PC, a spare, a tablet...; older ones end
 _TOUCH_EVERY = 30  # seconds: last_seen is written at most this often per session
 
@@ -50,6 +54,7 @@ class Sessions:
         throttle: LoginThrottle | None = None,
     ) -> None:
         self.store, self.throttle = store, throttle or LoginThrottle()
+        self._checks = threading.BoundedSemaphore(CONCURRENT_CHECKS)
         self.idle, self.absolute = int(idle.total_seconds()), int(absolute.total_seconds())
 
     def login(
@@ -61,7 +66,10 @@ class Sessions:
             self.store.audit(name, "login_locked", client)
             log.warning("login for %r from %s refused: locked out", name, client)
             return LoginResult.LOCKED, None
-        if not verify_password(password, self.store.password_hash(name)):
+        stored = self.store.password_hash(name)
+        with self._checks:
+            correct = verify_password(password, stored)
+        if not correct:
             self.throttle.failed(name, client, now)
             self.store.audit(name, "login_failed", client)
             log.warning("failed login for %r from %s", name, client)

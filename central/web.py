@@ -265,6 +265,9 @@ def make_handler(app: OfficerApp) -> type[BaseHTTPRequestHandler]:
         sys_version = ""
         timeout = 20  # seconds a connection may sit idle or half-sent (slow clients)
         protocol_version = "HTTP/1.1"
+        # Headers and body are two writes: without TCP_NODELAY the body of a keep-alive
+        # response waits for the client's delayed ACK (~40 ms a request, measured).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:
             log.info("%s " + format, self.client, *args)
