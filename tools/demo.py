@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from PIL import Image
@@ -38,12 +38,16 @@ def step(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
-def fail(text: str) -> None:
+def fail(text: str) -> NoReturn:
     raise SystemExit(f"demo: {text}")
 
 
-def run(tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(BIN / tool), *args], capture_output=True, text=True, check=False)
+def run(
+    tool: str, *args: str, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(BIN / tool), *args], input=stdin, capture_output=True, text=True, check=False
+    )
     if check and result.returncode != 0:
         fail(f"{tool} {args[0]} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
     return result
@@ -109,6 +113,7 @@ def clean() -> None:
         "alerts.db-wal",
         "alerts.db-shm",
         "probes",
+        "page",
         "frames",
         "enrol",
         "entries.json",
@@ -293,24 +298,104 @@ def report(index: dict[str, Any], listened: str) -> int:
         f"{counters.get('events_published')}"
     )
     from central.store import AlertStore
+    from lfrkit.files import atomic_write, ensure_private_dir
     from protocol.event import open_probe, parse_stored_event
     from protocol.keys import load_hpke_private
 
-    probes = WORK / "probes"
-    probes.mkdir()
+    probes = ensure_private_dir(WORK / "probes")  # faces: owner only
     key = load_hpke_private(Path(index["adjudication_key"]).read_bytes())
     store = AlertStore(f"sqlite:///{WORK / 'alerts.db'}")
     for alert in store.recent():
-        (probes / f"{alert.event_id}.jpg").write_bytes(
-            open_probe(parse_stored_event(alert.token), key)
+        atomic_write(
+            probes / f"{alert.event_id}.jpg", open_probe(parse_stored_event(alert.token), key)
         )
     store.close()
     print(f"probe crops, decrypted with the adjudication key: {probes}/")
-    print(
-        f"officers' page: .venv/bin/lfr-alerts serve --db sqlite:///{WORK / 'alerts.db'} "
-        f"--adjudication-key {index['adjudication_key']}"
-    )
+    officers_page(index)
     return len(alerts)
+
+
+def log_in(port: int, cafile: Path, name: str, password: str) -> tuple[int, str]:
+    """Log in to the page on ``port`` as a browser would; (status, body) of the alert list."""
+    import http.client
+    import re
+    import ssl
+
+    tls = ssl.create_default_context(cafile=str(cafile))
+    cookies: dict[str, str] = {}
+
+    def request(method: str, path: str, body: str = "") -> tuple[int, str]:
+        for _ in range(100):
+            conn = http.client.HTTPSConnection("localhost", port, context=tls, timeout=10)
+            headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+            if method == "POST":
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            try:
+                conn.request(method, path, body.encode() or None, headers)
+                response = conn.getresponse()
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.1)  # still starting
+        else:
+            fail("the officers' page did not start")
+        for cookie in response.headers.get_all("Set-Cookie") or []:
+            cookie_name, _, rest = cookie.partition("=")
+            cookies[cookie_name] = rest.split(";")[0]
+        text = response.read().decode()
+        conn.close()
+        return response.status, text
+
+    nonce = re.search(r'name="login_csrf" value="([^"]+)"', request("GET", "/login")[1])
+    if nonce is None:
+        fail("the login page has no form")
+    status, _ = request(
+        "POST", "/login", f"login_csrf={nonce.group(1)}&name={name}&password={password}"
+    )
+    if status != 303:
+        return status, ""
+    return request("GET", "/")
+
+
+def officers_page(index: dict[str, Any]) -> None:
+    """A page certificate from the authority, one officer, and a login over HTTPS."""
+    import secrets
+    import socket
+
+    from lfrkit.files import atomic_write
+
+    step("7. control room: the officers' page (HTTPS, one officer account)")
+    page, db = WORK / "page", f"sqlite:///{WORK / 'alerts.db'}"
+    run(
+        "lfr-provision", "page-cert", "--authority", index["authority_dir"],
+        "--host", "localhost", "--host", "127.0.0.1", "--out", str(page),
+    )  # fmt: skip
+    password = secrets.token_urlsafe(12)
+    run("lfr-alerts", "officers", "add", "--db", db, "demo-officer", "--password-stdin",
+        stdin=password + "\n")  # fmt: skip
+    secret = page / "demo-officer.password"
+    atomic_write(secret, password.encode() + b"\n", 0o600)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    serve = [
+        str(BIN / "lfr-alerts"), "serve", "--db", db, "--adjudication-key",
+        index["adjudication_key"], "--tls-cert", str(page / "page.crt"), "--port", str(port),
+    ]  # fmt: skip
+    server = subprocess.Popen(serve, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        status, listing = log_in(port, page / "ca.crt", "demo-officer", password)
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=10)[0]
+    if status != 200 or "<h1>Alerts</h1>" not in listing:
+        fail(f"logging in to the officers' page failed ({status}):\n{output}")
+    shown = listing.count('<a href="/alerts/')
+    print(f"logged in over HTTPS as demo-officer: the page lists {shown} alert(s)")
+    print(
+        f"officers' page: {' '.join(serve[:-2])} --port 8443\n"
+        f"  then https://localhost:8443/ as demo-officer, password in {secret} "
+        f"(trust {page / 'ca.crt'} in the browser)"
+    )
 
 
 def main() -> int:
