@@ -62,17 +62,20 @@ class Sessions:
     ) -> tuple[LoginResult, Session | None]:
         if not valid_name(name):
             name = "?"  # never an officer; the attempt still counts against the address
-        if self.throttle.locked(name, client, now):
-            self.store.audit(name, "login_locked", client)
-            log.warning("login for %r from %s refused: locked out", name, client)
-            return LoginResult.LOCKED, None
         stored = self.store.password_hash(name)
+        # A name that is no active officer is recorded as "?": officers who type their
+        # password into the name box must not find it in the audit or the log.
+        shown = name if stored is not None else "?"
+        if self.throttle.locked(name, client, now):
+            self.store.audit(shown, "login_locked", client)
+            log.warning("login for %r from %s refused: locked out", shown, client)
+            return LoginResult.LOCKED, None
         with self._checks:
             correct = verify_password(password, stored)
         if not correct:
             self.throttle.failed(name, client, now)
-            self.store.audit(name, "login_failed", client)
-            log.warning("failed login for %r from %s", name, client)
+            self.store.audit(shown, "login_failed", client)
+            log.warning("failed login for %r from %s", shown, client)
             return LoginResult.REFUSED, None
         self.throttle.succeeded(name)
         second = int(now)
