@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -312,6 +313,53 @@ def test_malformed_bodies_and_csrf_values_are_refused_not_crashed(page: Page) ->
     assert page.process.poll() is None
 
 
+def _browser(pw: Any) -> Any:
+    return pw.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    )
+
+
+def test_plain_http_on_localhost_only_with_the_flag(page: Page) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            str(BIN / "lfr-alerts"), "serve", "--db", page.db, "--adjudication-key",
+            str(page.tmp / "auth" / "adjudication.key"), "--port", str(port),
+            "--insecure-localhost",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/login")
+                response = conn.getresponse()
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.1)
+        cookie = response.headers["Set-Cookie"]
+        assert response.status == 200 and "HttpOnly" in cookie and "Secure" not in cookie
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/", headers={"Host": "alerts.evil.example"})
+        assert conn.getresponse().status == 400
+        conn.close()
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
 def test_plain_http_needs_the_explicit_localhost_flag(tmp_path: Path) -> None:
     key = tmp_path / "k"
     key.write_text("unused")
@@ -333,17 +381,7 @@ def test_officer_logs_in_sees_the_face_and_records_a_false_alert(page: Page) -> 
 
     base = f"https://localhost:{page.port}"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = _browser(pw)
         # The test's CA is not in the browser's store; the TLS chain itself is checked by
         # the HTTP tests above against ca.crt.
         context = browser.new_context(ignore_https_errors=True)
@@ -393,3 +431,27 @@ def test_officer_logs_in_sees_the_face_and_records_a_false_alert(page: Page) -> 
     assert trail.index((OFFICER, "view_probe")) < trail.index((OFFICER, "adjudicate"))
     assert trail[-1] == (OFFICER, "logout")
     store.close()
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason="Debian chromium is not installed (make install-system does it)",
+)
+def test_the_browser_is_locked_out_after_repeated_failures(page: Page) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base = f"https://localhost:{page.port}"
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        tab = browser.new_context(ignore_https_errors=True).new_page()
+        tab.goto(f"{base}/login")
+        for attempt in [*(f"guess number {i}" for i in range(5)), PASSWORD]:
+            tab.fill('input[name="name"]', OFFICER)
+            tab.fill('input[name="password"]', attempt)
+            tab.click("text=Log in")
+            tab.wait_for_load_state()
+        assert tab.url == f"{base}/login"
+        assert "Too many failed logins" in tab.inner_text("body")
+        tab.goto(base)
+        assert tab.url == f"{base}/login"  # the right password, given while locked, opened nothing
+        browser.close()
