@@ -167,6 +167,22 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _audit(args: argparse.Namespace) -> int:
+    import json
+
+    store = _open_store(args.db)
+    try:
+        entries = store.audit_log(args.limit, args.event)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([vars(e) for e in entries], indent=2))
+        return EXIT_OK
+    for e in entries:
+        print(f"{e.at}  {e.officer}  {e.action}  {e.event_id or '-'}  {e.client}  {e.detail}")
+    return EXIT_OK
+
+
 def _new_password(args: argparse.Namespace) -> str:
     from central.passwords import MAX_LENGTH
 
@@ -309,6 +325,14 @@ def _officer_commands(sub: Any) -> None:
                 "--reset", action="store_true", help="set a new password for an existing officer"
             )
         q.set_defaults(handler=_officers)
+    p = sub.add_parser(
+        "audit", help="who logged in, viewed which probe and decided what (newest last)"
+    )
+    p.add_argument("--db", default="sqlite:///alerts.db")
+    p.add_argument("--event", metavar="EVENT_ID", help="only this alert's entries")
+    p.add_argument("--limit", type=int, default=200, metavar="N", help="the newest N (200)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_audit)
 
 
 def build_parser() -> argparse.ArgumentParser:

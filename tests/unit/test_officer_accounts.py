@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
@@ -244,6 +245,15 @@ def test_officers_cli_add_list_disable(tmp_path: Path, capsys: pytest.CaptureFix
         )
         == 0
     )
+    capsys.readouterr()
+    assert _cli("audit", "--db", db, "--json") == 0
+    assert [e["action"] for e in json.loads(capsys.readouterr().out)] == [
+        "officer_added",
+        "officer_disabled",
+        "officer_password_reset",
+    ]
+    assert _cli("audit", "--db", db, "--limit", "1") == 0
+    assert "PC 4521 Khan  officer_password_reset  -  cli" in capsys.readouterr().out
     store = AlertStore(db)
     assert verify_password("another long password", store.password_hash("PC 4521 Khan"))
     assert [e.action for e in store.audit_log()] == [
