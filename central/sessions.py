@@ -67,7 +67,8 @@ class Sessions:
         # password into the name box must not find it in the audit or the log.
         shown = name if stored is not None else "?"
         if self.throttle.locked(name, client, now):
-            self.store.audit(shown, "login_locked", client)
+            # Not audited: refusals while locked cost no scrypt, so a row each would let
+            # anyone grow the audit table at will; the failures that led here are in it.
             log.warning("login for %r from %s refused: locked out", shown, client)
             return LoginResult.LOCKED, None
         with self._checks:
