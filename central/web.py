@@ -46,7 +46,13 @@ _LENGTH = re.compile(r"^[0-9]{1,9}$")
 _LABELS = {"confirmed": "Confirm", "false_alert": "False alert", "no_action": "No action"}
 MAX_BODY = 4096
 MAX_CONNECTIONS = 64  # concurrent connections; more are closed at once (bounded threads)
-SESSION_COOKIE, LOGIN_COOKIE = "lfr_session", "lfr_login"
+# Over HTTPS the session cookie carries the __Host- prefix: browsers accept it only with
+# Secure, Path=/ and no Domain, so a sibling host cannot plant one (session fixation).
+SESSION_COOKIE, SECURE_SESSION_COOKIE, LOGIN_COOKIE = (
+    "lfr_session",
+    "__Host-lfr_session",
+    "lfr_login",
+)
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem;color:#111}
 table{border-collapse:collapse}td,th{padding:.35rem .7rem;border-bottom:1px solid #ccc;
 text-align:left}.over{color:#a00;font-weight:600}.faces{display:flex;gap:2rem}
@@ -147,6 +153,7 @@ class OfficerApp:
         self.store, self.key, self.references = store, adjudication_key, references
         self.sessions, self.secure, self.clock = sessions, secure, clock
         self.allowed_hosts = frozenset(host_name(h) for h in allowed_hosts)
+        self.session_cookie = SECURE_SESSION_COOKIE if secure else SESSION_COOKIE
 
     def cookie(self, name: str, value: str, path: str = "/", max_age: int | None = None) -> str:
         attributes = [f"{name}={value}", f"Path={path}", "HttpOnly", "SameSite=Strict"]
@@ -315,7 +322,7 @@ def make_handler(app: OfficerApp) -> type[BaseHTTPRequestHandler]:
             return False
 
         def _session(self) -> Session | None:
-            token = _cookies(self.headers.get("Cookie", "")).get(SESSION_COOKIE, "")
+            token = _cookies(self.headers.get("Cookie", "")).get(app.session_cookie, "")
             if not _TOKEN.match(token):
                 return None
             return app.sessions.lookup(token, app.clock())
@@ -429,7 +436,7 @@ def make_handler(app: OfficerApp) -> type[BaseHTTPRequestHandler]:
                 return
             if parts == ["logout"]:
                 app.sessions.logout(session, self.client)
-                self._redirect("/login", [app.cookie(SESSION_COOKIE, "", max_age=0)])
+                self._redirect("/login", [app.cookie(app.session_cookie, "", max_age=0)])
             elif len(parts) == 3 and parts[0] == "alerts" and parts[2] == "adjudicate":
                 self._adjudicate(parts[1], form, session)
             else:
@@ -469,7 +476,7 @@ def make_handler(app: OfficerApp) -> type[BaseHTTPRequestHandler]:
                 self._redirect(
                     "/",
                     [
-                        app.cookie(SESSION_COOKIE, session.token),
+                        app.cookie(app.session_cookie, session.token),
                         app.cookie(LOGIN_COOKIE, "", "/login", max_age=0),
                     ],
                 )

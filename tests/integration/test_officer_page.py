@@ -28,6 +28,7 @@ import pytest
 from PIL import Image
 
 from central.store import AlertStore
+from central.web import SECURE_SESSION_COOKIE, SESSION_COOKIE
 from protocol.event import seal_probe, sign_event
 from provisioning.authority import init_authority
 from tests.conftest import SHARED, Fleet
@@ -210,7 +211,7 @@ def test_nothing_is_shown_without_a_login(page: Page) -> None:
         assert response.status == 401 and b"\xff\xd8" not in response.body
     refused = client.post(f"/alerts/{page.event_id}/adjudicate", b"outcome=confirmed&csrf=x")
     assert refused.status == 401
-    forged_cookie = Client(page, {"lfr_session": "A" * 43})
+    forged_cookie = Client(page, {SECURE_SESSION_COOKIE: "A" * 43, SESSION_COOKIE: "A" * 43})
     assert forged_cookie.send("GET", "/").status == 303
     store = page.store()
     alert = store.get(page.event_id)
@@ -223,7 +224,11 @@ def test_a_logged_in_officer_is_recorded_for_each_probe_view_and_decision(page: 
     client = Client(page)
     response = client.login()
     assert (response.status, response.headers["Location"]) == (303, "/")
-    cookie = next(c for c in response.headers.get_all("Set-Cookie") or [] if "lfr_session" in c)
+    cookie = next(
+        c
+        for c in response.headers.get_all("Set-Cookie") or []
+        if c.startswith(SECURE_SESSION_COOKIE)
+    )
     for attribute in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/"):
         assert attribute in cookie
     assert response.headers["Strict-Transport-Security"]
@@ -253,9 +258,9 @@ def test_wrong_passwords_are_refused_and_lock_the_account(page: Page) -> None:
     for attempt in range(5):
         response = client.login(password=f"wrong password {attempt}")
         assert response.status == 401 and b"Wrong officer name or password" in response.body
-        assert "lfr_session" not in client.cookies
+        assert SECURE_SESSION_COOKIE not in client.cookies
     locked = client.login()  # now even the right password
-    assert locked.status == 429 and "lfr_session" not in client.cookies
+    assert locked.status == 429 and SECURE_SESSION_COOKIE not in client.cookies
     assert client.login(name="Nobody At All").status == 401
     store = page.store()
     actions = [e.action for e in store.audit_log()]
@@ -269,7 +274,7 @@ def test_login_needs_the_login_forms_own_token(page: Page) -> None:
     client = Client(page)
     form = f"login_csrf=guess&name={OFFICER}&password={PASSWORD}".replace(" ", "+")
     assert client.post("/login", form.encode()).status == 403
-    assert "lfr_session" not in client.cookies
+    assert SECURE_SESSION_COOKIE not in client.cookies
 
 
 def test_foreign_host_names_are_refused(page: Page) -> None:
@@ -399,7 +404,9 @@ def test_officer_logs_in_sees_the_face_and_records_a_false_alert(page: Page) -> 
         tab.click("text=Log in")
         tab.wait_for_url(f"{base}/")
         assert f"Logged in as {OFFICER}" in tab.inner_text("body")
-        assert not any(c["name"] == "lfr_session" for c in context.cookies() if not c["httpOnly"])
+        session_cookie = [c for c in context.cookies() if c["name"] == SECURE_SESSION_COOKIE]
+        assert len(session_cookie) == 1 and session_cookie[0]["httpOnly"]
+        assert session_cookie[0]["secure"] and session_cookie[0]["sameSite"] == "Strict"
         row = tab.locator("tr", has_text="WL-0001")
         assert "0.710" in row.inner_text() and "awaiting adjudication" in row.inner_text()
         row.locator("a").click()
