@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, quote
 
 from central.sessions import LoginResult, Session, Sessions
 from central.store import OUTCOMES, AlertStore, StoredAlert
+from lfrkit.files import read_bounded
 from protocol.errors import RejectedInput
 from protocol.event import open_probe, parse_stored_event
 from protocol.keys import HpkePrivateKey
@@ -45,6 +46,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 _LENGTH = re.compile(r"^[0-9]{1,9}$")
 _LABELS = {"confirmed": "Confirm", "false_alert": "False alert", "no_action": "No action"}
 MAX_BODY = 4096
+MAX_REFERENCE = 16 * 1024 * 1024  # a reference photo; larger files in the folder are refused
 MAX_CONNECTIONS = 64  # concurrent connections; more are closed at once (bounded threads)
 # Over HTTPS the session cookie carries the __Host- prefix: browsers accept it only with
 # Secure, Path=/ and no Domain, so a sibling host cannot plant one (session fixation).
@@ -389,7 +391,13 @@ def make_handler(app: OfficerApp) -> type[BaseHTTPRequestHandler]:
                 and (app.references / parts[1]).is_file()
             ):
                 kind = "image/png" if parts[1].endswith(".png") else "image/jpeg"
-                self._send(200, (app.references / parts[1]).read_bytes(), kind)
+                try:
+                    image = read_bounded(app.references / parts[1], MAX_REFERENCE, "reference")
+                except RejectedInput as exc:
+                    log.error("%s", exc)
+                    self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, "Reference image too large.")
+                    return
+                self._send(200, image, kind)
             else:
                 self._not_found()
 
