@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from agent.core.quality import QualityPolicy, assess, detail
+from agent.core.quality import QualityPolicy, detail, gate, measure
 from agent.models import Vision, load_profile
 from agent.vision.align import ARCFACE_112_4PT, align
 from lfrkit.console import UsageError
@@ -46,6 +47,22 @@ MIN_FACE_DETAIL = 0.0042
 DETAIL_TEMPLATE = ARCFACE_112_4PT  # a fixed 112 x 112 view: the threshold ignores face size
 DETAIL_SIZE = 112
 DETAIL_MARGIN = 8  # leave out the crop's edges, where the warp may show the image border
+
+
+# Photo quality (size x detail x frontalness, in [0, 1]; photo_quality): the faces the embedders
+# see are 112 px, so size counts up to there; detail saturates (half at the blur refusal point);
+# frontalness is 1 - yaw. `seal` warns about entries below QUALITY_WARN (see the operator guide).
+SIZE_FULL_PX = 112.0
+QUALITY_WARN = 0.25
+
+
+def photo_quality(size_px: float, face_detail_value: float, yaw: float) -> float:
+    """How good an enrolment photo's face is for recognition, in [0, 1]."""
+    size = min(1.0, max(0.0, size_px) / SIZE_FULL_PX)
+    d = max(0.0, face_detail_value)
+    sharp = d / (d + MIN_FACE_DETAIL)
+    frontal = 0.0 if math.isnan(yaw) else max(0.0, 1.0 - yaw)  # NaN: not frontal
+    return round(size * sharp * frontal, 4)
 
 
 def face_detail(image: npt.NDArray[np.uint8], keypoints: npt.NDArray[np.float32]) -> float:
@@ -90,6 +107,7 @@ class Outcome:
     image: Path
     embedding: npt.NDArray[np.float32] | None
     refusal: str | None  # reason when no embedding
+    quality: float | None = None  # photo_quality of the face (None: refused before measuring)
 
 
 @dataclass(frozen=True)
@@ -151,7 +169,8 @@ def embed_image(vision: Vision, ref: str, path: Path, pick: Pick | None) -> Outc
         return Outcome(ref, path, None, f"{len(faces)} faces (use --largest or --central)")
     height, width = image.shape[:2]
     face = faces[choose([d.box for d in faces], width, height, pick or "largest")]
-    reason = assess(image, face.box, face.keypoints, ENROL_QUALITY)
+    measured = measure(image, face.box, face.keypoints)
+    reason = gate(measured, ENROL_QUALITY)
     if reason is not None:
         text = {
             "too_small": "face too small",
@@ -159,9 +178,11 @@ def embed_image(vision: Vision, ref: str, path: Path, pick: Pick | None) -> Outc
             "pose": "face not frontal",
         }[reason]
         return Outcome(ref, path, None, text)
-    if face_detail(image, face.keypoints) < MIN_FACE_DETAIL:
-        return Outcome(ref, path, None, "face too blurred")
-    return Outcome(ref, path, vision.embedder.embed(image, face), None)
+    fine = face_detail(image, face.keypoints)
+    quality = photo_quality(measured.size_px, fine, measured.yaw)
+    if fine < MIN_FACE_DETAIL:
+        return Outcome(ref, path, None, "face too blurred", quality)
+    return Outcome(ref, path, vision.embedder.embed(image, face), None, quality)
 
 
 _WORKER: Vision | None = None
@@ -215,11 +236,14 @@ def enrol(
     if progress and jobs:
         print(file=sys.stderr)
     by_ref: dict[str, list[npt.NDArray[np.float32]]] = {}
+    quality: dict[str, list[float]] = {}
     for outcome in done:
         if outcome.embedding is not None:
             by_ref.setdefault(outcome.subject_ref, []).append(outcome.embedding)
+            assert outcome.quality is not None  # every embedded face was measured
+            quality.setdefault(outcome.subject_ref, []).append(outcome.quality)
     entries = tuple(
-        Entry(s.ref, s.category, s.threshold, np.stack(by_ref[s.ref]))
+        Entry(s.ref, s.category, s.threshold, np.stack(by_ref[s.ref]), tuple(quality[s.ref]))
         for s in subjects
         if s.ref in by_ref
     )
@@ -233,4 +257,29 @@ def summary(outcomes: list[Outcome], entries: Entries) -> list[str]:
         f"{sum(refusals.values())} refused; {len(entries.entries)} subjects enrolled"
     ]
     lines += [f"  refused: {reason}: {count}" for reason, count in refusals.most_common()]
+    return lines
+
+
+def entry_quality(entry: Entry) -> float | None:
+    """An entry's weakest photo: each photo is matched on its own, so each can raise a false
+    alert (None: the entries file has no quality, enrolled before it was recorded)."""
+    return None if entry.quality is None else min(entry.quality)
+
+
+def weakest(entries: Entries, count: int = 10) -> list[str]:
+    """A table of the ``count`` entries with the weakest photo (for ``enrol``'s output)."""
+    rated = sorted(
+        (q, e.subject_ref, len(e.embeddings))
+        for e in entries.entries
+        if (q := entry_quality(e)) is not None
+    )
+    if not rated:
+        return []
+    below = sum(q < QUALITY_WARN for q, _, _ in rated)
+    lines = [
+        f"weakest entries (photo quality 0-1, size x detail x frontalness; "
+        f"{below} below {QUALITY_WARN}, which seal warns about):",
+        f"  {'SUBJECT':<24} {'PHOTOS':>6} {'QUALITY':>8}",
+    ]
+    lines += [f"  {ref:<24} {n:>6} {q:>8.3f}" for q, ref, n in rated[:count]]
     return lines

@@ -32,6 +32,7 @@ from tools.fuzz.world import (
     INSTALLED_VERSION,
     JPEG,
     LAST_COUNTER,
+    MIN_THRESHOLD,
     NOW,
     OTHER_DEVICE,
     SITE,
@@ -124,6 +125,7 @@ def _watchlist_target(world: World) -> Target:
             embedder_sha256=EMBEDDER,
             min_version=INSTALLED_VERSION + 1,
             now=NOW,
+            min_threshold=MIN_THRESHOLD,
         )
 
     return Target(
