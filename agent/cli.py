@@ -79,6 +79,7 @@ def _show(args: argparse.Namespace) -> int:
         f"issued:      {format_time(header.issued_at)}\n"
         f"expires:     {format_time(header.expires_at)}\n"
         f"entries:     {len(watchlist.entries)} ({embeddings} embeddings, dim {header.dim})\n"
+        f"threshold:   {header.threshold.describe()}\n"
         f"suite:       {header.hpke_suite}\n"
         f"signed by:   {len(watchlist.signed_by)} ops key(s)"
     )

@@ -93,6 +93,7 @@ def test_seal_install_show_and_every_refusal_keeps_the_previous(
     assert install(1) == 0
     assert "version:     1" in show(capsys)
     assert "entries:     4" in show(capsys)
+    assert "threshold:   0.6000 (policy)" in show(capsys)
     assert "WL-0000" not in show(capsys)  # never entries
 
     assert install(1) == 2  # replay
