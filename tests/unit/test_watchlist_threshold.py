@@ -178,3 +178,25 @@ def test_the_agent_cli_refuses_a_too_low_or_tampered_bundle_with_exit_2(
     Path("wl1.jws").write_text(json.dumps(data))
     assert install(1) == 2
     assert "[too_few_signatures]" in capsys.readouterr().err
+
+
+def test_the_device_keeps_its_list_when_a_too_low_one_arrives(tmp_path: Path) -> None:
+    """Through the device state: a bundle below the profile's 1:1 threshold is refused with
+    its reason and the list in force stays."""
+    from agent.core.device_state import Install, Refuse
+    from agent.io.watchlist_store import WatchlistStore
+    from tests.unit.test_watchlist_store import make_node
+
+    node = make_node(tmp_path)
+    store = WatchlistStore(node.identity, EMBEDDER, min_threshold=0.7)
+    state = store.open_state()
+    first = state.on_watchlist(node.bundle(1, threshold=MatchThreshold(0.8, POLICY)), NOW)
+    assert isinstance(first, Install)
+    store.commit(first)
+    state.apply(first)
+    low = state.on_watchlist(node.bundle(2, threshold=MatchThreshold(0.65, POLICY)), NOW)
+    assert isinstance(low, Refuse) and low.reason == "threshold_too_low"
+    state.apply(low)
+    assert state.header is not None and state.header.version == 1
+    assert state.header.threshold.value == 0.8
+    assert state.report().last_rejection is not None
