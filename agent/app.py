@@ -57,20 +57,9 @@ def load_vision(config: AgentConfig) -> Vision:
     )
 
 
-def matching_policy(config: AgentConfig, vision: Vision) -> MatchingPolicy:
-    threshold = config.matching.threshold
-    if threshold is None:
-        threshold = vision.threshold
-    if threshold is None:
-        raise ConfigError(
-            f"{config.path}: matching.threshold is not set and profile "
-            f"{config.vision.profile!r} recommends none"
-        )
-    return MatchingPolicy(
-        threshold,
-        config.matching.storage,
-        profile_threshold=config.matching.threshold is None and config.vision.backend == "tflite",
-    )
+def matching_policy(config: AgentConfig) -> MatchingPolicy:
+    """The watchlist's signed threshold, raised to ``[matching] threshold`` if that is set."""
+    return MatchingPolicy(config.matching.threshold, config.matching.storage)
 
 
 def camera_frames(
@@ -130,8 +119,9 @@ def build_agent(
             f"but the state holds {identity.device_id}@{identity.site}"
         )
     vision = vision or load_vision(config)
-    matching = matching_policy(config, vision)
-    store = WatchlistStore(identity, vision.embedder.id)
+    matching = matching_policy(config)
+    # The profile's 1:1 threshold: a watchlist signed with a lower one is refused.
+    store = WatchlistStore(identity, vision.embedder.id, min_threshold=vision.threshold)
     started = clock()
     control = DeviceControl(store.open_state(), store, matching, clock)
     topics = DeviceTopics(identity.site, identity.device_id)

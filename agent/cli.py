@@ -27,8 +27,24 @@ def _embedder(text: str) -> str:
     return text
 
 
+def _profile_floor(embedder: str) -> float | None:
+    """The 1:1 threshold of the shipped profile whose id is ``embedder`` (None: not shipped)."""
+    from agent.vision.errors import VisionError
+    from agent.vision.manifest import load_manifest
+
+    try:
+        profiles = load_manifest().raw["profiles"]
+    except VisionError as exc:
+        raise UsageError(f"{exc}; give --min-threshold") from None
+    for profile in profiles.values():
+        if profile["id"] == embedder and profile.get("recommended_threshold") is not None:
+            return float(profile["recommended_threshold"])
+    return None
+
+
 def _store(args: argparse.Namespace) -> WatchlistStore:
-    return WatchlistStore(load_identity(args.state), args.embedder)
+    floor = args.min_threshold if args.min_threshold is not None else _profile_floor(args.embedder)
+    return WatchlistStore(load_identity(args.state), args.embedder, min_threshold=floor)
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -63,6 +79,7 @@ def _show(args: argparse.Namespace) -> int:
         f"issued:      {format_time(header.issued_at)}\n"
         f"expires:     {format_time(header.expires_at)}\n"
         f"entries:     {len(watchlist.entries)} ({embeddings} embeddings, dim {header.dim})\n"
+        f"threshold:   {header.threshold.describe()}\n"
         f"suite:       {header.hpke_suite}\n"
         f"signed by:   {len(watchlist.signed_by)} ops key(s)"
     )
@@ -149,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
             required=True,
             metavar="SHA256",
             help="embedding profile id this device runs (models/MANIFEST.json)",
+        )
+        p.add_argument(
+            "--min-threshold",
+            type=float,
+            metavar="X",
+            help="refuse a watchlist signed with a lower threshold (default: the 1:1 threshold "
+            "of the MANIFEST profile whose id is --embedder)",
         )
         p.set_defaults(handler=handler)
     return parser

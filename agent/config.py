@@ -75,7 +75,8 @@ class QualitySection:
 
 @dataclass(frozen=True)
 class MatchingSection:
-    threshold: float | None = None  # default: the profile's recommended threshold
+    # A local floor: the watchlist's signed threshold is used, raised to this if it is set.
+    threshold: float | None = None
     storage: str = "float32"  # float32, float16 or int8 watchlist matrix
     window_seconds: float = 1.0  # best frame of a track within this window is the alert
     cooldown_seconds: float = 300.0  # the same subject alerts again only after this

@@ -42,22 +42,26 @@ INSTALL_RETRY_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class MatchingPolicy:
-    threshold: float
+    """How a verified watchlist becomes a matcher. Its threshold is the one ops signed into the
+    bundle for the list's size (never a 1:1 value picked here); ``local_floor`` (config
+    ``[matching] threshold``) can only raise it, as can a per-entry threshold."""
+
+    local_floor: float | None = None
     storage: str = "float32"
-    # The threshold is the profile's 1:1 one (no [matching] threshold set for real models).
-    profile_threshold: bool = False
+
+    def threshold(self, watchlist: Watchlist) -> float:
+        signed = watchlist.header.threshold.value
+        return signed if self.local_floor is None else max(signed, self.local_floor)
 
     def matcher(self, watchlist: Watchlist) -> Matcher:
-        if self.profile_threshold:
-            # The profile's threshold is a 1:1 one (FAR 1e-3 per pair): against N entries a
-            # stranger gets N chances (make eval: 0.706 gave FPIR 0.70 with 1,680 entries).
-            log.warning(
-                "matching.threshold not set: using the profile's 1:1 threshold %.3f for %d "
-                "entries; set [matching] threshold for the list size (operator guide)",
-                self.threshold,
-                len(watchlist.entries),
-            )
-        return Matcher(watchlist.entries, self.threshold, self.storage)
+        threshold = self.threshold(watchlist)
+        log.info(
+            "matching %d entries at threshold %.4f (watchlist: %s)",
+            len(watchlist.entries),
+            threshold,
+            watchlist.header.threshold.describe(),
+        )
+        return Matcher(watchlist.entries, threshold, self.storage)
 
 
 class DeviceControl:

@@ -27,7 +27,7 @@ from protocol.entries import Entries
 from protocol.errors import RejectedInput
 from protocol.status import DeviceStatus, State, WatchlistReport, parse_status
 from protocol.topics import Kind, device_topic
-from protocol.watchlist import seal_bundle
+from protocol.watchlist import MatchThreshold, seal_bundle
 from provisioning.registry import DeviceRecord, Registry
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,7 @@ def publish_watchlists(
     *,
     expires: timedelta,
     deployment: str,
+    threshold: MatchThreshold,
     suite: str = hpke.DEFAULT_SUITE,
     dtype: str = "float16",
     timeout: float = 60.0,
@@ -206,6 +207,7 @@ def publish_watchlists(
             expires_at=now + expires,
             recipient=device.hpke_key(suite),
             signers=signers,
+            threshold=threshold,
             suite=suite,
             dtype=dtype,
         )

@@ -25,10 +25,10 @@ from lfrkit.files import atomic_write, read_bounded
 from lfrkit.mqtt import MqttError, MqttLink, MqttSettings
 from protocol import hpke
 from protocol.command import Action
-from protocol.entries import DTYPES, dump_entries_file, parse_entries_file
+from protocol.entries import DTYPES, Entries, dump_entries_file, parse_entries_file
 from protocol.limits import DEFAULT_LIMITS
 from protocol.topics import Kind, fleet_filter
-from protocol.watchlist import seal_bundle
+from protocol.watchlist import MatchThreshold, seal_bundle
 from provisioning.authority import Authority, load_ops_signer
 from provisioning.registry import DeviceRecord, Registry
 
@@ -55,6 +55,8 @@ def _seal(args: argparse.Namespace) -> int:
     entries = parse_entries_file(
         read_bounded(args.entries, DEFAULT_LIMITS.entries_file_bytes, "entries file")
     )
+    _check_quality(entries, args.min_quality)
+    threshold, why = _threshold(args, entries)
     now = datetime.now(UTC)
     bundle = seal_bundle(
         entries,
@@ -66,10 +68,12 @@ def _seal(args: argparse.Namespace) -> int:
         expires_at=now.replace(microsecond=0) + args.expires,
         recipient=device.hpke_key(args.suite),
         signers=signers,
+        threshold=threshold,
         suite=args.suite,
         dtype=args.dtype,
     )
     atomic_write(args.out, bundle, 0o600)
+    print(why)
     print(
         f"sealed {len(entries.entries)} entries for {device.device_id}@{device.site}: "
         f"version {args.version}, deployment {args.deployment}, expires in {args.expires}, "
@@ -78,9 +82,84 @@ def _seal(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _threshold(args: argparse.Namespace, entries: Entries) -> tuple[MatchThreshold, str]:
+    from central.thresholds import choose
+
+    return choose(
+        entries.embedder_sha256,
+        len(entries.entries),
+        fpir=args.fpir,
+        k=args.k,
+        explicit=args.threshold,
+        models_dir=args.models_dir,
+    )
+
+
+def _check_quality(entries: Entries, minimum: float | None) -> None:
+    """Warn about entries whose weakest photo is below QUALITY_WARN; refuse (exit 2) any below
+    ``minimum`` (``--min-quality``), or without a recorded quality when it is given."""
+    from central.enrol import QUALITY_WARN, entry_quality
+
+    rated = [(entry_quality(e), e.subject_ref) for e in entries.entries]
+    weak = sorted((q, ref) for q, ref in rated if q is not None and q < QUALITY_WARN)
+    unknown = [ref for q, ref in rated if q is None]
+    if weak:
+        q, ref = weak[0]
+        print(
+            f"warning: {len(weak)} entries have a photo of quality below {QUALITY_WARN} "
+            f"(weakest: {ref} {q:.3f}); small or poor photos raise false alerts",
+            file=sys.stderr,
+        )
+    if minimum is None:
+        return
+    if unknown:
+        raise UsageError(
+            f"{len(unknown)} entries have no photo quality (enrolled before it was recorded, "
+            f"e.g. {unknown[0]}): enrol them again to use --min-quality"
+        )
+    low = sorted((q, ref) for q, ref in rated if q is not None and q < minimum)
+    if low:
+        q, ref = low[0]
+        raise UsageError(
+            f"{len(low)} entries have a photo below --min-quality {minimum} (weakest: {ref} "
+            f"{q:.3f}): enrol them with better photos or leave them out"
+        )
+
+
+def _threshold_args(p: argparse.ArgumentParser) -> None:
+    from central.thresholds import DEFAULT_FPIR, DEFAULT_K
+
+    p.add_argument(
+        "--fpir",
+        type=float,
+        default=DEFAULT_FPIR,
+        help="false-positive identification rate the threshold is calibrated for: the share "
+        "of people not on the list who would raise an alert (1e-2, 1e-3 default, 1e-4)",
+    )
+    p.add_argument(
+        "--k",
+        type=int,
+        default=DEFAULT_K,
+        help=f"faces in the device's track template (default {DEFAULT_K})",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        metavar="X",
+        help="an explicit policy threshold instead of the calibrated one (recorded as policy)",
+    )
+    p.add_argument("--models-dir", type=Path, metavar="DIR", help="where MANIFEST.json is")
+    p.add_argument(
+        "--min-quality",
+        type=float,
+        metavar="Q",
+        help="refuse to seal when an entry has a photo of lower quality (0-1; enrol prints them)",
+    )
+
+
 def _enrol(args: argparse.Namespace) -> int:
     from agent.vision.errors import VisionError
-    from central.enrol import enrol, summary
+    from central.enrol import enrol, summary, weakest
 
     try:
         entries, outcomes = enrol(
@@ -95,7 +174,7 @@ def _enrol(args: argparse.Namespace) -> int:
     for outcome in outcomes:
         if outcome.refusal:
             print(f"refused {outcome.image}: {outcome.refusal}", file=sys.stderr)
-    for line in summary(outcomes, entries):
+    for line in [*summary(outcomes, entries), *weakest(entries)]:
         print(line)
     if not entries.entries:
         raise UsageError("no subject has a usable image; nothing written")
@@ -155,6 +234,9 @@ def _publish(args: argparse.Namespace) -> int:
     entries = parse_entries_file(
         read_bounded(args.entries, DEFAULT_LIMITS.entries_file_bytes, "entries file")
     )
+    _check_quality(entries, args.min_quality)
+    threshold, why = _threshold(args, entries)
+    print(why)
     link = _connect(args, authority)
     try:
         outcomes = publish_watchlists(
@@ -165,6 +247,7 @@ def _publish(args: argparse.Namespace) -> int:
             state,
             expires=args.expires,
             deployment=args.deployment,
+            threshold=threshold,
             suite=args.suite,
             dtype=args.dtype,
             timeout=args.timeout,
@@ -270,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="x25519 (default) or mlkem768-x25519 (post-quantum hybrid)",
     )
     p.add_argument("--dtype", choices=DTYPES, default="float16")
+    _threshold_args(p)
     p.add_argument("--out", type=Path, required=True, metavar="BUNDLE")
     p.set_defaults(handler=_seal)
 
@@ -280,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deployment", required=True, metavar="NAME")
     p.add_argument("--suite", type=_suite, default=hpke.DEFAULT_SUITE)
     p.add_argument("--dtype", choices=DTYPES, default="float16")
+    _threshold_args(p)
     p.set_defaults(handler=_publish)
     for name, action, text in (
         ("wipe", Action.WIPE, "wipe the watchlist now (signed command + clear retained)"),

@@ -4,7 +4,11 @@ Entries file (what ``lfr-watchlist enrol`` writes and ``seal`` reads)::
 
     {"embedder_sha256": str, "dim": int,
      "entries": [{"subject_ref": str, "category": str, "threshold": float|null,
-                  "embeddings": [[float, ...], ...]}]}
+                  "embeddings": [[float, ...], ...], "quality": [float, ...]}]}
+
+``quality`` (optional; enrolment writes it) is each embedding's photo quality in [0, 1]
+(``central.enrol.photo_quality``: size x detail x frontalness), for ops to review before
+sealing; it is not sealed to the device.
 
 Sealed plaintext (inside the HPKE ciphertext of a bundle), compact and exact::
 
@@ -32,7 +36,7 @@ from protocol.limits import DEFAULT_LIMITS, Limits
 SUBJECT_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 DTYPES = ("float16", "int8")
-_ENTRY_FIELDS = frozenset({"subject_ref", "category", "threshold", "embeddings"})
+_ENTRY_FIELDS = frozenset({"subject_ref", "category", "threshold", "embeddings", "quality"})
 _SEALED_ENTRY_FIELDS = frozenset({"subject_ref", "category", "threshold", "embeddings", "scales"})
 
 Matrix = npt.NDArray[np.float32]
@@ -46,6 +50,7 @@ class Entry:
     category: str
     threshold: float | None
     embeddings: Matrix
+    quality: tuple[float, ...] | None = None  # per embedding row, from enrolment (not sealed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,6 +114,7 @@ def parse_entries_file(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Entries:
         try:
             entry, ref, category, threshold = _entry_header(item, where, _ENTRY_FIELDS, refs)
             raw = entry.items("embeddings", limits.embeddings_per_entry, min_items=1)
+            quality = _quality(entry, len(raw), where)
         except BadEncoding as exc:
             raise _as_malformed(exc) from None
         if not all(isinstance(row, list) and len(row) == dim for row in raw):
@@ -119,8 +125,20 @@ def parse_entries_file(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Entries:
             raise MalformedEntries(f"{where}: embeddings must hold numbers only") from None
         if rows.ndim != 2 or any(isinstance(v, bool) for row in raw for v in row):
             raise MalformedEntries(f"{where}: embeddings must hold numbers only")
-        entries.append(Entry(ref, category, threshold, _check_embeddings(rows, dim, where)))
+        rows = _check_embeddings(rows, dim, where)
+        entries.append(Entry(ref, category, threshold, rows, quality))
     return Entries(embedder, dim, tuple(entries))
+
+
+def _quality(entry: Fields, rows: int, where: str) -> tuple[float, ...] | None:
+    if entry.is_null("quality"):
+        return None
+    values = entry.items("quality", rows, min_items=rows)
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in values):
+        raise BadEncoding(f"{where}: quality must be numbers in 0..1, one per embedding")
+    if not all(0 <= v <= 1 for v in values):  # before float(): 10**400 is valid JSON
+        raise BadEncoding(f"{where}: quality must be numbers in 0..1, one per embedding")
+    return tuple(float(v) for v in values)
 
 
 def dump_entries_file(entries: Entries) -> bytes:
@@ -134,6 +152,7 @@ def dump_entries_file(entries: Entries) -> bytes:
                     "category": e.category,
                     "threshold": e.threshold,
                     "embeddings": [[float(v) for v in row] for row in e.embeddings],
+                    **({"quality": list(e.quality)} if e.quality is not None else {}),
                 }
                 for e in entries.entries
             ],

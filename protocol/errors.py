@@ -92,6 +92,18 @@ class MalformedEntries(RejectedInput):
     reason = "malformed_entries"
 
 
+class ThresholdMissing(RejectedInput):
+    """A watchlist that carries no signed match threshold (made before lfr-watchlist/2)."""
+
+    reason = "threshold_missing"
+
+
+class ThresholdTooLow(RejectedInput):
+    """A watchlist whose signed threshold is below the device profile's 1:1 threshold."""
+
+    reason = "threshold_too_low"
+
+
 REASONS: tuple[str, ...] = tuple(
     cls.reason
     for cls in (
@@ -108,5 +120,7 @@ REASONS: tuple[str, ...] = tuple(
         EmbedderMismatch,
         DecryptionFailed,
         MalformedEntries,
+        ThresholdMissing,
+        ThresholdTooLow,
     )
 )

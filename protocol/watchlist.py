@@ -5,12 +5,18 @@ is the JSON header below plus ``ciphertext``: the entries sealed with HPKE to th
 with the canonical header as HPKE ``info`` so a ciphertext cannot be moved under another
 header. :func:`open_bundle` is the whole device-side check, like TUF's trusted metadata set:
 bytes and ``now`` in, a verified :class:`Watchlist` or one :class:`RejectedInput` out, in this
-order: size, structure, signatures, addressee, version, validity window, embedder, decryption,
-entries. It does no I/O.
+order: size, structure, signatures, addressee, version, validity window, embedder, match
+threshold, decryption, entries. It does no I/O.
+
+Format 2 adds ``threshold`` to the signed header: the operating threshold ops chose for this
+list (:class:`MatchThreshold`), so the device never picks a 1:1 value for a list on its own.
+A format-1 bundle has none and is refused (:class:`ThresholdMissing`), as is a threshold below
+the device profile's 1:1 threshold (:class:`ThresholdTooLow`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +42,8 @@ from protocol.errors import (
     Expired,
     NotYetValid,
     RollbackRejected,
+    ThresholdMissing,
+    ThresholdTooLow,
     UnsupportedAlgorithm,
     WrongDevice,
 )
@@ -44,10 +52,12 @@ from protocol.keys import HpkePrivateKey, HpkePublicKey
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.trust import TrustPolicy
 
-FORMAT = "lfr-watchlist/1"
+FORMAT = "lfr-watchlist/2"
+OLD_FORMATS = frozenset({"lfr-watchlist/1"})  # no threshold: refused as ThresholdMissing
 TYP = "lfr-watchlist+jws"
 MAX_VERSION = 2**53 - 1  # exact in every JSON implementation
 DEFAULT_SKEW = timedelta(minutes=5)
+# The HPKE info's domain label; the header in it carries the format itself.
 _INFO_PREFIX = b"lfr-watchlist/1 info\x00"
 _HEADER_FIELDS = frozenset(
     {
@@ -61,8 +71,94 @@ _HEADER_FIELDS = frozenset(
         "embedder_sha256",
         "dim",
         "hpke_suite",
+        "threshold",
     }
 )
+CALIBRATED = "calibrated"  # chosen from the profile's 1:N calibration for the list's size
+POLICY = "policy"  # an explicit value ops set (lfr-watchlist seal --threshold)
+_THRESHOLD_FIELDS = frozenset({"value", "basis", "fpir", "k", "list_size"})
+MAX_TEMPLATE_K = 64
+MAX_LIST_SIZE = 10_000_000
+
+
+@dataclass(frozen=True)
+class MatchThreshold:
+    """The operating threshold of a watchlist, and how it was chosen.
+
+    ``calibrated``: from the profile's 1:N calibration at false-positive identification rate
+    ``fpir`` for ``list_size`` entries and templates of ``k`` faces; ``policy``: a value ops
+    set explicitly (``fpir``, ``k`` and ``list_size`` are then None). A per-entry threshold
+    can only raise it (the matcher takes the larger)."""
+
+    value: float
+    basis: str
+    fpir: float | None = None
+    k: int | None = None
+    list_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.value) and 0.0 < self.value <= 1.0):
+            raise ValueError("threshold value must be in (0, 1]")
+        if self.basis == POLICY:
+            if (self.fpir, self.k, self.list_size) != (None, None, None):
+                raise ValueError("a policy threshold has no fpir, k or list_size")
+        elif self.basis == CALIBRATED:
+            if self.fpir is None or self.k is None or self.list_size is None:
+                raise ValueError("a calibrated threshold needs fpir, k and list_size")
+            if not (0.0 < self.fpir < 1.0 and 1 <= self.k <= MAX_TEMPLATE_K):
+                raise ValueError("fpir must be in (0, 1) and k in 1..64")
+            if not 1 <= self.list_size <= MAX_LIST_SIZE:
+                raise ValueError(f"list_size must be in 1..{MAX_LIST_SIZE}")
+        else:
+            raise ValueError(f"threshold basis must be {CALIBRATED!r} or {POLICY!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        if self.basis == POLICY:
+            return {"value": self.value, "basis": POLICY}
+        return {
+            "value": self.value,
+            "basis": CALIBRATED,
+            "fpir": self.fpir,
+            "k": self.k,
+            "list_size": self.list_size,
+        }
+
+    def describe(self) -> str:
+        if self.basis == POLICY:
+            return f"{self.value:.4f} (policy)"
+        return (
+            f"{self.value:.4f} (calibrated: FPIR {self.fpir:g}, {self.list_size} entries, "
+            f"K={self.k})"
+        )
+
+
+def _parse_threshold(fields: Fields) -> MatchThreshold:
+    if not fields.has("threshold"):
+        raise ThresholdMissing("watchlist: the signed header has no match threshold")
+    t = fields.sub("threshold", _THRESHOLD_FIELDS)
+    value = t.number("value", 0.0, 1.0)
+    if value <= 0.0:
+        raise BadEncoding("watchlist: threshold: field 'value' must be in (0, 1]")
+    basis = t.text("basis", max_len=16)
+    if basis == POLICY:
+        extra = sorted(n for n in ("fpir", "k", "list_size") if t.has(n))
+        if extra:
+            raise BadEncoding(f"watchlist: threshold: a policy threshold has no {extra[0]!r}")
+        return MatchThreshold(value, POLICY)
+    if basis != CALIBRATED:
+        raise BadEncoding(
+            f"watchlist: threshold: basis {basis!r} is not {CALIBRATED!r} or {POLICY!r}"
+        )
+    fpir = t.number("fpir", 0.0, 1.0)
+    if not 0.0 < fpir < 1.0:
+        raise BadEncoding("watchlist: threshold: field 'fpir' must be in (0, 1)")
+    return MatchThreshold(
+        value,
+        CALIBRATED,
+        fpir,
+        t.integer("k", 1, MAX_TEMPLATE_K),
+        t.integer("list_size", 1, MAX_LIST_SIZE),
+    )
 
 
 @dataclass(frozen=True)
@@ -76,6 +172,7 @@ class WatchlistHeader:
     embedder_sha256: str
     dim: int
     hpke_suite: str
+    threshold: MatchThreshold
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +186,7 @@ class WatchlistHeader:
             "embedder_sha256": self.embedder_sha256,
             "dim": self.dim,
             "hpke_suite": self.hpke_suite,
+            "threshold": self.threshold.to_json(),
         }
 
     def hpke_info(self) -> bytes:
@@ -118,6 +216,7 @@ def seal_bundle(
     expires_at: datetime,
     recipient: HpkePublicKey,
     signers: Sequence[tuple[ed25519.Ed25519PrivateKey, str]],
+    threshold: MatchThreshold,
     suite: str = hpke.DEFAULT_SUITE,
     dtype: str = "float16",
 ) -> bytes:
@@ -136,6 +235,7 @@ def seal_bundle(
         entries.embedder_sha256,
         entries.dim,
         suite,
+        threshold,
     )
     # Re-parse our own header so a value we could not verify later is refused now.
     _parse_header(Fields(header.to_json(), "watchlist"), DEFAULT_LIMITS)
@@ -146,6 +246,11 @@ def seal_bundle(
 
 def _parse_header(fields: Fields, limits: Limits) -> WatchlistHeader:
     fmt = fields.text("format", max_len=32)
+    if fmt in OLD_FORMATS:
+        raise ThresholdMissing(
+            f"watchlist: format {fmt!r} carries no match threshold; re-seal it with a "
+            f"current lfr-watchlist ({FORMAT!r})"
+        )
     if fmt != FORMAT:
         raise UnsupportedAlgorithm(f"watchlist: format {fmt!r} is not {FORMAT!r}")
     suite = fields.text("hpke_suite", max_len=64)
@@ -164,6 +269,7 @@ def _parse_header(fields: Fields, limits: Limits) -> WatchlistHeader:
         embedder_sha256=embedder,
         dim=fields.integer("dim", 1, limits.dim),
         hpke_suite=suite,
+        threshold=_parse_threshold(fields),
     )
     if header.expires_at <= header.issued_at:
         raise BadEncoding("watchlist: expires_at is not after issued_at")
@@ -205,8 +311,12 @@ def open_bundle(
     now: datetime,
     limits: Limits = DEFAULT_LIMITS,
     skew: timedelta = DEFAULT_SKEW,
+    min_threshold: float | None = None,
 ) -> Watchlist:
     """Verify and decrypt a bundle as the device ``device_id`` at ``site``.
+
+    ``min_threshold``: the device profile's 1:1 threshold; a bundle whose signed threshold is
+    below it is refused (None: the profile has none, e.g. a test backend).
 
     ``min_version`` is the lowest acceptable version: the installed version + 1 when a new
     bundle arrives, the installed version itself when re-verifying the stored one at start.
@@ -236,6 +346,11 @@ def open_bundle(
             f"watchlist made with embedder {header.embedder_sha256[:12]}…, "
             f"this device runs {embedder_sha256[:12]}…"
         )
+    if min_threshold is not None and header.threshold.value < min_threshold:
+        raise ThresholdTooLow(
+            f"watchlist threshold {header.threshold.describe()} is below this profile's 1:1 "
+            f"threshold {min_threshold:.4f}"
+        )
     # A device holds one key per suite; the bundle says which one it was sealed to.
     key = hpke_key.get(header.hpke_suite) if isinstance(hpke_key, Mapping) else hpke_key
     if key is None:
@@ -246,4 +361,11 @@ def open_bundle(
         header.hpke_suite, key, signed.ciphertext, signed.hpke_info, "watchlist"
     )
     entries = decode_sealed_plaintext(plaintext, header.dim, limits)
+    t = header.threshold
+    if t.list_size is not None and len(entries) > t.list_size:
+        # A threshold calibrated for a shorter list lets strangers through more often.
+        raise ThresholdTooLow(
+            f"watchlist threshold {t.describe()} was calibrated for fewer entries than its "
+            f"{len(entries)}"
+        )
     return Watchlist(header, entries, signed.signed_by)

@@ -14,12 +14,15 @@ from protocol import hpke
 from protocol.entries import Entries, Entry
 from protocol.keys import HpkePrivateKey, key_id
 from protocol.trust import TrustPolicy
-from protocol.watchlist import seal_bundle
+from protocol.watchlist import POLICY, MatchThreshold, seal_bundle
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATASETS = SHARED / "datasets"
 EMBEDDER = "e" * 64
 NOW = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)
+
+# What the test bundles are signed with (a policy value; test devices set no 1:1 floor).
+TEST_THRESHOLD = MatchThreshold(0.6, POLICY)
 
 
 def make_entries(count: int = 3, dim: int = 64, per_entry: int = 2, seed: int = 7) -> Entries:
@@ -57,6 +60,7 @@ class Fleet:
         lifetime: timedelta = timedelta(hours=12),
         dtype: str = "float16",
         entries: Entries | None = None,
+        threshold: MatchThreshold = TEST_THRESHOLD,
     ) -> bytes:
         return seal_bundle(
             entries or make_entries(),
@@ -68,6 +72,7 @@ class Fleet:
             expires_at=issued + lifetime,
             recipient=self.device_keys[suite].public_key(),
             signers=self.signers(*signers),
+            threshold=threshold,
             suite=suite,
             dtype=dtype,
         )

@@ -14,7 +14,7 @@ from PIL import Image
 from agent.synthetic_vision import DIM, PROFILE_ID, colour_embedding, draw_face
 from lfrkit.toml_text import toml_value
 from protocol.entries import Entries, Entry
-from protocol.watchlist import seal_bundle
+from protocol.watchlist import POLICY, MatchThreshold, seal_bundle
 from provisioning.authority import load_ops_signer
 from provisioning.registry import Registry
 
@@ -85,6 +85,8 @@ def seal_for(
         expires_at=now + lifetime,
         recipient=record.hpke_key("X25519-HKDF-SHA256-ChaCha20Poly1305"),
         signers=[load_ops_signer(Path(k)) for k in index["ops_keys"]],
+        # The synthetic backend's own 1:1 threshold (agent.models.load_synthetic).
+        threshold=MatchThreshold(0.9, POLICY),
     )
 
 

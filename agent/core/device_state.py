@@ -48,6 +48,8 @@ class TrustRoot:
     hpke_keys: Mapping[str, HpkePrivateKey]
     embedder_sha256: str  # the embedding profile this device runs
     limits: Limits = DEFAULT_LIMITS
+    # The profile's 1:1 threshold: no watchlist may match below it (None: no floor known).
+    min_threshold: float | None = None
 
 
 # -- decisions: what the shell is to carry out ---------------------------------------------
@@ -145,6 +147,7 @@ class DeviceState:
             min_version=min_version,
             now=now,
             limits=root.limits,
+            min_threshold=root.min_threshold,
         )
 
     def verify_new(self, data: bytes, now: datetime) -> Install:

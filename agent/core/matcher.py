@@ -56,7 +56,11 @@ class Matcher:
         self._refs = [e.subject_ref for e in entries]
         self._categories = [e.category for e in entries]
         self._thresholds = np.array(
-            [default_threshold if e.threshold is None else e.threshold for e in entries],
+            # A per-entry threshold can only raise the list's (ops tighten one entry).
+            [
+                default_threshold if e.threshold is None else max(default_threshold, e.threshold)
+                for e in entries
+            ],
             dtype=np.float32,
         )
         self.dim = rows.shape[1]

@@ -26,7 +26,12 @@ log = logging.getLogger(__name__)
 
 class WatchlistStore:
     def __init__(
-        self, identity: DeviceIdentity, embedder_sha256: str, limits: Limits = DEFAULT_LIMITS
+        self,
+        identity: DeviceIdentity,
+        embedder_sha256: str,
+        limits: Limits = DEFAULT_LIMITS,
+        *,
+        min_threshold: float | None = None,
     ) -> None:
         self._layout = identity.layout
         self._limits = limits
@@ -37,6 +42,7 @@ class WatchlistStore:
             identity.hpke_keys,
             embedder_sha256,
             limits,
+            min_threshold,
         )
 
     @property

@@ -217,6 +217,37 @@ def add_entries(folder: Path, files: list[str], src: Path | None, notes_file: Pa
     return 0
 
 
+def calibration_entry(calib: dict[str, Any], name: str, source: str) -> dict[str, Any]:
+    """What MANIFEST.json carries of profile ``name``'s 1:N calibration (calibrate_1n.py's
+    output; the tails and the held-out check stay in ``source``)."""
+    p = calib["profiles"][name]
+    return {
+        "profile_id": p["id"],
+        "source": source,
+        "model": calib["model"],
+        "thresholds": {k: v["thresholds"] for k, v in p["k"].items()},
+    }
+
+
+def keep_calibration(man: dict[str, Any], calib: dict[str, Any], source: str) -> None:
+    """Each profile's 1:N thresholds, only while they were made with the profile as it is now
+    (a changed model, weight or flip changes the id: run `make calibrate` again)."""
+    for name, profile in man["profiles"].items():
+        c = calib.get("profiles", {}).get(name)
+        if c is None or c["id"] != profile["id"]:
+            print(
+                f"profile {name}: no 1:N calibration for id {profile['id'][:12]}… (make calibrate)",
+                file=sys.stderr,
+            )
+            continue
+        profile["calibration_1n"] = calibration_entry(calib, name, source)
+
+
+def keep_calibration_file(man: dict[str, Any], path: Path | None) -> None:
+    if path is not None and path.exists():
+        keep_calibration(man, json.loads(path.read_text()), path.name)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dir", type=Path, required=True)
@@ -227,6 +258,11 @@ def main() -> int:
     ap.add_argument("--verify", type=Path, help="JSON written by verify_float.py")
     ap.add_argument("--candidates", type=Path, help="eval_lfw.py results on every candidate")
     ap.add_argument("--bench", type=Path, help="JSON written by evaluation/bench_models.py")
+    ap.add_argument(
+        "--calibration-1n",
+        type=Path,
+        help="JSON written by evaluation/calibrate_1n.py: kept per profile while its id matches",
+    )
     ap.add_argument(
         "--add",
         nargs="+",
@@ -272,6 +308,7 @@ def main() -> int:
                     e.setdefault("lfw", {})[k] = cand["models"][f][k]
             if f in bench.get("models", {}):
                 e["speed_here"] = bench["models"][f]
+    keep_calibration_file(man, a.calibration_1n)
     (a.dir / "MANIFEST.json").write_text(json.dumps(man, indent=2, sort_keys=False) + "\n")
     print(f"wrote {a.dir / 'MANIFEST.json'} ({len(man['models'])} models)", file=sys.stderr)
     return 0

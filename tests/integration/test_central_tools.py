@@ -79,6 +79,8 @@ def test_publish_status_and_wipe(
         "2h",
         "--deployment",
         "kx-test",
+        "--threshold",
+        "0.9",
         "--timeout",
         "15",
     )
@@ -96,6 +98,8 @@ def test_publish_status_and_wipe(
         "2h",
         "--deployment",
         "kx-test",
+        "--threshold",
+        "0.9",
     )
     assert again.returncode == 0 and re.search(r"cam-01\s+2\s+applied", again.stdout)
     wrong = replace(synthetic_entries([0]), embedder_sha256="f" * 64)
@@ -111,6 +115,8 @@ def test_publish_status_and_wipe(
         "2h",
         "--deployment",
         "kx-test",
+        "--threshold",
+        "0.9",
     )
     assert refused.returncode == 1
     assert re.search(r"cam-01\s+3\s+rejected \(embedder_mismatch\)", refused.stdout)

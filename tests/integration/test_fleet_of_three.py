@@ -106,6 +106,8 @@ def test_three_devices_two_listeners_report(
         "1h",
         "--deployment",
         "pilot-test",
+        "--threshold",
+        "0.9",  # synthetic embedder: no calibration; its own 1:1 threshold
     ]
     for key in index["ops_keys"]:
         args += ["--sign-with", key]

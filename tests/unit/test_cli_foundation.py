@@ -56,6 +56,8 @@ def seal(version: int, *keys: str, extra: tuple[str, ...] = ()) -> int:
         "kx-test",
         "--out",
         f"wl{version}.jws",
+        "--threshold",
+        "0.6",
         *extra,
     ]
     for key in keys:
@@ -91,6 +93,7 @@ def test_seal_install_show_and_every_refusal_keeps_the_previous(
     assert install(1) == 0
     assert "version:     1" in show(capsys)
     assert "entries:     4" in show(capsys)
+    assert "threshold:   0.6000 (policy)" in show(capsys)
     assert "WL-0000" not in show(capsys)  # never entries
 
     assert install(1) == 2  # replay

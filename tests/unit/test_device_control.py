@@ -3,7 +3,6 @@ refuses writes), the matcher rebuilt, the tracker told, and what the status says
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from agent.core.device_state import EXPIRED, INSTALLED, NONE, WIPED, Floors, Ins
 from agent.io.watchlist_store import WatchlistStore
 from protocol.command import Action, Command, sign_command
 from provisioning.authority import load_ops_signer
-from tests.conftest import EMBEDDER, NOW
+from tests.conftest import EMBEDDER, NOW, make_entries
 from tests.unit.test_watchlist_store import Node, make_node
 
 
@@ -45,7 +44,7 @@ class Clock:
 
 
 class Rig:
-    def __init__(self, node: Node, profile_threshold: bool = False) -> None:
+    def __init__(self, node: Node, local_floor: float | None = None) -> None:
         self.node = node
         self.store = FlakyDisk(node.identity, EMBEDDER)
         self.clock = Clock()
@@ -53,7 +52,7 @@ class Rig:
         self.control = DeviceControl(
             self.store.open_state(),
             self.store,
-            MatchingPolicy(0.5, profile_threshold=profile_threshold),
+            MatchingPolicy(local_floor),
             self.clock,
             retry_after=0.0,
         )
@@ -164,11 +163,17 @@ def test_the_floors_left_behind_by_a_power_cut_are_raised_at_start(tmp_path: Pat
     assert rig.version() == 2 and rig.store.floors() == Floors(2, 0)
 
 
-def test_the_profile_threshold_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    rig = Rig(make_node(tmp_path), profile_threshold=True)
-    with caplog.at_level(logging.WARNING, logger="agent.control"):
-        rig.control.on_watchlist(rig.node.bundle(3))
-    assert "profile's 1:1 threshold 0.500 for 3 entries" in caplog.text
+@pytest.mark.parametrize(("local_floor", "expected"), [(None, 0.6), (0.5, 0.6), (0.7, 0.7)])
+def test_the_matcher_uses_the_signed_threshold_which_only_the_local_floor_raises(
+    tmp_path: Path, local_floor: float | None, expected: float
+) -> None:
+    rig = Rig(make_node(tmp_path), local_floor)
+    rig.control.on_watchlist(rig.node.bundle(3))  # signed 0.6; entry 0's own 0.55 cannot lower it
+    assert rig.control.matcher is not None
+    listed = make_entries(count=3).entries[0]
+    match = rig.control.matcher.match(listed.embeddings[0])
+    assert match is not None and match.subject_ref == listed.subject_ref
+    assert match.threshold == pytest.approx(expected)
 
 
 def test_news(rig: Rig) -> None:

@@ -14,8 +14,8 @@ from protocol.entries import decode_sealed_plaintext, parse_entries_file
 from protocol.event import TYP as EVENT_TYP
 from protocol.event import parse_stored_event, verify_event
 from protocol.jws import sign_compact, sign_general
+from protocol.watchlist import POLICY, MatchThreshold, WatchlistHeader
 from protocol.watchlist import TYP as WATCHLIST_TYP
-from protocol.watchlist import WatchlistHeader
 from tests.conftest import EMBEDDER, NOW, Fleet
 from tests.unit.test_event import make_event
 from tests.unit.test_watchlist_bundle import open_as_device
@@ -83,7 +83,7 @@ def test_signed_and_sealed_bundle_with_bad_int8_scales_is_refused(fleet: Fleet) 
     """The whole device-side check, behind two valid signatures and a ciphertext that opens."""
     header = WatchlistHeader(
         "cam-01", "kx", "kx-2026-11-28", 2, NOW, NOW.replace(hour=18), EMBEDDER, 8,
-        hpke.DEFAULT_SUITE,
+        hpke.DEFAULT_SUITE, MatchThreshold(0.6, POLICY),
     )  # fmt: skip
     sealed = hpke.seal(
         hpke.DEFAULT_SUITE,

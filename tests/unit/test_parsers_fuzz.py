@@ -155,6 +155,7 @@ def test_hostile_entries_file(data: st.DataObject) -> None:
                 "category": "wanted",
                 "threshold": 0.5,
                 "embeddings": [[0.1, 0.2, 0.3, 0.4]],
+                "quality": [0.8],
             }
         )
     )

@@ -82,7 +82,7 @@ def test_signature_by_unpinned_key_does_not_count(fleet: Fleet) -> None:
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     from protocol.keys import key_id
-    from protocol.watchlist import seal_bundle
+    from protocol.watchlist import POLICY, MatchThreshold, seal_bundle
 
     rogue = ed25519.Ed25519PrivateKey.generate()
     data = seal_bundle(
@@ -95,6 +95,7 @@ def test_signature_by_unpinned_key_does_not_count(fleet: Fleet) -> None:
         expires_at=NOW + timedelta(hours=1),
         recipient=fleet.device_keys[hpke.DEFAULT_SUITE].public_key(),
         signers=[fleet.signers(0)[0], (rogue, key_id(rogue.public_key()))],
+        threshold=MatchThreshold(0.6, POLICY),
     )
     with pytest.raises(errors.InsufficientSignatures, match="1 by unknown keys"):
         open_as_device(fleet, data)
@@ -157,7 +158,7 @@ def test_embedder_mismatch_is_refused(fleet: Fleet) -> None:
 
 
 def test_sealed_to_another_key_fails_decryption(fleet: Fleet) -> None:
-    from protocol.watchlist import seal_bundle
+    from protocol.watchlist import POLICY, MatchThreshold, seal_bundle
 
     other = hpke.generate_key(hpke.DEFAULT_SUITE)
     data = seal_bundle(
@@ -170,6 +171,7 @@ def test_sealed_to_another_key_fails_decryption(fleet: Fleet) -> None:
         expires_at=NOW + timedelta(hours=1),
         recipient=other.public_key(),
         signers=fleet.signers(0, 1),
+        threshold=MatchThreshold(0.6, POLICY),
     )
     with pytest.raises(errors.DecryptionFailed):
         open_as_device(fleet, data)
@@ -211,7 +213,16 @@ def _sealed_with(fleet: Fleet, plaintext: bytes, dim: int = 64) -> bytes:
     from protocol import watchlist as wl
 
     header = wl.WatchlistHeader(
-        "cam-01", "kx", "d", 1, NOW, NOW + timedelta(hours=1), EMBEDDER, dim, hpke.DEFAULT_SUITE
+        "cam-01",
+        "kx",
+        "d",
+        1,
+        NOW,
+        NOW + timedelta(hours=1),
+        EMBEDDER,
+        dim,
+        hpke.DEFAULT_SUITE,
+        wl.MatchThreshold(0.6, wl.POLICY),
     )
     sealed = hpke.seal(
         hpke.DEFAULT_SUITE,

@@ -16,11 +16,11 @@ from agent.io.watchlist_store import WatchlistStore
 from protocol import errors, hpke
 from protocol.entries import Entries
 from protocol.keys import key_id
-from protocol.watchlist import seal_bundle
+from protocol.watchlist import MatchThreshold, seal_bundle
 from provisioning.approve import approve
 from provisioning.authority import init_authority, load_ops_signer
 from provisioning.device import device_init, device_install
-from tests.conftest import EMBEDDER, NOW, make_entries
+from tests.conftest import EMBEDDER, NOW, TEST_THRESHOLD, make_entries
 
 
 @dataclass
@@ -39,6 +39,7 @@ class Node:
         device_id: str = "cam-01",
         suite: str = hpke.DEFAULT_SUITE,
         entries: Entries | None = None,
+        threshold: MatchThreshold = TEST_THRESHOLD,
     ) -> bytes:
         from provisioning.registry import Registry
 
@@ -54,6 +55,7 @@ class Node:
             recipient=record.hpke_key(suite),
             suite=suite,
             signers=[load_ops_signer(self.auth / f"ops-{i}.key") for i in signers],
+            threshold=threshold,
         )
 
 

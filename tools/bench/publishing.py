@@ -43,7 +43,7 @@ from protocol import hpke
 from protocol.entries import Entries, Entry
 from protocol.event import verify_event
 from protocol.topics import DeviceTopics, Kind, fleet_filter
-from protocol.watchlist import Watchlist, seal_bundle
+from protocol.watchlist import POLICY, MatchThreshold, Watchlist, seal_bundle
 from provisioning.authority import load_ops_signer
 from provisioning.registry import Registry
 from tools.broker import Broker, client, tls_fleet
@@ -134,6 +134,7 @@ def seal_watchlist(
         expires_at=now + timedelta(hours=1),
         recipient=record.hpke_key(hpke.DEFAULT_SUITE),
         signers=[load_ops_signer(Path(k)) for k in index["ops_keys"]],
+        threshold=MatchThreshold(vision.threshold or 0.5, POLICY),
     )
 
 

@@ -281,8 +281,10 @@ def manifest(s: dict[str, Any]) -> list[str]:
         "calibration faces). A watchlist search compares a face with every entry, so a 1:1 "
         "false-accept rate f becomes a false-alert rate of about 1 - (1 - f)^N for a list of "
         "N: with the "
-        f"{s['gallery']:,} entries here that is most strangers. The agent uses the MANIFEST "
-        "value as its default `matching.threshold`; on a list of this size it should not.",
+        f"{s['gallery']:,} entries here that is most strangers. The agent never matches at "
+        "it: the watchlist carries the threshold `lfr-watchlist seal --fpir` takes from the "
+        "profile's 1:N calibration (models/README.md); the MANIFEST value is only the lowest "
+        "one a device accepts.",
     ]
 
 

@@ -25,13 +25,14 @@ from protocol.watchlist import open_bundle
 from tools.fuzz.contract import Check
 from tools.fuzz.jsontext import b64, dumps, to_bytes, unb64
 from tools.fuzz.mutators import byte_op, general_jws, mutate_json
-from tools.fuzz.values import value_pools
+from tools.fuzz.values import interesting, value_pools
 from tools.fuzz.world import (
     DEVICE,
     EMBEDDER,
     INSTALLED_VERSION,
     JPEG,
     LAST_COUNTER,
+    MIN_THRESHOLD,
     NOW,
     OTHER_DEVICE,
     SITE,
@@ -92,7 +93,13 @@ def _watchlist_target(world: World) -> Target:
         base = rng.choice(parts)
         header, plaintext = copy.deepcopy(base.header), to_bytes(dumps(base.plaintext))
         roll = rng.random()
-        if roll < 0.45:
+        if roll < 0.3:
+            # One top-level header field from its pool: the checks behind the signatures
+            # (version, validity, embedder, threshold) stay reachable however many members the
+            # nested threshold object adds to mutate_json's choice of paths.
+            key = rng.choice(sorted(header))
+            header[key] = interesting(key, rng, pools)
+        elif roll < 0.5:
             header = mutate_json(header, rng, pools, rng.choice([1, 1, 1, 2, 3]))
         elif roll < 0.75:
             mutated = mutate_json(base.plaintext, rng, pools, rng.choice([1, 1, 2, 3]))
@@ -124,6 +131,7 @@ def _watchlist_target(world: World) -> Target:
             embedder_sha256=EMBEDDER,
             min_version=INSTALLED_VERSION + 1,
             now=NOW,
+            min_threshold=MIN_THRESHOLD,
         )
 
     return Target(

@@ -198,6 +198,12 @@ def value_pools(world: World) -> dict[str, Pool]:
         "subject_ref": ["WL-0001", "WL-0000", "-bad", "a b", "x" * 128, "x" * 129, "\u00e9"],
         "category": ["wanted", "", "x" * 64, "x" * 65],
         "score": numbers,
+        # The watchlist's signed threshold object (around the device's floor of 0.6).
+        "value": [*numbers, 0.59, 0.6, 0.61, 0.0],
+        "basis": ["calibrated", "policy", "", "Calibrated"],
+        "fpir": [*numbers, 1e-3, 0.0, 1.0],
+        "k": integers,
+        "list_size": [*integers, 10_000_000, 10_000_001],
         "threshold": numbers,
         "margin": numbers,
         "dtype": ["float16", "int8", "float32", ""],

@@ -16,13 +16,18 @@ from protocol.entries import Entries, Entry
 from protocol.event import MatchEvent, seal_probe, sign_event
 from protocol.keys import HpkePrivateKey, HybridPrivateKey, key_id
 from protocol.trust import TrustPolicy
-from protocol.watchlist import seal_bundle
+from protocol.watchlist import CALIBRATED, POLICY, MatchThreshold, seal_bundle
 
 NOW = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)
 DEVICE, OTHER_DEVICE, SITE = "cam-01", "cam-02", "kx"
 EMBEDDER = "e" * 64
 DIM = 16
 INSTALLED_VERSION = 1  # the device holds version 1: a bundle needs version >= 2
+MIN_THRESHOLD = 0.6  # the device profile's 1:1 threshold: a lower signed one is refused
+SEED_THRESHOLDS = (
+    MatchThreshold(0.7, CALIBRATED, 1e-3, 3, 1000),
+    MatchThreshold(0.65, POLICY),
+)
 LAST_COUNTER = 4  # the device ran command 4: a command needs counter >= 5
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(64)
 
@@ -116,6 +121,7 @@ def watchlist_seeds(world: World) -> list[bytes]:
                 expires_at=NOW + timedelta(hours=12),
                 recipient=world.device_hpke[suite].public_key(),
                 signers=[world.signer(world.ops[0]), world.signer(world.ops[version % 2 + 1])],
+                threshold=SEED_THRESHOLDS[version % 2],
                 suite=suite,
                 dtype=dtype,
             )

@@ -22,7 +22,7 @@ from protocol.command import Action, Command, sign_command
 from protocol.encoding import format_time
 from protocol.event import MatchEvent, new_event_id, seal_probe
 from protocol.keys import key_id
-from protocol.watchlist import seal_bundle
+from protocol.watchlist import POLICY, MatchThreshold, seal_bundle
 from provisioning.authority import load_ops_signer
 from provisioning.registry import Registry
 from tests.reliability.conftest import Recorder
@@ -90,6 +90,7 @@ def bundle(
         expires_at=issued + lifetime,
         recipient=record.hpke_key(hpke.X25519_CHACHA),
         signers=signers,
+        threshold=MatchThreshold(0.9, POLICY),  # the synthetic backend's 1:1 threshold
     )
 
 

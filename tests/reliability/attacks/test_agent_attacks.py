@@ -18,8 +18,8 @@ from protocol.command import Action
 from protocol.encoding import b64url_decode, b64url_encode, canonical_json
 from protocol.jws import sign_general
 from protocol.limits import DEFAULT_LIMITS
+from protocol.watchlist import POLICY, MatchThreshold, WatchlistHeader
 from protocol.watchlist import TYP as WATCHLIST_TYP
-from protocol.watchlist import WatchlistHeader
 from provisioning.registry import Registry
 from tests.reliability.attacks.fleet import (
     System,
@@ -70,6 +70,7 @@ def _signed_and_sealed(system: System, entries: list[dict[str, Any]], dtype: str
         PROFILE_ID,
         synthetic_entries([0]).dim,
         hpke.X25519_CHACHA,
+        MatchThreshold(0.9, POLICY),
     )
     plaintext = canonical_json({"dtype": dtype, "entries": entries})
     sealed = hpke.seal(

@@ -1,0 +1,113 @@
+"""The operating threshold a watchlist is sealed with: from the embedding profile's 1:N
+calibration (``models/MANIFEST.json`` -> ``profiles.<name>.calibration_1n``, made by
+``make -C models calibrate``) for the list's size, the target FPIR and the template size K, or
+an explicit policy value. Never below the profile's 1:1 threshold, which devices enforce.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from lfrkit.console import UsageError
+from protocol.watchlist import CALIBRATED, POLICY, MatchThreshold
+
+DEFAULT_FPIR = 1e-3
+DEFAULT_K = 3  # the agent's track template: the mean of its best 3 faces
+
+
+def fpir_key(fpir: float) -> str:
+    """The calibration table's key of an FPIR: ``1e-03``."""
+    return f"{fpir:.0e}"
+
+
+def interpolate(table: dict[str, dict[str, float]], n: int, fpir: float) -> float:
+    """The threshold for a list of ``n`` entries, linear in log N between the table's sizes
+    (under the calibration's exponential tail it is linear in log N); up to the smallest size,
+    the smallest size's value. Raises ValueError past the largest size or for an FPIR the table
+    does not have."""
+    key = fpir_key(fpir)
+    sizes = sorted(int(s) for s in table)
+    have = table[str(sizes[0])]
+    if key not in have:
+        raise ValueError(f"no calibration at FPIR {fpir:g} (have {', '.join(sorted(have))})")
+    if n > sizes[-1]:
+        raise ValueError(f"{n} entries is more than the calibration's largest list ({sizes[-1]})")
+    if n <= sizes[0]:
+        return table[str(sizes[0])][key]
+    hi = next(s for s in sizes if s >= n)
+    lo = sizes[sizes.index(hi) - 1]
+    f = (math.log(n) - math.log(lo)) / (math.log(hi) - math.log(lo))
+    value = table[str(lo)][key] + f * (table[str(hi)][key] - table[str(lo)][key])
+    return math.ceil(round(value, 9) * 1e4) / 1e4
+
+
+def profile_for(embedder_sha256: str, models_dir: Path | None) -> tuple[str, dict[str, Any]]:
+    """(name, MANIFEST entry) of the profile whose id is ``embedder_sha256``."""
+    from agent.vision.manifest import load_manifest
+
+    raw = load_manifest(models_dir).raw
+    for name, profile in raw["profiles"].items():
+        if profile["id"] == embedder_sha256:
+            return name, profile
+    raise UsageError(
+        f"the entries were made with embedder {embedder_sha256[:12]}…, no profile of the "
+        "models' MANIFEST.json: give the threshold explicitly (--threshold)"
+    )
+
+
+def choose(
+    embedder_sha256: str,
+    entries: int,
+    *,
+    fpir: float = DEFAULT_FPIR,
+    k: int = DEFAULT_K,
+    explicit: float | None = None,
+    models_dir: Path | None = None,
+) -> tuple[MatchThreshold, str]:
+    """The threshold to seal a list of ``entries`` entries with, and one line saying why."""
+    if explicit is not None:
+        if not 0.0 < explicit <= 1.0:
+            raise UsageError(f"--threshold {explicit} is not in (0, 1]")
+        floor = _one_to_one(embedder_sha256, models_dir)
+        if floor is not None and explicit < floor:
+            raise UsageError(
+                f"--threshold {explicit} is below the profile's 1:1 threshold {floor}: "
+                "devices refuse such a watchlist"
+            )
+        return MatchThreshold(explicit, POLICY), f"threshold {explicit:.4f}: explicit policy value"
+    name, profile = profile_for(embedder_sha256, models_dir)
+    calib = profile.get("calibration_1n")
+    if calib is None or calib.get("profile_id") != profile["id"]:
+        raise UsageError(
+            f"profile {name!r} has no 1:N calibration for its current models (make -C models "
+            "calibrate), or give the threshold explicitly (--threshold)"
+        )
+    table = calib["thresholds"].get(str(k))
+    if table is None:
+        raise UsageError(
+            f"profile {name!r} is calibrated for K in {', '.join(sorted(calib['thresholds']))}, "
+            f"not {k}"
+        )
+    try:
+        value = interpolate(table, entries, fpir)
+    except ValueError as exc:
+        raise UsageError(f"profile {name!r}: {exc}; give the threshold explicitly") from None
+    why = f"calibrated for {entries} entries at FPIR {fpir:g}, K={k}"
+    floor = profile.get("recommended_threshold")
+    if floor is not None and value < float(floor):
+        value = float(floor)
+        why += f", raised to the profile's 1:1 threshold {value:.4f}"
+    if value >= 1.0:
+        raise UsageError(f"profile {name!r}: no attainable threshold for {why}")
+    return MatchThreshold(value, CALIBRATED, fpir, k, entries), f"threshold {value:.4f}: {why}"
+
+
+def _one_to_one(embedder_sha256: str, models_dir: Path | None) -> float | None:
+    try:
+        _, profile = profile_for(embedder_sha256, models_dir)
+    except UsageError:
+        return None  # not a shipped profile (a test backend): the device knows its own floor
+    floor = profile.get("recommended_threshold")
+    return None if floor is None else float(floor)
