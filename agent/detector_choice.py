@@ -45,10 +45,12 @@ class ChosenDetector:
         self.setting = setting
         self._detectors = dict(detectors)
         self.in_use: str | None = None if setting == AUTO else setting
+        self._announced: set[str] = set()
 
     def detect(self, frame: U8, tiles: int = 1) -> Sequence[Detection]:
         name = resolve(self.setting, frame.shape[0])
-        if name != self.in_use:
+        if name not in self._announced:
+            # Once per detector: a source whose frame size keeps changing must not flood the log.
             log.info(
                 "detector: %s for %dx%d frames (vision.detector = %s)",
                 name,
@@ -56,7 +58,8 @@ class ChosenDetector:
                 frame.shape[0],
                 self.setting,
             )
-            self.in_use = name
+            self._announced.add(name)
+        self.in_use = name
         # tiles is BlazeFace's small-face mode; YuNet scales from min_face_px instead.
         return self._detectors[name].detect(frame, tiles=tiles if name == "blazeface" else 1)
 

@@ -3,6 +3,7 @@ from the frames themselves; a fixed setting runs its own detector whatever the f
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +58,10 @@ def test_the_default_is_auto_and_auto_decides_by_frame_height() -> None:
     assert resolve("blazeface", 1080) == "blazeface" and resolve("yunet", 270) == "yunet"
 
 
-def test_auto_runs_the_detector_for_each_frame_size_and_reports_it() -> None:
+def test_auto_runs_the_detector_for_each_frame_size_and_reports_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="agent.detector_choice")
     blaze, yunet = Recording("blazeface"), Recording("yunet")
     chosen = ChosenDetector("auto", {"blazeface": blaze, "yunet": yunet})
     assert chosen.describe() == "auto"  # before the first frame
@@ -68,6 +72,13 @@ def test_auto_runs_the_detector_for_each_frame_size_and_reports_it() -> None:
     faces = chosen.detect(frame(480, 640), tiles=3)
     assert [f.score for f in faces] == [0.25] and chosen.describe() == "blazeface"
     assert blaze.tiles == [3]
+    for height in (1080, 480, 1080, 480):
+        chosen.detect(frame(height, 640))
+    # Each detector is announced once, however often the frame size changes.
+    assert [r.getMessage() for r in caplog.records if r.name == "agent.detector_choice"] == [
+        "detector: yunet for 1920x1080 frames (vision.detector = auto)",
+        "detector: blazeface for 640x480 frames (vision.detector = auto)",
+    ]
 
 
 def test_a_fixed_setting_ignores_the_frame_size() -> None:
