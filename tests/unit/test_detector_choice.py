@@ -92,3 +92,28 @@ def test_a_fixed_setting_ignores_the_frame_size() -> None:
 def test_auto_needs_both_detectors() -> None:
     with pytest.raises(ValueError, match="needs"):
         ChosenDetector("auto", {"yunet": Recording("yunet")})
+
+
+def test_check_names_the_detector_for_the_configured_source(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from agent.check import _detector
+
+    for name, (w, h) in {"hd": (1280, 720), "small": (640, 480)}.items():
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (w, h)).save(tmp_path / name / "0.png")
+
+    def row(extra: str) -> str:
+        return _detector(parse_config(MINIMAL + extra, tmp_path / "agent.toml"))
+
+    assert row(f'[camera]\nsource = "{tmp_path / "hd"}"\n').startswith("yunet for 1280x720 frames")
+    assert row(f'[camera]\nsource = "file:{tmp_path / "small"}"\n').startswith(
+        "blazeface for 640x480 frames"
+    )
+    assert row("[camera]\nwidth = 1920\nheight = 1080\n").startswith(
+        "yunet for 1920x1080 (camera.width/height"
+    )
+    assert row('[camera]\nsource = "rtsp://cam/1"\n').startswith("chosen at the first frame")
+    assert row('[vision]\ndetector = "blazeface"\ntiles = 3\n') == (
+        "blazeface (vision.detector), tiles 3"
+    )
