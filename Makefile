@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench bench-detection eval
+.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench bench-detection bench-concourse eval
 
 help:
 	@echo "make install         venv in $(VENV) with the project and its dev tools (idempotent)"
@@ -59,6 +59,10 @@ bench: install install-system
 # composites and the real clips (needs ../shared; HOG with models/.cache/peer-venv).
 bench-detection: install
 	$(BIN)/python -m tools.bench.detection $(BENCH_ARGS)
+
+# The 1080p concourse section alone: 10 people walking, fast and accurate end to end.
+bench-concourse: install
+	$(BIN)/python -m tools.bench.concourse_fps $(BENCH_ARGS)
 
 eval: install
 	$(BIN)/python -m tools.evaluation $(EVAL_ARGS)

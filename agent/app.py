@@ -91,7 +91,7 @@ def camera_frames(
         replay=replay,
     )
     timeline = MediaTimeline(started) if replay else WallTimeline()
-    return CameraFrames(capture, pipeline, tracker, timeline)
+    return CameraFrames(capture, pipeline, tracker, timeline, vision.detector.describe)
 
 
 def build_agent(

@@ -127,6 +127,40 @@ def _watchlist(config: AgentConfig, now: datetime) -> str:
     )
 
 
+def _detector(config: AgentConfig) -> str:
+    """Which face detector the node runs; with ``auto``, for the frames the source delivers (a
+    clip is opened for its first frame; a live camera is not opened, the daemon may hold it)."""
+    from agent.detector_choice import AUTO, AUTO_YUNET_MIN_HEIGHT, resolve
+    from agent.io.sources import ImageSequenceSource, OpenCvSource, open_source
+
+    v = config.vision
+    if v.backend == "synthetic":
+        return "synthetic backend (coloured test squares, no face models)"
+    scale = f"min_face_px {v.min_face_px:g}" if v.detector != "blazeface" else f"tiles {v.tiles}"
+    if v.detector != AUTO:
+        return f"{v.detector} (vision.detector), {scale}"
+    rule = f"auto: yunet at >= {AUTO_YUNET_MIN_HEIGHT} rows, blazeface below"
+    source = open_source(
+        config.camera.source, loop=False, width=config.camera.width, height=config.camera.height
+    )
+    if isinstance(source, ImageSequenceSource) or (
+        isinstance(source, OpenCvSource) and not source.live
+    ):
+        source.open()
+        try:
+            frame = source.read()
+        finally:
+            source.close()
+        if frame is None:
+            raise CheckFailed(f"{config.camera.source} has no frames")
+        h, w = frame.image.shape[:2]
+        return f"{resolve(AUTO, h)} for {w}x{h} frames ({rule}), {scale}"
+    if config.camera.source.startswith("picamera2"):
+        h, w = config.camera.height, config.camera.width
+        return f"{resolve(AUTO, h)} for {w}x{h} (camera.width/height; {rule}), {scale}"
+    return f"chosen at the first frame ({rule}; the log names it), {scale}"
+
+
 def run_checks(config_path: Path, now: datetime | None = None, broker: bool = True) -> list[Row]:
     now = now or datetime.now(UTC)
     try:
@@ -140,6 +174,7 @@ def run_checks(config_path: Path, now: datetime | None = None, broker: bool = Tr
         ("certificate", lambda: _certificate(config, now)),
         ("clock", lambda: _clock(config, now)),
         ("watchlist", lambda: _watchlist(config, now)),
+        ("detector", lambda: _detector(config)),
     ]
     if broker:
         checks.append(("broker", lambda: _broker(config)))

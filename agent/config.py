@@ -60,8 +60,9 @@ class VisionSection:
     models_dir: Path | None = None  # default: the models shipped with the package
     threads: int = 2
     tiles: int = 1  # blazeface: >1 tiles the frame for faces far away (small-face mode)
+    # auto: yunet for frames of 720 rows or more, blazeface below (agent/detector_choice.py);
     # blazeface (close range: a door, a desk) or yunet (CCTV geometry: faces far away).
-    detector: str = "blazeface"
+    detector: str = "auto"
     # yunet: the smallest face to find (box side, frame pixels); it sets the detection scale.
     min_face_px: float = 40.0
 
@@ -155,7 +156,7 @@ _SECTIONS: dict[str, type[Any]] = {
 _CHOICES = {
     "matching.storage": ("float32", "float16", "int8"),
     "vision.backend": ("tflite", "synthetic"),
-    "vision.detector": ("blazeface", "yunet"),
+    "vision.detector": ("auto", "blazeface", "yunet"),
 }
 
 

@@ -100,9 +100,11 @@ class CameraFrames:
         pipeline: FramePipeline,
         tracker: Tracker[U8],
         timeline: Timeline,
+        detector_in_use: Callable[[], str] = lambda: "",
     ) -> None:
         self.capture, self.pipeline, self.tracker = capture, pipeline, tracker
         self.timeline = timeline
+        self._detector_in_use = detector_in_use
         self._ended = False
 
     def start(self) -> None:
@@ -151,6 +153,7 @@ class CameraFrames:
             frames_dropped=camera.frames_dropped,
             faces_embedded=counters.faces_embedded,
             stage_cpu_s=dict(counters.cpu_s),
+            detector=self._detector_in_use(),
         )
         alarms: tuple[Alarm, ...] = ()
         if camera.camera_errors:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.detector_choice import AUTO, SETTINGS, ChosenDetector
 from agent.pipeline import Detector, Embedder
 
 
 @dataclass(frozen=True)
 class Vision:
-    detector: Detector
+    detector: ChosenDetector
     embedder: Embedder
     threshold: float | None  # the profile's recommended threshold, if the manifest has one
     model_hashes: dict[str, str]
@@ -52,19 +53,27 @@ def load_profile(
     min_face_px: float | None = None,
 ) -> Vision:
     """Hash-checked TFLite models of ``profile`` (raises agent.vision.errors.VisionError), with
-    the profile's detector (``blazeface``) or YuNet (``yunet``, scaled for ``min_face_px``)."""
+    the profile's detector (``blazeface``), YuNet (``yunet``, scaled for ``min_face_px``), or
+    both, chosen by each frame's height (``auto``: :mod:`agent.detector_choice`)."""
     from agent.vision.embedder import ProfileEmbedder
     from agent.vision.manifest import load_manifest
 
     manifest = load_manifest(models_dir)
     spec = manifest.profile(profile)
-    if detector != "blazeface" and detector not in DETECTORS:
+    if detector not in SETTINGS:
         raise ValueError(f"unknown detector {detector!r}")
-    det_name = DETECTORS.get(detector, spec.detector)
-    det = load_detector(det_name, models_dir, threads, min_face_px=min_face_px)
+    wanted = ("blazeface", "yunet") if detector == AUTO else (detector,)
+    files = {name: DETECTORS.get(name, spec.detector) for name in wanted}
+    det = ChosenDetector(
+        detector,
+        {
+            name: load_detector(file, models_dir, threads, min_face_px=min_face_px)
+            for name, file in files.items()
+        },
+    )
     embedder = ProfileEmbedder.from_manifest(manifest, spec.name, threads)
     threshold = manifest.raw["profiles"][spec.name].get("recommended_threshold")
-    names = [det_name, *(b.model for b in spec.blocks)]
+    names = [*files.values(), *(b.model for b in spec.blocks)]
     return Vision(
         det,
         embedder,
@@ -76,4 +85,6 @@ def load_profile(
 def load_synthetic() -> Vision:
     from agent.synthetic_vision import ColourEmbedder, SquareDetector
 
-    return Vision(SquareDetector(), ColourEmbedder(), 0.9, {})
+    return Vision(
+        ChosenDetector("synthetic", {"synthetic": SquareDetector()}), ColourEmbedder(), 0.9, {}
+    )

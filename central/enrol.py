@@ -5,6 +5,13 @@ DIR holds one folder per subject (the folder name is its opaque ``subject_ref``)
 sets category and a per-entry threshold. Each image gives one embedding or one refusal with
 its reason: no face, more than one face (unless ``--largest`` or ``--central`` says which),
 face too small, too blurred.
+
+``detector`` picks the face finder (``blazeface`` or ``yunet``, as the agent's
+``[vision] detector``); the embedding profile is the same either way, and a photo is searched at
+its full resolution (enrolment photos are close-ups; the node's ``min_face_px`` scaling is for
+CCTV frames). Which detector enrolled a list is not recorded in it: a face enrolled through one
+and seen through the other matches as well as through the same one (LFW through this tool,
+models/README.md), so the profile id alone decides whether a node can use a watchlist.
 """
 
 from __future__ import annotations
@@ -192,11 +199,13 @@ def embed_image(vision: Vision, ref: str, path: Path, pick: Pick | None) -> Outc
 
 
 _WORKER: Vision | None = None
+DETECTORS = ("blazeface", "yunet")
+DEFAULT_DETECTOR = "blazeface"
 
 
-def _init_worker(profile: str, models_dir: Path | None) -> None:
+def _init_worker(profile: str, models_dir: Path | None, detector: str) -> None:
     global _WORKER  # noqa: PLW0603 - one model instance per worker process
-    _WORKER = load_profile(profile, models_dir, threads=1)
+    _WORKER = load_profile(profile, models_dir, threads=1, detector=detector)
 
 
 def _work(job: tuple[str, Path, Pick | None]) -> Outcome:
@@ -212,14 +221,17 @@ def enrol(
     pick: Pick | None = None,
     workers: int = 1,
     progress: bool = True,
+    detector: str = DEFAULT_DETECTOR,
 ) -> tuple[Entries, list[Outcome]]:
+    if detector not in DETECTORS:
+        raise UsageError(f"unknown detector {detector!r} (known: {', '.join(DETECTORS)})")
     subjects = read_subjects(root)
     jobs = [(s.ref, image, pick) for s in subjects for image in s.images]
     outcomes: Iterator[Outcome]
-    vision = load_profile(profile, models_dir)
+    vision = load_profile(profile, models_dir, detector=detector)
     if workers > 1:
         pool = ProcessPoolExecutor(
-            workers, initializer=_init_worker, initargs=(profile, models_dir)
+            workers, initializer=_init_worker, initargs=(profile, models_dir, detector)
         )
         outcomes = pool.map(_work, jobs, chunksize=4)
     else:

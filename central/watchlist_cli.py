@@ -168,6 +168,7 @@ def _enrol(args: argparse.Namespace) -> int:
             models_dir=args.models_dir,
             pick=args.pick,
             workers=args.workers,
+            detector=args.detector,
         )
     except VisionError as exc:
         raise UsageError(str(exc)) from None
@@ -179,7 +180,10 @@ def _enrol(args: argparse.Namespace) -> int:
     if not entries.entries:
         raise UsageError("no subject has a usable image; nothing written")
     atomic_write(args.out, dump_entries_file(entries), 0o600)
-    print(f"entries for profile {args.profile} ({entries.embedder_sha256[:12]}…) -> {args.out}")
+    print(
+        f"entries for profile {args.profile} ({entries.embedder_sha256[:12]}…), "
+        f"faces found by {args.detector} -> {args.out}"
+    )
     return EXIT_OK
 
 
@@ -335,6 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(photos cropped around the subject)",
     )
     p.add_argument("--workers", type=int, default=1, metavar="N")
+    p.add_argument(
+        "--detector",
+        choices=("blazeface", "yunet"),  # central.enrol.DETECTORS (imported only to enrol)
+        default="blazeface",
+        help="face detector, as the nodes' [vision] detector (default %(default)s); either "
+        "enrols for nodes of both kinds (models/README.md)",
+    )
     p.set_defaults(handler=_enrol)
 
     p = sub.add_parser("seal", help="seal an entries file to one device and sign it (offline)")

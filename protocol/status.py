@@ -62,7 +62,7 @@ REPORT_MEMBERS = frozenset(
     }
 )
 # Added with the embedding schedule (issue 15); absent from older devices' documents.
-LATER_MEMBERS = frozenset({"dropped_fps", "faces_embedded", "stage_cpu_s"})
+LATER_MEMBERS = frozenset({"dropped_fps", "faces_embedded", "stage_cpu_s", "detector"})
 _REJECTION_MEMBERS = frozenset({"what", "reason", "at"})
 
 
@@ -126,6 +126,8 @@ class FramesReport:
     faces_embedded: int = 0  # embeddings run; a tracked face is embedded only when it pays
     # Process CPU seconds spent in each stage since start: detect, embed, match.
     stage_cpu_s: Mapping[str, float] = field(default_factory=dict)
+    # The face detector in use (blazeface, yunet; "auto" before the first frame decides).
+    detector: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -139,6 +141,7 @@ class FramesReport:
             "frames_dropped": self.frames_dropped,
             "faces_embedded": self.faces_embedded,
             "stage_cpu_s": {k: round(v, 3) for k, v in sorted(self.stage_cpu_s.items())},
+            "detector": self.detector,
         }
 
 
@@ -257,6 +260,7 @@ def _report(obj: Mapping[str, Any], fields: Fields) -> Report:
             frames_dropped=_count(fields, "frames_dropped"),
             faces_embedded=_count(fields, "faces_embedded") if "faces_embedded" in obj else 0,
             stage_cpu_s=_mapping(obj, "stage_cpu_s", _is_seconds) if "stage_cpu_s" in obj else {},
+            detector=fields.text("detector", max_len=32, min_len=0) if "detector" in obj else "",
         ),
         events=EventsReport(
             events_published=_count(fields, "events_published"),

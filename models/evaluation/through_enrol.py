@@ -1,17 +1,22 @@
 """LFW View 2 accuracy measured through ``lfr-watchlist enrol`` (the ops tool), not the library.
 
     python models/evaluation/through_enrol.py [--lfw DIR] [--pairs FILE] [--cli lfr-watchlist]
-        [--profiles accurate,fast] [--workers N] [--work DIR] [--peer-python PY] [--out JSON]
+        [--profiles accurate,fast] [--detectors blazeface[,yunet]] [--workers N] [--work DIR]
+        [--peer-python PY] [--out JSON]
 
 1. Lays out every image the pairs file names as ``TMP/<image stem>/<image>.jpg`` (a symlink to
    the LFW file; one folder per image, so each subject_ref maps to exactly one image). Nothing is
    copied; the temporary folder is removed afterwards.
 2. Runs ``lfr-watchlist enrol --images TMP --out WORK/entries_<profile>.json --profile <profile>
-   --central [--workers N]`` per profile, timing the wall clock and keeping its refusal lines.
+   --central [--workers N] --detector <detector>`` per profile and detector, timing the wall
+   clock and keeping its refusal lines.
    ``--central`` because LFW's photos are cut around their subject ("one face near the
    centre", as the peer is given too); ``--pick largest`` measures the other choice.
 3. Reads the entries file (``protocol.entries.parse_entries_file``) and scores each pair by the
-   cosine of the two images' embeddings.
+   cosine of the two images' embeddings. With two detectors, also across them: the first image
+   of each pair from one detector's entries (enrolled), the second from the other's (what a
+   node detecting with it would embed), both ways; and the cosine of each image's two
+   embeddings (the same photo through both detectors).
 
 Refused images (no face, too small, blurred, not frontal) are not dropped: every pair with a
 refused image counts as an error in the 10-fold accuracy (each fold's threshold is chosen on
@@ -88,10 +93,13 @@ def run_enrol(
     workers: int,
     quality: str | None = None,
     pick: str = "central",
+    detector: str | None = None,
 ) -> tuple[list[str], float, dict[str, str], list[str]]:
     cli_cmd = [cli] if not quality else [sys.executable, "-c", PATCHED_CLI, quality]
     cmd = [*cli_cmd, "enrol", "--images", str(images), "--out", str(out), "--profile", profile]
     cmd += [f"--{pick}"]
+    if detector:
+        cmd += ["--detector", detector]
     if workers > 1:
         cmd += ["--workers", str(workers)]
     log.info("$ %s", shlex.join(cmd))
@@ -186,9 +194,13 @@ def peer_scores(
     return -d, info
 
 
-def evaluate_profile(a: argparse.Namespace, p: Pairs, images: Path, prof: str) -> dict[str, Any]:
-    out = a.work / f"entries_{prof}.json"
-    cmd, wall, refused, lines = run_enrol(a.cli, images, out, prof, a.workers, a.quality, a.pick)
+def evaluate_profile(
+    a: argparse.Namespace, p: Pairs, images: Path, prof: str, detector: str | None = None
+) -> tuple[dict[str, Any], npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    out = a.work / (f"entries_{prof}.json" if not detector else f"entries_{prof}_{detector}.json")
+    cmd, wall, refused, lines = run_enrol(
+        a.cli, images, out, prof, a.workers, a.quality, a.pick, detector
+    )
     e, ok = load_embeddings(out, p)
     missing = {ref_of(r) for r, k in zip(p.images, ok, strict=True) if not k}
     if missing != set(refused):
@@ -216,7 +228,35 @@ def evaluate_profile(a: argparse.Namespace, p: Pairs, images: Path, prof: str) -
         r["without_refused_pairs"] = {"pairs": int(valid.sum()), **summary(s[valid], sub)}
     if valid.all():
         assert summary(s, p)["acc_mean"] == r["acc_mean"]
-    return r
+    return r, e, ok
+
+
+def cross_detectors(
+    p: Pairs,
+    names: tuple[str, str],
+    e: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]],
+    ok: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]],
+) -> dict[str, Any]:
+    """Pairs enrolled through one detector and seen through the other (both ways), and the
+    cosine of each photo's two embeddings."""
+    out: dict[str, Any] = {}
+    for i, j in ((0, 1), (1, 0)):
+        valid = ok[i][p.a] & ok[j][p.b]
+        s = np.einsum("ij,ij->i", e[i][p.a], e[j][p.b]).astype(np.float64)
+        out[f"enrolled_{names[i]}_seen_{names[j]}"] = {
+            "pairs_with_refused_image": int((~valid).sum()),
+            **strict_summary(s, valid, p),
+        }
+    both = ok[0] & ok[1]
+    cos = np.einsum("ij,ij->i", e[0][both], e[1][both]).astype(np.float64)
+    out["same_photo_cosine"] = {
+        "images": int(both.sum()),
+        "mean": round(float(cos.mean()), 4),
+        "p5": round(float(np.percentile(cos, 5)), 4),
+        "min": round(float(cos.min()), 4),
+        "share_ge_0.99": round(float((cos >= 0.99).mean()) * 100, 1),
+    }
+    return out
 
 
 def main() -> int:
@@ -224,6 +264,11 @@ def main() -> int:
     add_lfw_arguments(ap)
     ap.add_argument("--cli", default=str(ROOT / ".venv" / "bin" / "lfr-watchlist"))
     ap.add_argument("--profiles", default="accurate,fast")
+    ap.add_argument(
+        "--detectors",
+        help="enrol with each (comma-separated: blazeface,yunet) and score across them; "
+        "default: the tool's own default, no --detector passed",
+    )
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--work", type=Path, default=ROOT / "models" / ".cache" / "enrol")
     ap.add_argument("--peer-python", help="python of a venv with face_recognition (optional)")
@@ -257,10 +302,23 @@ def main() -> int:
         images.mkdir()
         lay_out(a.lfw, p, images)
         log.info("laid out %d images (symlinks) under %s", len(p.images), images)
+        detectors = a.detectors.split(",") if a.detectors else [None]
         for prof in a.profiles.split(","):
-            r = evaluate_profile(a, p, images, prof)
-            res["profiles"][prof] = r
-            log.info("%s: %s", prof, {k: v for k, v in r.items() if k != "refusals"})
+            done = {}
+            for det in detectors:
+                name = prof if det is None else f"{prof}/{det}"
+                r, e, ok = evaluate_profile(a, p, images, prof, det)
+                res["profiles"][name] = r
+                done[det] = (e, ok)
+                log.info("%s: %s", name, {k: v for k, v in r.items() if k != "refusals"})
+            if len(detectors) == 2:
+                d0, d1 = detectors
+                assert d0 is not None and d1 is not None
+                x = cross_detectors(
+                    p, (d0, d1), (done[d0][0], done[d1][0]), (done[d0][1], done[d1][1])
+                )
+                res.setdefault("cross_detector", {})[prof] = x
+                log.info("%s across detectors: %s", prof, x)
     finally:
         shutil.rmtree(tmp)
     if a.peer_python:
@@ -290,6 +348,19 @@ def table(res: dict[str, Any]) -> str:
             f"| {name} ({how}) | {r['acc_mean']:.2f} ± {r['acc_std']:.2f} % | "
             f"{r['tar_at_far_1e-3']:.2f} % | {r['refused']} ({hit['genuine']}/{hit['impostor']}) | "
             f"{wo} | {r['wall_s']:.0f} s |"
+        )
+    for prof, x in res.get("cross_detector", {}).items():
+        c = x["same_photo_cosine"]
+        for key, r in x.items():
+            if key.startswith("enrolled_"):
+                rows.append(
+                    f"| {prof}, {key.replace('_', ' ')} | {r['acc_mean']:.2f} ± "
+                    f"{r['acc_std']:.2f} % | {r['tar_at_far_1e-3']:.2f} % | "
+                    f"pairs hit {r['pairs_with_refused_image']} | — | — |"
+                )
+        rows.append(
+            f"| {prof}, same photo through both: cosine mean {c['mean']}, 5th pct {c['p5']}, "
+            f"min {c['min']}, {c['share_ge_0.99']} % ≥ 0.99 ({c['images']} images) | | | | | |"
         )
     if "peer" in res:
         r = res["peer"]

@@ -24,6 +24,7 @@ def test_quick_bench_writes_the_report(tmp_path: Path) -> None:
         "TFLite models alone: ai-edge-litert vs tflite-runtime",
         "frames per second",
         "Real clips",
+        "1080p concourse: 10 people walking",
         "Detection: recall by face size",
         "Matching one probe",
         "The agent as a process",

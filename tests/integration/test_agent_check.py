@@ -29,6 +29,7 @@ def test_check_passes_on_a_provisioned_node(
         "certificate",
         "clock",
         "watchlist",
+        "detector",
         "broker",
     }
 

@@ -185,3 +185,54 @@ def test_yunet_node_matches_a_watchlist_enrolled_with_the_profile(
     config = Path(device["config"]).with_name("agent-yunet.toml")
     config.write_text(text + '\n[vision]\ndetector = "yunet"\n')
     walk_past(index, str(config), tmp_path)
+
+
+WALKER_FACE_PX = 60  # face box height (BlazeFace's box on the photo, scaled with the paste)
+
+
+def concourse_walk(frames: Path, photo: Path, count: int = 24) -> None:
+    """A 1920x1080 clip (JPEG folder, 0.1 s a frame): the CC-BY walking clip scaled up as the
+    concourse, with the LFW ``photo``'s head pasted at :data:`WALKER_FACE_PX` px, walking left
+    to right across it (24 px a frame). The clip's own people stay in it, as strangers."""
+    from agent.models import load_detector
+    from tools.bench.composites import Source, clip_frames, cover, paste
+
+    image = np.asarray(Image.open(photo).convert("RGB"))
+    faces = load_detector("blazeface_short_float32.tflite").detect(image)
+    assert len(faces) == 1, f"{photo.name}: expected one face, BlazeFace found {len(faces)}"
+    source = Source(image, faces[0].box)
+    background = clip_frames(MEDIA / "intel_face-demographics-walking.gif")
+    rng = np.random.default_rng(15)
+    frames.mkdir()
+    for i in range(count):
+        frame = cover(background[i % len(background)], 1920, 1080)[0]
+        at = (500.0 + 24 * i, 380.0 + 6 * np.sin(i / 2))  # a walker's head bobs a little
+        paste(frame, source, WALKER_FACE_PX, at, rng, effects=False)
+        Image.fromarray(frame).save(frames / f"{i:05d}.jpg", quality=92)
+
+
+@needs_shared
+def test_a_listed_person_at_60_px_in_1080p_alerts_once_with_the_default_config(
+    index: dict[str, Any], broker: Broker, device: dict[str, Any], tmp_path: Path
+) -> None:
+    # The concourse case of issue 15: Colin Powell (photo 4, not enrolled) walks through a 1080p
+    # frame with his face about 60 px tall, past the clip's own people. The node runs its
+    # default configuration (detector auto -> YuNet at 1080 rows, cooldown 300 s): exactly one
+    # verified alert, for him. BlazeFace short-range does not see faces this small at 1080p.
+    entries = enrol_two_walkers(tmp_path)
+    seal_and_push(index, device, entries, 4, tmp_path)
+    text = Path(device["config"]).read_text().replace("\n[matching]\ncooldown_seconds = 0\n", "")
+    assert "[vision]" not in text and "[matching]" not in text  # the default configuration
+    config = Path(device["config"]).with_name("agent-default.toml")
+    config.write_text(text)
+    frames = tmp_path / "concourse"
+    concourse_walk(frames, lfw("Colin_Powell", 4))
+    alerts = client(index, "alerts")
+    alerts.subscribe([("lfr/v1/+/+/events", 1)])
+    result = run_agent(str(config), "--source", str(frames), "--until-end")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "detector: yunet for 1920x1080 frames (vision.detector = auto)" in result.stderr
+    events = verified(index, collect(alerts, 15))
+    alerts.close()
+    assert [e.subject_ref for e in events] == ["WL-0001"]
+    assert events[0].margin > 0

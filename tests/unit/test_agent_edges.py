@@ -121,7 +121,7 @@ def test_config_errors_name_the_key_and_file() -> None:
     config = parse_config(MINIMAL, Path("/etc/lfr-agent/agent.toml"))
     assert config.broker.port == 8883 and config.camera.source == "picamera2:0"
     assert config.client_key == Path("/var/lib/lfr-agent/keys/tls.key")
-    assert config.vision.detector == "blazeface" and config.vision.min_face_px == 40.0
+    assert config.vision.detector == "auto" and config.vision.min_face_px == 40.0
     concourse = parse_config(
         MINIMAL + "[vision]\ndetector = 'yunet'\nmin_face_px = 24\n", Path("a")
     )

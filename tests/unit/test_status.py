@@ -47,9 +47,11 @@ OLD_DOCUMENT = (
 )
 
 
-# The same device with the members added for the embedding schedule (issue 15).
+# The same device with the members added for the embedding schedule and the detector choice
+# (issue 15).
 AGENT_DOCUMENT = (
     OLD_DOCUMENT.replace(b',"embedder_sha256"', b',"dropped_fps":0.5,"embedder_sha256"')
+    .replace(b',"device_id"', b',"detector":"yunet","device_id"')
     .replace(b',"faces_rejected_quality"', b',"faces_embedded":12,"faces_rejected_quality"')
     .replace(
         b',"state":"paused"',
@@ -84,6 +86,7 @@ def test_an_agent_document_parses_and_encodes_to_the_same_bytes() -> None:
     assert status.report.frames.faces_rejected_quality == {"blur": 2, "small": 1}
     assert status.report.frames.faces_embedded == 12 and status.report.dropped_fps == 0.5
     assert status.report.frames.stage_cpu_s == {"detect": 20.25, "embed": 7.5, "match": 0.125}
+    assert status.report.frames.detector == "yunet"
     assert encode_status(status) == AGENT_DOCUMENT
 
 
@@ -91,7 +94,7 @@ def test_a_document_from_before_the_embedding_schedule_still_parses() -> None:
     status = parse_status(OLD_DOCUMENT)
     assert status.report is not None and status.report.frames.matches == 3
     assert status.report.frames.faces_embedded == 0 and status.report.frames.stage_cpu_s == {}
-    assert status.report.dropped_fps == 0.0
+    assert status.report.dropped_fps == 0.0 and status.report.frames.detector == ""
 
 
 def test_the_last_will_carries_only_state_and_name() -> None:

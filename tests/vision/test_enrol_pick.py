@@ -86,3 +86,35 @@ def test_blur_is_refused_on_the_aligned_face_not_for_a_dark_one(
         im.convert("RGB").filter(ImageFilter.GaussianBlur(4)).save(blurred)
     out = embed_image(vision, "S-2", blurred, "central")
     assert out.embedding is None and out.refusal == "face too blurred"
+
+
+def test_enrol_with_either_detector_gives_the_same_profile_and_close_embeddings(
+    tmp_path: Path,
+) -> None:
+    # lfr-watchlist enrol --detector yunet: the faces are found (and aligned) by YuNet, the
+    # entries carry the same profile id (a node of either kind accepts them), and the same
+    # photo's embeddings through the two detectors agree (models/README.md: mean cosine 0.96
+    # for fast over LFW); a different person stays far below.
+    import shutil
+
+    from central.watchlist_cli import main
+    from protocol.entries import parse_entries_file
+    from protocol.limits import DEFAULT_LIMITS
+
+    people = {"S-1": "Colin_Powell", "S-2": "George_W_Bush"}
+    for ref, name in people.items():
+        (tmp_path / "in" / ref).mkdir(parents=True)
+        shutil.copy(LFW / name / f"{name}_0001.jpg", tmp_path / "in" / ref)
+    got = {}
+    for detector in ("blazeface", "yunet"):
+        out = tmp_path / f"{detector}.json"
+        args = ["enrol", "--images", str(tmp_path / "in"), "--out", str(out)]
+        assert main([*args, "--profile", "fast", "--detector", detector]) == 0
+        got[detector] = parse_entries_file(out.read_bytes(), DEFAULT_LIMITS)
+    assert got["blazeface"].embedder_sha256 == got["yunet"].embedder_sha256
+    b = {e.subject_ref: e.embeddings[0] for e in got["blazeface"].entries}
+    y = {e.subject_ref: e.embeddings[0] for e in got["yunet"].entries}
+    assert b.keys() == y.keys() == set(people)
+    for ref in people:
+        assert float(b[ref] @ y[ref]) > 0.9
+    assert float(b["S-1"] @ y["S-2"]) < 0.5

@@ -143,10 +143,17 @@ def _overlaps(box: Box, others: list[Box]) -> bool:
 
 
 def paste(
-    frame: U8, src: Source, height: float, at: tuple[float, float], rng: np.random.Generator
+    frame: U8,
+    src: Source,
+    height: float,
+    at: tuple[float, float],
+    rng: np.random.Generator,
+    *,
+    effects: bool = True,
 ) -> Face:
     """Paste the head of ``src`` with its face ``height`` px tall and the face box's top-left
-    at ``at``; lighting change always, blur and occlusion at random."""
+    at ``at``; lighting change always, blur and occlusion at random (``effects=False``: none
+    of them, the photo as it is, for a test that needs the face recognisable every frame)."""
     x0, y0, x1, y1 = src.box
     h = y1 - y0
     # The head and a little around it, faded out at the edges (no hard rectangle).
@@ -158,12 +165,12 @@ def paste(
     tile = Image.fromarray(src.image[cy0:cy1, cx0:cx1]).resize(
         (w_out, h_out), Image.Resampling.LANCZOS
     )
-    blurred = bool(rng.random() < 0.3)
+    blurred = effects and bool(rng.random() < 0.3)
     if blurred:
         tile = tile.filter(
             ImageFilter.GaussianBlur(float(rng.uniform(0.4, 1.0)) * (height / 24) ** 0.5)
         )
-    gain = float(rng.uniform(0.55, 1.35))
+    gain = float(rng.uniform(0.55, 1.35)) if effects else 1.0
     pix = np.asarray(tile).astype(np.float32) * gain
     yy, xx = np.mgrid[0:h_out, 0:w_out]
     r = ((xx - w_out / 2) / (w_out / 2)) ** 2 + ((yy - h_out / 2) / (h_out / 2)) ** 2
@@ -174,7 +181,7 @@ def paste(
         alpha * pix + (1 - alpha) * region, 0, 255
     ).astype(np.uint8)
     box = (float(at[0]), float(at[1]), float(at[0] + (x1 - x0) * s), float(at[1] + height))
-    occluded = bool(rng.random() < 0.25)
+    occluded = effects and bool(rng.random() < 0.25)
     if occluded:
         # A scarf (lower part) or a passer-by / pillar (one side): 20-40 % of the face box.
         bw, bh = box[2] - box[0], box[3] - box[1]

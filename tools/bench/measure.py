@@ -17,6 +17,7 @@ import numpy as np
 
 from agent.models import load_profile
 from tools.bench import publishing
+from tools.bench.concourse_fps import measure_concourse
 from tools.bench.detection import detection_summary, measure_detection
 from tools.bench.footprint import agent_footprint
 from tools.bench.haar import haar_baseline
@@ -62,6 +63,8 @@ def measure(
     t = lap("throughput (synthetic)", t)
     clips = clip_throughput(vision, seconds, 12 if quick else None)
     t = lap("throughput (clips)", t)
+    concourse_1080p = measure_concourse(quick)
+    t = lap("1080p concourse, both profiles", t)
     detection = measure_detection(quick=quick)
     t = lap("detection", t)
     sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
@@ -89,6 +92,7 @@ def measure(
         "throughput": flows,
         "media": str(MEDIA),
         "clips": clips,
+        "concourse": concourse_1080p,
         "detection": detection,
         "matching": {"rows": match_rows, "series": series},
     }
@@ -103,6 +107,10 @@ def measure(
         "clips": {f"{r[0]} tiles={r[2]}": {"fps": float(r[3]), "faces": int(r[4])} for r in clips}
         if clips
         else None,
+        "concourse_1080p_fps": {
+            name: {"fps": p["fps"], "per_cpu_s": p["fps_per_cpu_s"], "target": p["target_fps"]}
+            for name, p in concourse_1080p.get("profiles", {}).items()
+        },
         "detection": detection_summary(detection),
         "publish_ms": percentiles(pub.publish.acked) if pub else None,
         "publish_received_ms": percentiles(pub.publish.received) if pub else None,

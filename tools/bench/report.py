@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tools.bench import runtimes
+from tools.bench.concourse_fps import concourse_section
 from tools.bench.detection_report import PLOT, detection_section, plot_recall_by_size
 from tools.bench.plots import plot_latency, plot_matching
 from tools.bench.timing import Timing
@@ -42,6 +43,7 @@ def render(doc: dict[str, Any], out: Path) -> None:
         runtime_section,
         throughput,
         clips,
+        concourse_section,
         detection_section,
         agent,
     )
