@@ -178,9 +178,14 @@ class DeviceControl:
         match decision:
             case Refuse():
                 log.warning("%s rejected (%s): %s", decision.what, decision.reason, decision.error)
-            case Wipe(refusal=refusal, reason=reason):
+            case Wipe(refusal=refusal, reason=reason, command=command):
                 if refusal is not None:
                     log.warning("%s rejected (%s): %s", refusal.what, refusal.reason, refusal.error)
+                if command is not None and self._install_retry is not None:
+                    # A bundle the disk refused before the wipe must not come back after it
+                    # (issue 17 finding 4); an expiry keeps it: it is newer and re-verified.
+                    log.warning("wipe command: the pending watchlist install retry is dropped")
+                    self._install_retry = None
                 self.store.wipe(reason)
             case Nothing() | AlreadyApplied() | Install() | Pause() | Resume():
                 pass

@@ -178,3 +178,18 @@ def test_news(rig: Rig) -> None:
     assert refused != before
     rig.control.on_watchlist(rig.node.bundle(1))
     assert rig.control.news() != refused
+
+
+def test_a_wipe_command_drops_a_pending_install_retry(rig: Rig) -> None:
+    """Issue 17 finding 4: disk error -> retry scheduled -> wipe -> the old list never returns."""
+    rig.control.on_watchlist(rig.node.bundle(1))
+    rig.store.full = True
+    rig.control.on_watchlist(rig.node.bundle(2))  # refused by the disk: a retry is pending
+    assert rig.version() == 1 and rig.control.storage_error is not None
+    rig.store.full = False
+    rig.control.on_command(rig.command(Action.WIPE, 1))
+    assert (rig.control.watchlist, rig.control.note) == (None, WIPED)
+    for _ in range(3):  # retry_after is 0 in the rig: every call would be due
+        rig.control.retry_install()
+    assert (rig.control.watchlist, rig.control.matcher, rig.control.note) == (None, None, WIPED)
+    assert not rig.store.path.exists() and rig.store.floors() == Floors(1, 1)
