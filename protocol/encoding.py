@@ -166,6 +166,12 @@ class Fields:
             raise BadEncoding(f"{self._what}: field {name!r} must be in {lo}..{hi}")
         return value
 
+    def boolean(self, name: str) -> bool:
+        value = self._get(name)
+        if not isinstance(value, bool):
+            raise BadEncoding(f"{self._what}: field {name!r} must be true or false")
+        return value
+
     def number(self, name: str, lo: float, hi: float) -> float:
         value = self._get(name)
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -57,11 +57,14 @@ class WatchlistStore:
         fields = Fields(
             parse_json_object(read_bounded(path, 4096, "counters"), str(path), 4096),
             str(path),
-            allowed=frozenset({"watchlist_version", "command_counter"}),
+            allowed=frozenset({"watchlist_version", "command_counter", "paused", "wiped"}),
         )
         return Floors(
             fields.integer("watchlist_version", 0, 2**53),
             fields.integer("command_counter", 0, 2**53),
+            # Absent in files written before the command state was kept (issue 17).
+            _flag(fields, "paused"),
+            _flag(fields, "wiped"),
         )
 
     def save_floors(self, floors: Floors) -> None:
@@ -71,6 +74,8 @@ class WatchlistStore:
                 {
                     "watchlist_version": floors.watchlist_version,
                     "command_counter": floors.command_counter,
+                    "paused": floors.paused,
+                    "wiped": floors.wiped,
                 }
             ),
             0o600,
@@ -128,3 +133,7 @@ class WatchlistStore:
             raise
         self.commit(install)
         return install.watchlist
+
+
+def _flag(fields: Fields, name: str) -> bool:
+    return fields.boolean(name) if fields.has(name) else False

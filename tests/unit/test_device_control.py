@@ -13,6 +13,7 @@ from agent.control import DeviceControl, MatchingPolicy
 from agent.core.device_state import EXPIRED, INSTALLED, NONE, WIPED, Floors, Install
 from agent.io.watchlist_store import WatchlistStore
 from protocol.command import Action, Command, sign_command
+from protocol.errors import RejectedInput
 from provisioning.authority import load_ops_signer
 from tests.conftest import EMBEDDER, NOW
 from tests.unit.test_watchlist_store import Node, make_node
@@ -120,7 +121,7 @@ def test_a_command_is_obeyed_even_when_its_counter_cannot_be_saved(rig: Rig) -> 
     rig.store.full = False
     rig.control.on_command(pause)  # comes back on reconnect: applied again, saved this time
     assert rig.control.paused and rig.control.storage_error is None
-    assert rig.control.floors == Floors(1, 1) == rig.store.floors()
+    assert rig.control.floors == Floors(1, 1, paused=True) == rig.store.floors()
     rig.control.on_command(rig.command(Action.RESUME, 2))
     assert not rig.control.paused and rig.control.matching is rig.control.matcher
 
@@ -137,7 +138,7 @@ def test_wipes_reach_the_disk(rig: Rig) -> None:
     rig.control.on_watchlist(rig.node.bundle(2))
     rig.control.on_command(rig.command(Action.WIPE, 1))
     assert (rig.control.watchlist, rig.control.note) == (None, WIPED)
-    assert not rig.store.path.exists() and rig.store.floors() == Floors(2, 1)
+    assert not rig.store.path.exists() and rig.store.floors() == Floors(2, 1, wiped=True)
 
 
 def test_a_stored_list_that_fails_reverification_is_wiped_at_start(tmp_path: Path) -> None:
@@ -192,4 +193,39 @@ def test_a_wipe_command_drops_a_pending_install_retry(rig: Rig) -> None:
     for _ in range(3):  # retry_after is 0 in the rig: every call would be due
         rig.control.retry_install()
     assert (rig.control.watchlist, rig.control.matcher, rig.control.note) == (None, None, WIPED)
-    assert not rig.store.path.exists() and rig.store.floors() == Floors(1, 1)
+    assert not rig.store.path.exists() and rig.store.floors() == Floors(1, 1, wiped=True)
+
+
+def test_pause_and_wipe_survive_a_restart_on_the_real_disk(tmp_path: Path) -> None:
+    """Issue 17 finding 3: a new shell on the same state folder (a kill -9 and a restart)
+    starts paused, matches nothing, and takes the retained pause as already applied."""
+    node = make_node(tmp_path)
+    rig = Rig(node)
+    rig.control.on_watchlist(node.bundle(1))
+    pause = rig.command(Action.PAUSE, 1)
+    rig.control.on_command(pause)
+    restarted = Rig(node)
+    restarted.control.load_stored()
+    assert restarted.control.paused and restarted.control.matching is None
+    assert restarted.version() == 1
+    restarted.control.on_command(pause)  # the retained copy on reconnect
+    assert restarted.control.paused and restarted.control.matching is None
+    restarted.control.on_command(rig.command(Action.WIPE, 2))
+    again = Rig(node)
+    again.control.load_stored()
+    assert (again.control.paused, again.control.note, again.control.watchlist) == (
+        True,
+        WIPED,
+        None,
+    )
+
+
+def test_counters_written_before_the_command_state_was_kept_still_load(tmp_path: Path) -> None:
+    node = make_node(tmp_path)
+    node.identity.layout.counters.write_text('{"command_counter":4,"watchlist_version":2}')
+    assert node.store.floors() == Floors(2, 4)
+    node.identity.layout.counters.write_text(
+        '{"command_counter":4,"paused":1,"watchlist_version":2}'
+    )
+    with pytest.raises(RejectedInput, match="paused"):
+        node.store.floors()
