@@ -112,13 +112,22 @@ class DeviceControl:
             alarms = (
                 Alarm(AlarmKind.STATE_UNWRITABLE, f"state not writable: {self.storage_error}"),
             )
+        if self.store.floors_problem is not None:
+            alarms += (Alarm(AlarmKind.FLOORS_UNPROVEN, self.store.floors_problem),)
         return Part(report, alarms)
 
     def news(self) -> tuple[object, ...]:
         """What, when it changes, is published at once."""
         state = self.state
         version = None if state.watchlist is None else state.watchlist.header.version
-        return (state.paused, state.note, version, state.last_rejection, self.storage_error)
+        return (
+            state.paused,
+            state.note,
+            version,
+            state.last_rejection,
+            self.storage_error,
+            self.store.floors_problem,
+        )
 
     # -- what arrives, and what time does --------------------------------------------------
 
@@ -163,6 +172,8 @@ class DeviceControl:
                 else:
                     if self._install_retry is None:
                         self.storage_error = None  # the disk takes writes again
+                    # A command from ops re-establishes the state a lost file left unproven.
+                    self.store.floors_problem = None
             log.warning("command %s (counter %d) accepted", command.action.value, command.counter)
         self._carry_out(decision)
 

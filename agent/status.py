@@ -45,6 +45,7 @@ class AlarmKind(IntEnum):
     NO_CONSUMER = 6
     PUBLISH_REFUSED = 7
     CAMERA_ERRORS = 8
+    FLOORS_UNPROVEN = 9  # the counters file was missing, edited or not this device's
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ refuses writes), the matcher rebuilt, the tracker told, and what the status says
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,6 @@ from agent.control import DeviceControl, MatchingPolicy
 from agent.core.device_state import EXPIRED, INSTALLED, NONE, WIPED, Floors, Install
 from agent.io.watchlist_store import WatchlistStore
 from protocol.command import Action, Command, sign_command
-from protocol.errors import RejectedInput
 from provisioning.authority import load_ops_signer
 from tests.conftest import EMBEDDER, NOW
 from tests.unit.test_watchlist_store import Node, make_node
@@ -220,12 +220,60 @@ def test_pause_and_wipe_survive_a_restart_on_the_real_disk(tmp_path: Path) -> No
     )
 
 
-def test_counters_written_before_the_command_state_was_kept_still_load(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "delete",
+        "lower",  # the review's attack: floors back to 0 to re-open old versions and commands
+        "unpause",
+        "copied from another device",
+        "written before floors were bound",
+    ],
+)
+def test_a_deleted_or_edited_counters_file_is_detected(tmp_path: Path, tamper: str) -> None:
+    """Issue 17 finding 5: floors are MACed with a key only this device's signing key yields;
+    a missing or edited file is reported, never read as zero: the floor is what the stored
+    bundle proves, and matching stays paused until ops send a command."""
     node = make_node(tmp_path)
-    node.identity.layout.counters.write_text('{"command_counter":4,"watchlist_version":2}')
-    assert node.store.floors() == Floors(2, 4)
-    node.identity.layout.counters.write_text(
-        '{"command_counter":4,"paused":1,"watchlist_version":2}'
-    )
-    with pytest.raises(RejectedInput, match="paused"):
-        node.store.floors()
+    rig = Rig(node)
+    rig.control.on_watchlist(node.bundle(1))
+    rig.control.on_watchlist(node.bundle(2))
+    rig.control.on_command(rig.command(Action.PAUSE, 5))
+    counters = node.identity.layout.counters
+    doc = json.loads(counters.read_text())
+    if tamper == "delete":
+        counters.unlink()
+    elif tamper == "lower":
+        counters.write_text(json.dumps({**doc, "watchlist_version": 0, "command_counter": 0}))
+    elif tamper == "unpause":
+        counters.write_text(json.dumps({**doc, "paused": False}))
+    elif tamper == "copied from another device":
+        other = make_node(tmp_path / "other")
+        other.store.save_floors(Floors(0, 0))
+        counters.write_bytes(other.identity.layout.counters.read_bytes())
+    else:
+        counters.write_text('{"command_counter":0,"watchlist_version":0}')
+    again = Rig(node)
+    again.control.load_stored()
+    assert again.control.paused and again.control.matching is None
+    assert again.control.floors.watchlist_version == 2  # what the stored bundle proves
+    alarms = [a.text for a in again.control.status().alarms]
+    assert len(alarms) == 1 and alarms[0].startswith("anti-rollback floors not proven")
+    again.control.on_watchlist(node.bundle(1))  # an old version: still refused
+    assert again.version() == 2 and again.control.state.last_rejection is not None
+    again.control.on_command(rig.command(Action.RESUME, 6))  # ops re-establish the state
+    assert not again.control.paused and again.control.status().alarms == ()
+    assert Rig(node).store.floors() == Floors(2, 6)
+
+
+def test_the_first_start_binds_the_floors(tmp_path: Path) -> None:
+    node = make_node(tmp_path)
+    assert not node.identity.layout.counters.exists()
+    assert node.store.floors() == Floors() and node.store.floors_problem is None
+    assert set(json.loads(node.identity.layout.counters.read_text())) == {
+        "command_counter",
+        "mac",
+        "paused",
+        "watchlist_version",
+        "wiped",
+    }
