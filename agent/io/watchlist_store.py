@@ -55,7 +55,7 @@ class WatchlistStore:
         self._mac_key = _mac_key(identity)
         self._bound = {"device_id": identity.device_id, "site": identity.site}
         # Why the floors on disk could not be trusted at start (None: they could); an alarm
-        # in the status until a command or an install saves proven floors again.
+        # in the status until a command from ops re-establishes the state (agent.control).
         self.floors_problem: str | None = None
         self.root = TrustRoot(
             identity.device_id,
