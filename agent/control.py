@@ -134,8 +134,10 @@ class DeviceControl:
     def load_stored(self) -> None:
         """At start: the watchlist at rest, re-verified (expired or invalid: wiped)."""
         decision = self.state.load_stored(self.store.read_stored(), self.clock())
-        if isinstance(decision, Install):
+        if isinstance(decision, Install) and self.store.floors_problem is None:
             self.store.commit(decision)  # the floors, if a power cut left them behind
+        # Unproven floors (counters.json lost or edited) are not re-saved from the bundle: the
+        # file stays as found, so every start reports it until ops send a command.
         self._carry_out(decision)
 
     def on_watchlist(self, payload: bytes) -> None:

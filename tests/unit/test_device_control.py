@@ -253,6 +253,7 @@ def test_a_deleted_or_edited_counters_file_is_detected(tmp_path: Path, tamper: s
         counters.write_bytes(other.identity.layout.counters.read_bytes())
     else:
         counters.write_text('{"command_counter":0,"watchlist_version":0}')
+    Rig(node).control.load_stored()  # a first restart does not hide the problem from the next
     again = Rig(node)
     again.control.load_stored()
     assert again.control.paused and again.control.matching is None
