@@ -40,7 +40,7 @@ from agent.pipeline import FramePipeline
 from agent.replay import UntilDrained
 from agent.status import About, StatusReporter
 from lfrkit.mqtt import MqttLink
-from protocol.status import offline_status
+from protocol.status import signed_offline_status
 from protocol.topics import DeviceTopics
 
 U8 = npt.NDArray[np.uint8]
@@ -125,7 +125,9 @@ def build_agent(
     started = clock()
     control = DeviceControl(store.open_state(), store, matching, clock)
     topics = DeviceTopics(identity.site, identity.device_id)
-    will = (topics.status, offline_status(identity.device_id, identity.site), 1, True)
+    # The will is signed now, at connect time; the broker publishes it as is if we vanish.
+    offline = signed_offline_status(identity.device_id, identity.site, identity.signing_key)
+    will = (topics.status, offline, 1, True)
     link = MqttLink(config.mqtt_settings(will=will))
     outbox = Outbox(config.state_dir / "outbox.sqlite", config.events.outbox_max)
     signer = EventSigner(
@@ -154,7 +156,13 @@ def build_agent(
         control=control,
         frames=frames,
         delivery=delivery,
-        reporter=StatusReporter(link, topics.status, notifier, config.status.interval_seconds),
+        reporter=StatusReporter(
+            link,
+            topics.status,
+            notifier,
+            config.status.interval_seconds,
+            identity.signing_key,
+        ),
         notifier=notifier,
         clock=clock,
         started=started,

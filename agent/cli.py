@@ -66,6 +66,8 @@ def _show(args: argparse.Namespace) -> int:
         print(f"watchlist: expired ({exc}); the agent wipes it")
         return EXIT_OK
     floors = store.floors()
+    if store.floors_problem is not None:  # counters.json deleted or edited (issue 17)
+        print(f"ALARM: {store.floors_problem}")
     if watchlist is None:
         print(f"watchlist: none installed (version floor {floors.watchlist_version})")
         return EXIT_OK

@@ -116,21 +116,32 @@ class DeviceControl:
             alarms = (
                 Alarm(AlarmKind.STATE_UNWRITABLE, f"state not writable: {self.storage_error}"),
             )
+        if self.store.floors_problem is not None:
+            alarms += (Alarm(AlarmKind.FLOORS_UNPROVEN, self.store.floors_problem),)
         return Part(report, alarms)
 
     def news(self) -> tuple[object, ...]:
         """What, when it changes, is published at once."""
         state = self.state
         version = None if state.watchlist is None else state.watchlist.header.version
-        return (state.paused, state.note, version, state.last_rejection, self.storage_error)
+        return (
+            state.paused,
+            state.note,
+            version,
+            state.last_rejection,
+            self.storage_error,
+            self.store.floors_problem,
+        )
 
     # -- what arrives, and what time does --------------------------------------------------
 
     def load_stored(self) -> None:
         """At start: the watchlist at rest, re-verified (expired or invalid: wiped)."""
         decision = self.state.load_stored(self.store.read_stored(), self.clock())
-        if isinstance(decision, Install):
+        if isinstance(decision, Install) and self.store.floors_problem is None:
             self.store.commit(decision)  # the floors, if a power cut left them behind
+        # Unproven floors (counters.json lost or edited) are not re-saved from the bundle: the
+        # file stays as found, so every start reports it until ops send a command.
         self._carry_out(decision)
 
     def on_watchlist(self, payload: bytes) -> None:
@@ -167,6 +178,8 @@ class DeviceControl:
                 else:
                     if self._install_retry is None:
                         self.storage_error = None  # the disk takes writes again
+                    # A command from ops re-establishes the state a lost file left unproven.
+                    self.store.floors_problem = None
             log.warning("command %s (counter %d) accepted", command.action.value, command.counter)
         self._carry_out(decision)
 
@@ -182,9 +195,14 @@ class DeviceControl:
         match decision:
             case Refuse():
                 log.warning("%s rejected (%s): %s", decision.what, decision.reason, decision.error)
-            case Wipe(refusal=refusal, reason=reason):
+            case Wipe(refusal=refusal, reason=reason, command=command):
                 if refusal is not None:
                     log.warning("%s rejected (%s): %s", refusal.what, refusal.reason, refusal.error)
+                if command is not None and self._install_retry is not None:
+                    # A bundle the disk refused before the wipe must not come back after it
+                    # (issue 17 finding 4); an expiry keeps it: it is newer and re-verified.
+                    log.warning("wipe command: the pending watchlist install retry is dropped")
+                    self._install_retry = None
                 self.store.wipe(reason)
             case Nothing() | AlreadyApplied() | Install() | Pause() | Resume():
                 pass

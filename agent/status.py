@@ -15,6 +15,8 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Generic, TypeVar
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
 from agent.io.notify import Notifier
 from lfrkit.mqtt import MqttError, MqttLink
 from protocol.status import (
@@ -24,7 +26,7 @@ from protocol.status import (
     Report,
     State,
     WatchlistReport,
-    encode_status,
+    sign_status,
 )
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class AlarmKind(IntEnum):
     NO_CONSUMER = 6
     PUBLISH_REFUSED = 7
     CAMERA_ERRORS = 8
+    FLOORS_UNPROVEN = 9  # the counters file was missing, edited or not this device's
 
 
 @dataclass(frozen=True)
@@ -116,10 +119,19 @@ def summary_line(status: DeviceStatus) -> str:
 
 
 class StatusReporter:
-    """Publishes the status every ``interval`` seconds and whenever there is news."""
+    """Publishes the status every ``interval`` seconds and whenever there is news, signed by
+    the device key so consumers take it only from this device (issue 17 finding 1)."""
 
-    def __init__(self, link: MqttLink, topic: str, notifier: Notifier, interval: float) -> None:
+    def __init__(
+        self,
+        link: MqttLink,
+        topic: str,
+        notifier: Notifier,
+        interval: float,
+        signing_key: ed25519.Ed25519PrivateKey,
+    ) -> None:
         self._link, self._topic, self._notifier = link, topic, notifier
+        self._key = signing_key
         self._interval = interval
         self._last = 0.0  # monotonic time of the last periodic status; 0: none yet
         self._frames_at_last = self._dropped_at_last = 0
@@ -127,7 +139,7 @@ class StatusReporter:
 
     def publish(self, status: DeviceStatus) -> None:
         if self._link.is_connected:
-            self._link.publish(self._topic, encode_status(status), qos=1, retain=True)
+            self._link.publish(self._topic, sign_status(status, self._key), qos=1, retain=True)
         self._notifier.status(summary_line(status))
 
     def tick(
@@ -154,7 +166,7 @@ class StatusReporter:
         """The last status on the way out, waited for briefly (the last will covers a miss)."""
         if not self._link.is_connected:
             return
-        mid = self._link.publish(self._topic, encode_status(status), qos=1, retain=True)
+        mid = self._link.publish(self._topic, sign_status(status, self._key), qos=1, retain=True)
         try:
             self._link.wait_ack(mid, timeout=2.0)
         except MqttError as exc:  # best effort on the way out; the will covers it

@@ -1,8 +1,10 @@
 """Ops over MQTT: push sealed watchlists, send signed commands, read the fleet's status.
 
-Versions and command counters must rise per device. The next one is the larger of what the
-ops state file remembers and the floor the device itself reports in its retained status, so a
-lost state file or a second ops workstation does not produce bundles every device refuses.
+Versions and command counters must rise per device. Ops own them: the next one comes from the
+ops state file alone (``ops-state.json``, written atomically, reserved before anything is
+published), never from a device's status (issue 17 finding 2): a status is the device's
+claim, and a floor above anything ops ever issued is an alarm, not a number to sign. Status
+documents are read only when signed by the device of their topic (finding 1).
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,14 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from lfrkit.console import UsageError
 from lfrkit.files import atomic_write, read_bounded
-from lfrkit.mqtt import MqttLink
+from lfrkit.mqtt import MqttError, MqttLink
 from protocol import hpke
 from protocol.command import Action, Command, sign_command
-from protocol.encoding import canonical_json, format_time, parse_json_object
+from protocol.encoding import Fields, canonical_json, format_time, parse_json_object
 from protocol.entries import Entries
 from protocol.errors import RejectedInput
-from protocol.status import DeviceStatus, State, WatchlistReport, parse_status
-from protocol.topics import Kind, device_topic
+from protocol.status import DeviceStatus, State, WatchlistReport, verify_status
+from protocol.topics import Kind, device_topic, parse_topic
 from protocol.watchlist import MatchThreshold, seal_bundle
 from provisioning.registry import DeviceRecord, Registry
 
@@ -55,29 +57,76 @@ def select_devices(
     return devices
 
 
+_COUNTERS = ("watchlist_version", "command_counter")
+_MAX_COUNTER = 2**53 - 1  # what devices accept
+
+
 class OpsState:
-    """What this workstation last sent each device (``ops-state.json``, written atomically)."""
+    """What this workstation last issued each device (``ops-state.json``, written atomically):
+    the source of every version and counter it signs. A corrupt file is refused, never read
+    as zero (zero would re-issue numbers the devices already hold)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.data: dict[str, dict[str, int]] = {}
         if path.exists():
-            doc = parse_json_object(read_bounded(path, 16 << 20, "ops state"), str(path), 16 << 20)
-            devices = doc.get("devices", {})
-            if not isinstance(devices, dict):
-                raise UsageError(f"{path}: 'devices' must be an object")
-            self.data = {
-                str(k): {kk: int(vv) for kk, vv in v.items()}
-                for k, v in devices.items()
-                if isinstance(v, dict)
-            }
+            what = str(path)
+            try:
+                doc = Fields(
+                    parse_json_object(read_bounded(path, 16 << 20, "ops state"), what, 16 << 20),
+                    what,
+                    allowed=frozenset({"devices"}),
+                )
+                devices = doc.sub("devices")
+                for device in devices.names():
+                    counters = devices.sub(device, allowed=frozenset(_COUNTERS))
+                    self.data[device] = {
+                        key: counters.integer(key, 0, _MAX_COUNTER)
+                        for key in _COUNTERS
+                        if counters.has(key)
+                    }
+            except RejectedInput as exc:
+                raise UsageError(f"ops state {exc}") from None
 
     def get(self, device: str, key: str) -> int:
         return self.data.get(device, {}).get(key, 0)
 
+    def reserve(self, device: str, key: str) -> int:
+        """The next ``key`` for ``device``, saved before it is used: a crash after publishing
+        can never make ops sign the same number twice (a device would take a repeated command
+        counter as already applied)."""
+        value = self.get(device, key) + 1
+        if value > _MAX_COUNTER:
+            raise UsageError(f"{device}: {key} is exhausted in {self.path}")
+        self.set(device, key, value)
+        return value
+
     def set(self, device: str, key: str, value: int) -> None:
         self.data.setdefault(device, {})[key] = value
         atomic_write(self.path, canonical_json({"devices": self.data}) + b"\n", 0o600)
+
+    def alarms(self, device: str, status: DeviceStatus | None) -> list[str]:
+        """What a device's status claims beyond anything ops issued it (never adopted)."""
+        watchlist = _watchlist(status)
+        if watchlist is None:
+            return []
+        found = []
+        for key, claimed in (
+            ("watchlist_version", watchlist.version_floor),
+            ("command_counter", watchlist.command_counter),
+        ):
+            issued = self.get(device, key)
+            if claimed > issued:
+                found.append(
+                    f"ALARM {key} floor {claimed} above the {issued} ops issued "
+                    "(another signer, or a lost ops state: investigate before publishing)"
+                )
+        return found
+
+
+def device_keys(devices: Sequence[DeviceRecord]) -> dict[str, ed25519.Ed25519PublicKey]:
+    """The registered signing keys of ``devices``: whose status documents are believed."""
+    return {d.device_id: d.signing_key() for d in devices}
 
 
 def read_statuses(
@@ -85,11 +134,18 @@ def read_statuses(
 ) -> dict[str, DeviceStatus]:
     """Retained status documents of ``devices`` (those that ever reported)."""
     link.subscribe([(topic(d, Kind.STATUS), 1) for d in devices])
-    return collect_statuses(link, seconds)
+    return collect_statuses(link, seconds, device_keys(devices))
 
 
-def collect_statuses(link: MqttLink, seconds: float) -> dict[str, DeviceStatus]:
-    """Status documents arriving within ``seconds``, by device (the one in the topic)."""
+def collect_statuses(
+    link: MqttLink,
+    seconds: float,
+    keys: Mapping[str, ed25519.Ed25519PublicKey],
+    refused: dict[str, str] | None = None,
+) -> dict[str, DeviceStatus]:
+    """Status documents arriving within ``seconds``, by device (the one in the topic), each
+    signed by that device's key in ``keys``. Any other is skipped (and noted in ``refused``,
+    by topic, when given): every message is taken, none can stop the wait."""
     found: dict[str, DeviceStatus] = {}
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
@@ -97,9 +153,14 @@ def collect_statuses(link: MqttLink, seconds: float) -> dict[str, DeviceStatus]:
         if message is None or not message.payload:
             continue
         try:
-            found[message.topic.split("/")[3]] = parse_status(message.payload)
+            where = parse_topic(message.topic)
+            found[where.device_id] = verify_status(
+                message.payload, site=where.site, device_id=where.device_id, device_keys=keys
+            )
         except RejectedInput as exc:
-            log.warning("status on %s skipped (%s): %s", message.topic, exc.reason, exc)
+            log.warning("status on %s refused (%s): %s", message.topic[:200], exc.reason, exc)
+            if refused is not None:
+                refused[message.topic[:200]] = exc.reason
     return found
 
 
@@ -114,6 +175,7 @@ class Outcome:
     wanted: int
     result: str = "pending"  # applied | rejected (reason) | offline | pending
     sent_at: datetime | None = None
+    failed: str | None = field(default=None)  # never sent: why
 
 
 def _installed(status: DeviceStatus, outcome: Outcome) -> bool:
@@ -148,9 +210,11 @@ def wait_for(
     what: str,
     done: Callable[[DeviceStatus, Outcome], bool],
     timeout: float,
+    keys: Mapping[str, ed25519.Ed25519PublicKey],
 ) -> None:
     deadline = time.monotonic() + timeout
-    while True:
+    outcomes = [o for o in outcomes if o.failed is None]  # the others were never sent
+    while outcomes:
         for item in outcomes:
             status = statuses.get(item.device)
             item.result = _outcome(status, item, what, status is not None and done(status, item))
@@ -165,7 +229,7 @@ def wait_for(
         )
         if len(settled) == len(outcomes) or left <= 0:
             break
-        statuses.update(collect_statuses(link, min(left, 0.5)))
+        statuses.update(collect_statuses(link, min(left, 0.5), keys))
     print(file=sys.stderr)
     for item in outcomes:
         if item.result == "pending":
@@ -174,6 +238,21 @@ def wait_for(
                 if item.device not in statuses or statuses[item.device].state is State.OFFLINE
                 else "no answer"
             )
+
+
+def _warn_alarms(state: OpsState, statuses: Mapping[str, DeviceStatus]) -> None:
+    for device, status in sorted(statuses.items()):
+        for alarm in state.alarms(device, status):
+            log.error("%s: %s", device, alarm)
+
+
+def _refused_by_broker(link: MqttLink, mid: int, what: str, device: str) -> None:
+    code = link.wait_ack(mid)
+    if code >= 0x80:
+        raise UsageError(
+            f"the broker refused the {what} for {device} (reason {code:#x}): "
+            "is this client an ops client?"
+        )
 
 
 def publish_watchlists(
@@ -191,34 +270,33 @@ def publish_watchlists(
     timeout: float = 60.0,
 ) -> list[Outcome]:
     statuses = read_statuses(link, devices)
+    _warn_alarms(state, statuses)
     outcomes = []
     for device in devices:
-        reported = _watchlist(statuses.get(device.device_id))
-        floor = 0 if reported is None else reported.version_floor
-        version = max(state.get(device.device_id, "watchlist_version"), floor) + 1
         now = datetime.now(UTC).replace(microsecond=0)
-        bundle = seal_bundle(
-            entries,
-            device_id=device.device_id,
-            site=device.site,
-            deployment_id=deployment,
-            version=version,
-            issued_at=now,
-            expires_at=now + expires,
-            recipient=device.hpke_key(suite),
-            signers=signers,
-            threshold=threshold,
-            suite=suite,
-            dtype=dtype,
-        )
-        code = link.wait_ack(link.publish(topic(device, Kind.WATCHLIST), bundle, retain=True))
-        if code >= 0x80:
-            raise UsageError(
-                f"the broker refused the watchlist for {device.device_id} "
-                f"(reason {code:#x}): is this client an ops client?"
+        outcome = Outcome(device.device_id, 0, sent_at=now)
+        outcomes.append(outcome)
+        try:
+            outcome.wanted = version = state.reserve(device.device_id, "watchlist_version")
+            bundle = seal_bundle(
+                entries,
+                device_id=device.device_id,
+                site=device.site,
+                deployment_id=deployment,
+                version=version,
+                issued_at=now,
+                expires_at=now + expires,
+                recipient=device.hpke_key(suite),
+                signers=signers,
+                threshold=threshold,
+                suite=suite,
+                dtype=dtype,
             )
-        state.set(device.device_id, "watchlist_version", version)
-        outcomes.append(Outcome(device.device_id, version, sent_at=now))
+            mid = link.publish(topic(device, Kind.WATCHLIST), bundle, retain=True)
+            _refused_by_broker(link, mid, "watchlist", device.device_id)
+        except (UsageError, MqttError, OSError) as exc:
+            # One device failing must not keep the list from the others.
+            _failed(outcome, exc)
     wait_for(
         link,
         outcomes,
@@ -226,8 +304,15 @@ def publish_watchlists(
         what="watchlist",
         timeout=timeout,
         done=_installed,
+        keys=device_keys(devices),
     )
     return outcomes
+
+
+def _failed(outcome: Outcome, exc: Exception) -> None:
+    outcome.failed = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    outcome.result = f"failed: {outcome.failed}"
+    log.error("%s: not sent: %s", outcome.device, outcome.failed)
 
 
 def send_command(
@@ -241,26 +326,28 @@ def send_command(
     validity: timedelta = timedelta(minutes=30),
 ) -> list[Outcome]:
     statuses = read_statuses(link, devices)
+    _warn_alarms(state, statuses)
     outcomes = []
     for device in devices:
-        reported = _watchlist(statuses.get(device.device_id))
-        floor = 0 if reported is None else reported.command_counter
-        counter = max(state.get(device.device_id, "command_counter"), floor) + 1
         now = datetime.now(UTC).replace(microsecond=0)
-        signed = sign_command(
-            Command(device.device_id, device.site, action, counter, now, now + validity), signers
-        )
-        # Retained: a device that is offline now gets it when it reconnects (within its
-        # validity); the device treats a repeat of the last command it ran as done.
-        code = link.wait_ack(link.publish(topic(device, Kind.COMMAND), signed, retain=True))
-        if code >= 0x80:
-            raise UsageError(
-                f"the broker refused the command for {device.device_id} (reason {code:#x})"
+        outcome = Outcome(device.device_id, 0, sent_at=now)
+        outcomes.append(outcome)
+        try:
+            outcome.wanted = counter = state.reserve(device.device_id, "command_counter")
+            signed = sign_command(
+                Command(device.device_id, device.site, action, counter, now, now + validity),
+                signers,
             )
-        if action is Action.WIPE:
-            link.wait_ack(link.publish(topic(device, Kind.WATCHLIST), b"", retain=True))
-        state.set(device.device_id, "command_counter", counter)
-        outcomes.append(Outcome(device.device_id, counter, sent_at=now))
+            # Retained: a device that is offline now gets it when it reconnects (within its
+            # validity); the device treats a repeat of the last command it ran as done.
+            mid = link.publish(topic(device, Kind.COMMAND), signed, retain=True)
+            _refused_by_broker(link, mid, "command", device.device_id)
+            if action is Action.WIPE:
+                mid = link.publish(topic(device, Kind.WATCHLIST), b"", retain=True)
+                _refused_by_broker(link, mid, "cleared watchlist", device.device_id)
+        except (UsageError, MqttError, OSError) as exc:
+            # A wipe fan-out reaches every other device even if one fails (finding 2).
+            _failed(outcome, exc)
 
     def done(status: DeviceStatus, outcome: Outcome) -> bool:
         watchlist = _watchlist(status)
@@ -270,7 +357,15 @@ def send_command(
             return watchlist.version is None
         return status.state is (State.PAUSED if action is Action.PAUSE else State.ONLINE)
 
-    wait_for(link, outcomes, statuses, what="command", done=done, timeout=timeout)
+    wait_for(
+        link,
+        outcomes,
+        statuses,
+        what="command",
+        done=done,
+        timeout=timeout,
+        keys=device_keys(devices),
+    )
     return outcomes
 
 
@@ -281,7 +376,7 @@ def table(rows: list[list[str]]) -> str:
     )
 
 
-def fleet_rows(statuses: dict[str, DeviceStatus]) -> list[list[str]]:
+def fleet_rows(statuses: dict[str, DeviceStatus], state: OpsState | None = None) -> list[list[str]]:
     rows = [
         [
             "DEVICE",
@@ -304,6 +399,7 @@ def fleet_rows(statuses: dict[str, DeviceStatus]) -> list[list[str]]:
             rows.append([*head, "none", *["-"] * 7])
             continue
         wl = report.watchlist
+        ours = [] if state is None else state.alarms(device, status)
         rows.append(
             [
                 *head,
@@ -314,7 +410,7 @@ def fleet_rows(statuses: dict[str, DeviceStatus]) -> list[list[str]]:
                 str(report.frames.faces_discarded),
                 str(report.frames.matches),
                 str(report.events.events_queued),
-                "; ".join(report.alarms) or "-",
+                "; ".join([*report.alarms, *ours]) or "-",
             ]
         )
     return rows

@@ -2,8 +2,10 @@
 
 An event becomes an alert only if its JWS verifies against an *active* device in the registry
 and it arrived on that device's own topic. Everything else is refused, counted by reason and
-logged (never stored as an alert). The registry is re-read when it changes, so a revocation
-takes effect without a restart.
+logged (never stored as an alert). Status documents likewise: signed by the device of the
+topic, or counted as rejected and skipped. Every message is acknowledged once handled or
+refused, so no message can stop the listener. The registry is re-read when it changes, so a
+revocation takes effect without a restart.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from central.store import AlertStore
 from lfrkit.mqtt import MqttLink
 from protocol.errors import RejectedInput, WrongDevice
 from protocol.event import MatchEvent, verify_event
-from protocol.status import parse_status
+from protocol.status import verify_status
 from protocol.topics import Kind, parse_topic
 from provisioning.registry import Registry
 
@@ -79,12 +81,19 @@ class Listener:
         else:
             self.stats.duplicates += 1
 
-    def handle_status(self, payload: bytes) -> None:
-        """Counters for the pilot report; a status is not evidence, so a bad one is skipped."""
+    def handle_status(self, topic: str, payload: bytes) -> None:
+        """Counters for the pilot report, only from the device whose topic it arrived on and
+        signed by its registered key (issue 17 finding 1). A bad one is counted as rejected
+        (``status:<reason>``) and skipped: a status is not evidence."""
         try:
-            status = parse_status(payload)
+            where = parse_topic(topic)
+            status = verify_status(
+                payload, site=where.site, device_id=where.device_id, device_keys=self._keys
+            )
         except RejectedInput as exc:
-            log.warning("status document skipped (%s): %s", exc.reason, exc)
+            self.stats.rejected[f"status:{exc.reason}"] += 1
+            self.store.count_rejection(f"status:{exc.reason}")
+            log.warning("status refused on %s (%s): %s", topic[:200], exc.reason, exc)
             return
         self.store.add_status(status.to_json())
 
@@ -99,7 +108,7 @@ class Listener:
                 continue
             if message.payload:
                 if message.topic.endswith(f"/{Kind.STATUS.value}"):
-                    self.handle_status(message.payload)
+                    self.handle_status(message.topic, message.payload)
                 else:
                     self.handle(message.topic, message.payload)
             # Acknowledged only once stored (or refused): a listener that dies before this

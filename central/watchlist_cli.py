@@ -277,20 +277,31 @@ def _command(action: Action) -> Any:
 
 def _status(args: argparse.Namespace) -> int:
     authority = Authority.load(args.authority)
+    registry = Registry.load(args.registry or authority.registry_path)
+    state = OpsState(args.state or authority.root / "ops-state.json")
+    refused: dict[str, str] = {}
     link = _connect(args, authority)
     try:
         link.subscribe([(fleet_filter(Kind.STATUS, args.site), 1)])
-        statuses = collect_statuses(link, args.wait)
+        statuses = collect_statuses(link, args.wait, registry.trusted_signing_keys(), refused)
     finally:
         link.close()
+    alarms = {d: state.alarms(d, s) for d, s in statuses.items() if state.alarms(d, s)}
     if args.json:
         docs = {device: status.to_json() for device, status in statuses.items()}
         print(json.dumps(docs, indent=2, sort_keys=True))
     elif not statuses:
         print("no device has reported a status yet")
     else:
-        print(table(fleet_rows(statuses)))
-    return EXIT_OK
+        print(table(fleet_rows(statuses, state)))
+    for where, reason in sorted(refused.items()):
+        print(f"status on {where} refused ({reason}): not from that device", file=sys.stderr)
+    for device, found in sorted(alarms.items()):
+        for alarm in found:
+            print(f"{device}: {alarm}", file=sys.stderr)
+    # Exit 1 when something needs a look: a status that is not its device's, or a floor
+    # above what ops issued (issue 17 findings 1 and 2).
+    return EXIT_INCOMPLETE if refused or alarms else EXIT_OK
 
 
 def _suite(text: str) -> str:
@@ -388,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="fleet table from the devices' retained status")
     _broker_args(p)
+    p.add_argument("--registry", type=Path, metavar="REG", help="default: the authority's")
+    p.add_argument(
+        "--state", type=Path, metavar="FILE", help="ops state (versions, counters) to check"
+    )
     p.add_argument("--site")
     p.add_argument("--wait", type=float, default=2.0, help="seconds to collect (default 2)")
     p.add_argument("--json", action="store_true")

@@ -65,13 +65,33 @@ def _no_constants(name: str) -> Any:
     raise BadEncoding(f"JSON constant {name} is not allowed")
 
 
+# No wire format nests deeper than 5; a fixed bound does not depend on the caller's stack.
+MAX_DEPTH = 16
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests at most ``limit`` arrays/objects deep (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return True
+
+
 def parse_json(data: bytes, what: str, max_bytes: int) -> Any:
     """Parse UTF-8 JSON after checking its size; refuse duplicates, NaN and deep nesting."""
     if len(data) > max_bytes:
         raise Oversize(f"{what}: {len(data)} bytes exceeds the limit of {max_bytes}")
     try:
         text = data.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        if not _depth_within(value, MAX_DEPTH):
+            raise BadEncoding(f"JSON nested deeper than {MAX_DEPTH}")
+        return value
     except BadEncoding as exc:
         raise BadEncoding(f"{what}: {exc}") from None
     except RecursionError:
@@ -136,6 +156,9 @@ class Fields:
         self._obj = obj
         self._what = what
 
+    def names(self) -> list[str]:
+        return list(self._obj)
+
     def has(self, name: str) -> bool:
         return name in self._obj
 
@@ -164,6 +187,12 @@ class Fields:
             raise BadEncoding(f"{self._what}: field {name!r} must be an integer")
         if not lo <= value <= hi:
             raise BadEncoding(f"{self._what}: field {name!r} must be in {lo}..{hi}")
+        return value
+
+    def boolean(self, name: str) -> bool:
+        value = self._get(name)
+        if not isinstance(value, bool):
+            raise BadEncoding(f"{self._what}: field {name!r} must be true or false")
         return value
 
     def number(self, name: str, lo: float, hi: float) -> float:

@@ -1,5 +1,10 @@
 """The retained status document: health and privacy counters of one device, never identities.
 
+On the wire it is a compact JWS (``typ`` ``lfr-status+jws``, ``kid`` = device id) signed by
+the device key, like an event (:func:`sign_status`, :func:`verify_status`): consumers accept
+it only from the device whose topic it arrived on (issue 17 finding 1). The last will is
+signed too, when the device connects.
+
 The device builds it from typed parts and :func:`encode_status` writes it as canonical JSON;
 ops and control-room tools read it back through :func:`parse_status`, the same code, so what
 the one writes the other accepts. The last will (``offline_status``) carries only ``state``,
@@ -17,9 +22,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
 from protocol.encoding import Fields, canonical_json, format_time, parse_json_object
 from protocol.entries import SHA256_HEX
-from protocol.errors import BadEncoding, Oversize
+from protocol.errors import BadEncoding, BadSignature, Oversize, UnknownSigner, WrongDevice
+from protocol.jws import is_valid, parse_compact, sign_compact
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.names import check_name
 
@@ -334,3 +342,50 @@ def _mapping(obj: Mapping[str, Any], name: str, valid: Callable[[object], bool])
         if not 1 <= len(key) <= 128 or not valid(item):
             raise BadEncoding(f"status: field {name!r} has an invalid member")
     return dict(value)
+
+
+# -- the signed document on the wire (issue 17 finding 1) -----------------------------------
+
+TYP = "lfr-status+jws"
+
+
+def sign_status(status: DeviceStatus, device_key: ed25519.Ed25519PrivateKey) -> bytes:
+    """The status as the device publishes it: a compact JWS by its own key."""
+    payload = encode_status(status)
+    parse_status(payload)  # never emit what a consumer would refuse
+    return sign_compact(payload, device_key, status.device_id, TYP)
+
+
+def signed_offline_status(
+    device_id: str, site: str, device_key: ed25519.Ed25519PrivateKey
+) -> bytes:
+    """The last will, signed when the device connects (the broker publishes it later, as is)."""
+    return sign_status(DeviceStatus(State.OFFLINE, device_id, site), device_key)
+
+
+def verify_status(
+    token: bytes,
+    *,
+    site: str,
+    device_id: str,
+    device_keys: Mapping[str, ed25519.Ed25519PublicKey],
+    limits: Limits = DEFAULT_LIMITS,
+) -> DeviceStatus:
+    """A status that arrived on ``device_id``'s topic at ``site``, verified against that
+    device's registered key (``device_keys``: the active devices). Signed by or naming
+    another device: :class:`~protocol.errors.WrongDevice`."""
+    jws = parse_compact(token, TYP, "status", limits.status_bytes)
+    signature = jws.signatures[0]
+    if signature.kid != device_id:
+        raise WrongDevice(f"status: signed by {signature.kid!r} on the topic of {device_id!r}")
+    key = device_keys.get(device_id)
+    if key is None:
+        raise UnknownSigner(f"status: {device_id!r} is not a trusted device")
+    if not is_valid(signature, key):
+        raise BadSignature(f"status: signature by {device_id!r} does not verify")
+    status = parse_status(jws.payload, limits)
+    if (status.device_id, status.site) != (device_id, site):
+        raise WrongDevice(
+            f"status: names {status.device_id}@{status.site}, arrived as {device_id}@{site}"
+        )
+    return status

@@ -6,6 +6,7 @@ imports the tests.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from lfrkit.mqtt import MqttLink, MqttSettings
+from protocol.jws import parse_compact
+from protocol.limits import DEFAULT_LIMITS
+from protocol.status import TYP as STATUS_TYP
 from provisioning.quickstart import quickstart
 
 NOT_INSTALLED = "mosquitto is not installed: run `make install-system` (apt-get install mosquitto)"
@@ -103,6 +107,15 @@ def client(index: dict[str, Any], who: str, client_id: str = "") -> MqttLink:
     )
     link.connect()
     return link
+
+
+def status_json(payload: bytes) -> dict[str, Any]:
+    """The document inside a device's signed status, NOT verified: for the tests' and the
+    bench's own devices only. Anything received in production goes through
+    ``protocol.status.verify_status``."""
+    jws = parse_compact(payload, STATUS_TYP, "status", DEFAULT_LIMITS.status_bytes)
+    doc: dict[str, Any] = json.loads(jws.payload)
+    return doc
 
 
 def publish_retained(index: dict[str, Any], topic: str, payload: bytes) -> None:

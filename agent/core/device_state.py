@@ -11,6 +11,7 @@ shell persisted.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,10 +33,15 @@ WIPED = "wiped by command"
 
 @dataclass(frozen=True)
 class Floors:
-    """Anti-rollback floors: the highest watchlist version and command counter accepted."""
+    """Anti-rollback floors: the highest watchlist version and command counter accepted, and
+    what the commands up to that counter left in force (paused, wiped). Saved together, so a
+    restart resumes exactly the applied state: the retained last command comes back with the
+    floor's own counter and is then "already applied", never re-run (issue 17 finding 3)."""
 
     watchlist_version: int = 0
     command_counter: int = 0
+    paused: bool = False
+    wiped: bool = False  # the last watchlist was removed by a wipe command (none installed since)
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,8 @@ class DeviceState:
         self.root = root
         self.floors = floors
         self.watchlist: Watchlist | None = None
-        self.note = NONE
-        self.paused = False
+        self.note = WIPED if floors.wiped else NONE
+        self.paused = floors.paused  # a pause survives a restart (issue 17 finding 3)
         self.last_rejection: Rejection | None = None
         self._installed: bytes | None = None  # sha256 of the bundle in force
 
@@ -153,7 +159,9 @@ class DeviceState:
     def verify_new(self, data: bytes, now: datetime) -> Install:
         """``data`` as a new watchlist: its version must exceed the floor."""
         watchlist = self._open(data, self.floors.watchlist_version + 1, now)
-        floors = Floors(watchlist.header.version, self.floors.command_counter)
+        floors = dataclasses.replace(
+            self.floors, watchlist_version=watchlist.header.version, wiped=False
+        )
         return Install(watchlist, data, floors)
 
     def verify_stored(self, data: bytes, now: datetime) -> Install:
@@ -162,7 +170,7 @@ class DeviceState:
         floors = None
         if watchlist.header.version > self.floors.watchlist_version:
             # Power cut between writing the bundle and raising the floor: finish the job.
-            floors = Floors(watchlist.header.version, self.floors.command_counter)
+            floors = dataclasses.replace(self.floors, watchlist_version=watchlist.header.version)
         return Install(watchlist, data, floors, stored=True)
 
     # -- decisions -------------------------------------------------------------------------
@@ -209,12 +217,12 @@ class DeviceState:
             return Refuse("command", exc, now)
         if command.counter == floors.command_counter:
             return AlreadyApplied(command)
-        raised = Floors(floors.watchlist_version, command.counter)
+        raised = dataclasses.replace(floors, command_counter=command.counter)
         if command.action is Action.WIPE:
-            return Wipe("wipe command", WIPED, command, raised)
+            return Wipe("wipe command", WIPED, command, dataclasses.replace(raised, wiped=True))
         if command.action is Action.PAUSE:
-            return Pause(command, raised)
-        return Resume(command, raised)
+            return Pause(command, dataclasses.replace(raised, paused=True))
+        return Resume(command, dataclasses.replace(raised, paused=False))
 
     def check_expiry(self, now: datetime) -> Decision:
         if self.watchlist is not None and self.watchlist.header.is_expired(now):

@@ -9,19 +9,41 @@ nothing is written until the new one has verified.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from datetime import datetime
+from hashlib import sha256
 from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from agent.core.device_state import DeviceState, Floors, Install, TrustRoot
 from agent.io.identity import DeviceIdentity
 from lfrkit.files import atomic_write, read_bounded, remove, remove_stale_temps
-from protocol.encoding import Fields, canonical_json, parse_json_object
-from protocol.errors import Expired
+from protocol.encoding import (
+    Fields,
+    b64url_decode,
+    b64url_encode,
+    canonical_json,
+    parse_json_object,
+)
+from protocol.errors import Expired, RejectedInput
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
+
+
+_MAC_INFO = b"lfr-counters-mac/1"
+_FLOOR_MEMBERS = frozenset({"watchlist_version", "command_counter", "paused", "wiped"})
+
+
+def _mac_key(identity: DeviceIdentity) -> bytes:
+    """A MAC key only this device's signing key yields (HKDF, its own ``info``): a counters file
+    edited, or copied from another device, does not verify (issue 17 finding 5)."""
+    raw = identity.signing_key.private_bytes_raw()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_MAC_INFO).derive(raw)
 
 
 class WatchlistStore:
@@ -35,6 +57,11 @@ class WatchlistStore:
     ) -> None:
         self._layout = identity.layout
         self._limits = limits
+        self._mac_key = _mac_key(identity)
+        self._bound = {"device_id": identity.device_id, "site": identity.site}
+        # Why the floors on disk could not be trusted at start (None: they could); an alarm
+        # in the status until a command from ops re-establishes the state (agent.control).
+        self.floors_problem: str | None = None
         self.root = TrustRoot(
             identity.device_id,
             identity.site,
@@ -55,32 +82,67 @@ class WatchlistStore:
         comes in through :meth:`DeviceState.load_stored`)."""
         return DeviceState(self.root, self.floors())
 
+    def _ran_before(self) -> bool:
+        """Whether this state folder shows the agent ran here (so floors were saved)."""
+        root = self._layout.root
+        return self.path.exists() or (root / "outbox.sqlite").exists()
+
     def floors(self) -> Floors:
+        """The floors on disk if their MAC proves this device wrote them. Otherwise (edited,
+        unbound, corrupt, or deleted after the agent ran): an alarm, and only what is
+        provable: no floor above zero but the stored bundle's own version (re-verified at
+        start), and paused until ops send a command, so deleting the file cannot undo a pause
+        or re-open old versions silently."""
         path = self._layout.counters
         if not path.exists():
-            return Floors()
-        # Our own file, but a corrupt one must fail closed, not reset the floors to zero.
-        fields = Fields(
-            parse_json_object(read_bounded(path, 4096, "counters"), str(path), 4096),
-            str(path),
-            allowed=frozenset({"watchlist_version", "command_counter"}),
-        )
-        return Floors(
-            fields.integer("watchlist_version", 0, 2**53),
-            fields.integer("command_counter", 0, 2**53),
-        )
+            if not self._ran_before():
+                try:  # the first start: from now on, a missing file is news
+                    self.save_floors(Floors())
+                except OSError as exc:
+                    log.warning("counters not written at first start: %s", exc)
+                return Floors()
+            return self._unproven(f"{path} is missing")
+        try:
+            fields = Fields(
+                parse_json_object(read_bounded(path, 4096, "counters"), str(path), 4096),
+                str(path),
+                allowed=_FLOOR_MEMBERS | {"mac"},
+            )
+            floors = Floors(
+                fields.integer("watchlist_version", 0, 2**53),
+                fields.integer("command_counter", 0, 2**53),
+                fields.boolean("paused"),
+                fields.boolean("wiped"),
+            )
+            mac = b64url_decode(fields.text("mac", max_len=64), f"{path}: mac")
+        except RejectedInput as exc:
+            return self._unproven(f"{path} is not valid ({exc})")
+        if not hmac.compare_digest(mac, self._mac(floors)):
+            return self._unproven(f"{path} was not written by this device (MAC fails)")
+        self.floors_problem = None
+        return floors
+
+    def _unproven(self, why: str) -> Floors:
+        self.floors_problem = f"anti-rollback floors not proven: {why}; paused until a command"
+        log.error("%s", self.floors_problem)
+        return Floors(paused=True)
+
+    def _mac(self, floors: Floors) -> bytes:
+        body = {**self._floors_json(floors), **self._bound}
+        return hmac.new(self._mac_key, canonical_json(body), sha256).digest()
+
+    @staticmethod
+    def _floors_json(floors: Floors) -> dict[str, int | bool]:
+        return {
+            "watchlist_version": floors.watchlist_version,
+            "command_counter": floors.command_counter,
+            "paused": floors.paused,
+            "wiped": floors.wiped,
+        }
 
     def save_floors(self, floors: Floors) -> None:
-        atomic_write(
-            self._layout.counters,
-            canonical_json(
-                {
-                    "watchlist_version": floors.watchlist_version,
-                    "command_counter": floors.command_counter,
-                }
-            ),
-            0o600,
-        )
+        doc = {**self._floors_json(floors), "mac": b64url_encode(self._mac(floors))}
+        atomic_write(self._layout.counters, canonical_json(doc), 0o600)
 
     def read_stored(self) -> bytes | None:
         """The bundle at rest (None if there is none), after clearing interrupted writes."""

@@ -3,7 +3,6 @@ expiry, and what stays behind after a clip full of strangers."""
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import socket
@@ -25,7 +24,7 @@ from agent.synthetic_vision import PALETTE, PROFILE_ID, colour_embedding
 from protocol.command import Action, Command, sign_command
 from provisioning.authority import load_ops_signer
 from tests.integration.agent_helpers import collect, run_agent, start_agent, verified
-from tools.broker import Broker, client
+from tools.broker import Broker, client, status_json
 from tools.synthetic import Appearance, make_clip, seal_for, use_synthetic
 
 pytestmark = pytest.mark.integration
@@ -182,7 +181,7 @@ def _latest(link: Any, predicate: Any, timeout: float = 10) -> dict[str, Any]:
     while time.monotonic() < deadline:
         message = link.receive(0.2)
         if message is not None:
-            doc: dict[str, Any] = json.loads(message.payload)
+            doc: dict[str, Any] = status_json(message.payload)
             if predicate(doc):
                 return doc
     raise AssertionError("no status matched in time")
@@ -309,3 +308,40 @@ def test_strangers_leave_no_trace(
         assert b"\xff\xd8\xff" not in data, f"a JPEG in {name}"
     with sqlite3.connect(Path(node["state_dir"]) / "outbox.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM outbox").fetchone() == (0,)
+
+
+def test_a_pause_survives_kill_9(
+    index: dict[str, Any], broker: Broker, node: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue 17 finding 3: pause, kill -9 the agent, restart: still paused, no matches (the
+    retained pause comes back with the saved counter and is already applied)."""
+    install(index, node, 6)
+    status = _status_watch(index, node)
+    ops = client(index, "ops")
+    topic = f"lfr/v1/demo/{node['id']}/command"
+    source = clip(tmp_path, [Appearance(0, 0, 10)], frames=30)  # looped: a match each pass
+    process = start_agent(node["config"], "--source", source)
+    try:
+        _latest(status, lambda d: d["state"] == "online" and d["watchlist_version"] == 6, 30)
+        counter = WatchlistStore(load_identity(Path(node["state_dir"])), PROFILE_ID)
+        pause = _command(index, node, Action.PAUSE, counter.floors().command_counter + 1)
+        ops.wait_ack(ops.publish(topic, pause, retain=True))
+        _latest(status, lambda d: d["state"] == "paused")
+    finally:
+        process.kill()  # SIGKILL: no shutdown code runs
+        process.communicate(timeout=10)
+    _latest(status, lambda d: d["state"] == "offline")  # the last will: the old run is over
+    process = start_agent(node["config"], "--source", source)
+    try:
+        # Every status of the new run, from the first one: paused, and no match although the
+        # looping clip shows the watchlisted person again and again.
+        seen = [_latest(status, lambda d: d["state"] != "offline", timeout=20)]
+        while seen[-1]["frames"] < 60:
+            seen.append(_latest(status, lambda d: True))
+        assert {(d["state"], d["matches"]) for d in seen} == {("paused", 0)}
+    finally:
+        code, out = stop(process)
+        ops.wait_ack(ops.publish(topic, b"", retain=True))  # clear the retained pause
+        status.close()
+        ops.close()
+    assert code == 0, out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -17,6 +16,7 @@ from PIL import Image
 from agent.synthetic_vision import PALETTE
 from protocol.event import open_probe
 from protocol.keys import load_hpke_private, public_pem
+from protocol.status import verify_status
 from provisioning.registry import Registry
 from tests.integration.agent_helpers import collect, run_agent, verified
 from tools.broker import Broker, client, publish_retained
@@ -82,7 +82,12 @@ def test_one_event_per_appearance_and_nothing_else(
         colour = PALETTE[int(event.subject_ref[3:])]
         assert np.allclose(bright.mean(axis=0), colour, atol=45), (bright.mean(axis=0), colour)
     # Status: privacy counters add up; the outbox is empty; nothing unmatched was kept.
-    docs = [json.loads(p) for p in collect(status, 3)]
+    # Each one signed by the device and verified against the registry (issue 17 finding 1).
+    keys = Registry.load(Path(index["registry"])).trusted_signing_keys()
+    docs = [
+        verify_status(p, site="demo", device_id=device["id"], device_keys=keys).to_json()
+        for p in collect(status, 3)
+    ]
     last = docs[-1]
     assert last["state"] == "offline"
     assert last["matches"] >= 3 and last["faces_discarded"] >= 21 + 26

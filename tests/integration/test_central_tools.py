@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from central.store import AlertStore
+from protocol.encoding import canonical_json
 from protocol.entries import dump_entries_file
 from protocol.event import sign_event
+from protocol.jws import sign_compact
 from protocol.keys import load_signing_private
+from protocol.status import TYP as STATUS_TYP
 from provisioning.authority import Authority
 from provisioning.broker import refresh
 from provisioning.fleet import issue_client
@@ -26,6 +31,7 @@ from tests.conftest import Fleet
 from tests.integration.agent_helpers import start_agent
 from tests.postgres import postgres_url  # noqa: F401 - fixture
 from tests.unit.test_event import make_event
+from tests.unit.test_status import AGENT_DOCUMENT
 from tools.broker import Broker, client
 from tools.synthetic import Appearance, make_clip, synthetic_entries, use_synthetic
 
@@ -219,3 +225,161 @@ def test_two_listeners_store_every_alert_once(
     ]
     assert sum(stored) == 30 and min(stored) > 0, outputs  # the group shared the work
     store.close()
+
+
+def _listen(index: dict[str, Any], db: Path, cert: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            str(BIN / "lfr-alerts"),
+            "listen",
+            "--registry",
+            index["registry"],
+            "--broker",
+            f"{index['broker']['host']}:{index['broker']['port']}",
+            "--client-cert",
+            str(cert),
+            "--group",
+            "status-attack",
+            "--db",
+            f"sqlite:///{db}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _hostile_statuses(device: str, key: ed25519.Ed25519PrivateKey) -> list[bytes]:
+    """Issue 17 finding 1's reproductions, each signed with the device's own key (what a
+    device with a shell can do), and the ones the review sent unsigned."""
+    genuine = json.loads(AGENT_DOCUMENT) | {"device_id": device, "site": "demo"}
+
+    def signed(payload: bytes) -> bytes:
+        return sign_compact(payload, key, device, STATUS_TYP)
+
+    def altered(**changes: Any) -> bytes:
+        return canonical_json(genuine | changes)
+
+    floor = altered(version_floor=1).replace(b'"version_floor":1', b'"version_floor":Infinity')
+    return [
+        signed(b"[" * 3000 + b"]" * 3000),  # ~6 KB of nesting: RecursionError before
+        b"[" * 3000 + b"]" * 3000,
+        signed(floor),
+        signed(altered(command_counter=2**63 + 5)),  # OverflowError before
+        signed(altered(command_counter="not-a-number")),
+        signed(altered(device_id="cam-01")),  # stored under cam-01's name before
+        altered(),  # a well-formed but unsigned document
+    ]
+
+
+def test_hostile_status_documents_do_not_stop_the_control_room(
+    index: dict[str, Any], broker: Broker, fleet: Fleet, tmp_path: Path
+) -> None:
+    device = index["devices"][1]  # cam-02: not running in this module
+    key = load_signing_private(Path(device["state_dir"], "keys", "signing.key").read_bytes())
+    status_topic = f"lfr/v1/demo/{device['id']}/status"
+    # A listener of its own (a fresh session, no other test's subscriptions in it).
+    clients_dir = Path(index["clients"]["alerts"]["cert"]).parent
+    issue_client(Path(index["authority_dir"]), "alerts", "alerts-3", clients_dir, datetime.now(UTC))
+    assert refresh(Authority.load(Path(index["authority_dir"])), datetime.now(UTC))
+    broker.reload()
+    cert = clients_dir / "alerts-3.crt"
+    listener = _listen(index, tmp_path / "alerts.db", cert)
+    link = client(index, device["id"])
+    try:
+        time.sleep(2)  # subscribed
+        for payload in _hostile_statuses(device["id"], key):
+            assert link.wait_ack(link.publish(status_topic, payload, retain=True)) in (0, 16)
+        event = make_event(fleet, device_id=device["id"], site="demo")
+        link.wait_ack(link.publish(f"lfr/v1/demo/{device['id']}/events", sign_event(event, key)))
+        time.sleep(2)
+        assert listener.poll() is None, "the listener died"
+        listener.send_signal(signal.SIGTERM)
+        out = listener.communicate(timeout=10)[0]
+        store = AlertStore(f"sqlite:///{tmp_path / 'alerts.db'}")
+        assert [a.event_id for a in store.recent(10)] == [event.event_id], out
+        refused = {k: v for k, v in store.rejections().items() if k.startswith("status:")}
+        assert sum(refused.values()) == 7, (refused, out)
+        # Only the live agent's own documents (cam-01's); nothing under cam-02, and not the
+        # one that cam-02 signed in cam-01's name (AGENT_DOCUMENT's time).
+        rows = store.rows("SELECT device_id, at FROM status_snapshots")
+        assert {r[0] for r in rows} <= {"cam-01"}
+        assert json.loads(AGENT_DOCUMENT)["at"] not in {r[1] for r in rows}
+        store.close()
+        # A restart (persistent session, the last hostile status retained) starts cleanly.
+        listener = _listen(index, tmp_path / "alerts.db", cert)
+        time.sleep(2)
+        assert listener.poll() is None, listener.communicate(timeout=10)[0]
+        # Ops see the refusal and exit 1; the retained status is not taken as cam-02's.
+        ops = cli(
+            "lfr-watchlist",
+            "status",
+            "--authority",
+            index["authority_dir"],
+            "--client-cert",
+            index["clients"]["ops"]["cert"],
+            "--site",
+            "demo",
+        )
+        assert ops.returncode == 1, ops.stdout + ops.stderr
+        assert f"status on {status_topic} refused (bad_json)" in ops.stderr
+        assert device["id"] not in ops.stdout
+    finally:
+        listener.send_signal(signal.SIGTERM)
+        listener.communicate(timeout=10)
+        link.wait_ack(link.publish(status_topic, b"", retain=True))  # clear the retained one
+        link.close()
+
+
+def test_a_wipe_reaches_every_device_when_one_fails(
+    index: dict[str, Any], live_agent: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue 17 finding 2: counters come from ops' state alone; a device whose status claims a
+    huge or bogus floor raises an alarm and cannot stop the fan-out; a device that fails is
+    named and the others are wiped (exit 1)."""
+    cam_02 = index["devices"][1]
+    key = load_signing_private(Path(cam_02["state_dir"], "keys", "signing.key").read_bytes())
+    claims = json.loads(AGENT_DOCUMENT) | {
+        "device_id": "cam-02",
+        "site": "demo",
+        "command_counter": 2**53 - 2,
+    }
+    status_topic = "lfr/v1/demo/cam-02/status"
+    link = client(index, "cam-02")
+    state = tmp_path / "ops-state.json"
+    try:
+        signed = sign_compact(canonical_json(claims), key, "cam-02", STATUS_TYP)
+        assert link.wait_ack(link.publish(status_topic, signed, retain=True)) in (0, 16)
+        status = cli(
+            "lfr-watchlist",
+            "status",
+            "--authority",
+            index["authority_dir"],
+            "--client-cert",
+            index["clients"]["ops"]["cert"],
+            "--state",
+            str(state),
+        )
+        assert status.returncode == 1, status.stdout + status.stderr
+        assert "cam-02: ALARM command_counter floor 9007199254740990 above the 0" in status.stderr
+        # cam-02's own counter in ops' state is exhausted: its command cannot be signed.
+        state.write_text('{"devices":{"cam-02":{"command_counter":9007199254740991}}}')
+        wipe = cli(
+            "lfr-watchlist",
+            "wipe",
+            "--devices",
+            "cam-02,cam-01",
+            *ops_args(index),
+            "--state",
+            str(state),
+            "--timeout",
+            "15",
+        )
+        assert wipe.returncode == 1, wipe.stdout + wipe.stderr
+        assert re.search(r"cam-02\s+0\s+failed: cam-02: command_counter is exhausted", wipe.stdout)
+        assert re.search(r"cam-01\s+1\s+applied", wipe.stdout), wipe.stdout + wipe.stderr
+        assert not (Path(live_agent["state_dir"]) / "watchlist.jws").exists()
+        assert json.loads(state.read_text())["devices"]["cam-01"] == {"command_counter": 1}
+    finally:
+        link.wait_ack(link.publish(status_topic, b"", retain=True))
+        link.close()

@@ -10,6 +10,7 @@ from typing import Any
 
 from lfrkit.mqtt import MqttLink
 from tests.reliability.conftest import Recorder
+from tools.broker import status_json
 
 Doc = dict[str, Any]
 
@@ -36,9 +37,10 @@ class StatusWatch:
         message = self.link.receive(timeout)
         while message is not None:
             if message.payload:  # an empty retained message clears the topic
-                if self._record is not None:
-                    self._record("status-documents", message.payload.decode())
-                self.latest[message.topic.split("/")[3]] = json.loads(message.payload)
+                doc = status_json(message.payload)
+                if self._record is not None:  # the document itself, not its base64 in the JWS
+                    self._record("status-documents", json.dumps(doc, sort_keys=True))
+                self.latest[message.topic.split("/")[3]] = doc
             message = self.link.receive(0)
 
     def wait(self, device: str, predicate: Callable[[Doc], bool], timeout: float, what: str) -> Doc:

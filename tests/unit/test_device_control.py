@@ -3,6 +3,8 @@ refuses writes), the matcher rebuilt, the tracker told, and what the status says
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -119,7 +121,7 @@ def test_a_command_is_obeyed_even_when_its_counter_cannot_be_saved(rig: Rig) -> 
     rig.store.full = False
     rig.control.on_command(pause)  # comes back on reconnect: applied again, saved this time
     assert rig.control.paused and rig.control.storage_error is None
-    assert rig.control.floors == Floors(1, 1) == rig.store.floors()
+    assert rig.control.floors == Floors(1, 1, paused=True) == rig.store.floors()
     rig.control.on_command(rig.command(Action.RESUME, 2))
     assert not rig.control.paused and rig.control.matching is rig.control.matcher
 
@@ -136,7 +138,7 @@ def test_wipes_reach_the_disk(rig: Rig) -> None:
     rig.control.on_watchlist(rig.node.bundle(2))
     rig.control.on_command(rig.command(Action.WIPE, 1))
     assert (rig.control.watchlist, rig.control.note) == (None, WIPED)
-    assert not rig.store.path.exists() and rig.store.floors() == Floors(2, 1)
+    assert not rig.store.path.exists() and rig.store.floors() == Floors(2, 1, wiped=True)
 
 
 def test_a_stored_list_that_fails_reverification_is_wiped_at_start(tmp_path: Path) -> None:
@@ -183,3 +185,102 @@ def test_news(rig: Rig) -> None:
     assert refused != before
     rig.control.on_watchlist(rig.node.bundle(1))
     assert rig.control.news() != refused
+
+
+def test_a_wipe_command_drops_a_pending_install_retry(rig: Rig) -> None:
+    """Issue 17 finding 4: disk error -> retry scheduled -> wipe -> the old list never returns."""
+    rig.control.on_watchlist(rig.node.bundle(1))
+    rig.store.full = True
+    rig.control.on_watchlist(rig.node.bundle(2))  # refused by the disk: a retry is pending
+    assert rig.version() == 1 and rig.control.storage_error is not None
+    rig.store.full = False
+    rig.control.on_command(rig.command(Action.WIPE, 1))
+    assert (rig.control.watchlist, rig.control.note) == (None, WIPED)
+    for _ in range(3):  # retry_after is 0 in the rig: every call would be due
+        rig.control.retry_install()
+    assert (rig.control.watchlist, rig.control.matcher, rig.control.note) == (None, None, WIPED)
+    assert not rig.store.path.exists() and rig.store.floors() == Floors(1, 1, wiped=True)
+
+
+def test_pause_and_wipe_survive_a_restart_on_the_real_disk(tmp_path: Path) -> None:
+    """Issue 17 finding 3: a new shell on the same state folder (a kill -9 and a restart)
+    starts paused, matches nothing, and takes the retained pause as already applied."""
+    node = make_node(tmp_path)
+    rig = Rig(node)
+    rig.control.on_watchlist(node.bundle(1))
+    pause = rig.command(Action.PAUSE, 1)
+    rig.control.on_command(pause)
+    restarted = Rig(node)
+    restarted.control.load_stored()
+    assert restarted.control.paused and restarted.control.matching is None
+    assert restarted.version() == 1
+    restarted.control.on_command(pause)  # the retained copy on reconnect
+    assert restarted.control.paused and restarted.control.matching is None
+    restarted.control.on_command(rig.command(Action.WIPE, 2))
+    again = Rig(node)
+    again.control.load_stored()
+    assert (again.control.paused, again.control.note, again.control.watchlist) == (
+        True,
+        WIPED,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "delete",
+        "lower",  # the review's attack: floors back to 0 to re-open old versions and commands
+        "unpause",
+        "copied from another device",
+        "written before floors were bound",
+    ],
+)
+def test_a_deleted_or_edited_counters_file_is_detected(tmp_path: Path, tamper: str) -> None:
+    """Issue 17 finding 5: floors are MACed with a key only this device's signing key yields;
+    a missing or edited file is reported, never read as zero: the floor is what the stored
+    bundle proves, and matching stays paused until ops send a command."""
+    node = make_node(tmp_path)
+    rig = Rig(node)
+    rig.control.on_watchlist(node.bundle(1))
+    rig.control.on_watchlist(node.bundle(2))
+    rig.control.on_command(rig.command(Action.PAUSE, 5))
+    counters = node.identity.layout.counters
+    doc = json.loads(counters.read_text())
+    if tamper == "delete":
+        counters.unlink()
+    elif tamper == "lower":
+        counters.write_text(json.dumps({**doc, "watchlist_version": 0, "command_counter": 0}))
+    elif tamper == "unpause":
+        counters.write_text(json.dumps({**doc, "paused": False}))
+    elif tamper == "copied from another device":
+        other = make_node(tmp_path / "other")
+        other.store.save_floors(Floors(0, 0))
+        counters.write_bytes(other.identity.layout.counters.read_bytes())
+    else:
+        counters.write_text('{"command_counter":0,"watchlist_version":0}')
+    Rig(node).control.load_stored()  # a first restart does not hide the problem from the next
+    again = Rig(node)
+    again.control.load_stored()
+    assert again.control.paused and again.control.matching is None
+    assert again.control.floors.watchlist_version == 2  # what the stored bundle proves
+    alarms = [a.text for a in again.control.status().alarms]
+    assert len(alarms) == 1 and alarms[0].startswith("anti-rollback floors not proven")
+    again.control.on_watchlist(node.bundle(1))  # an old version: still refused
+    assert again.version() == 2 and again.control.state.last_rejection is not None
+    again.control.on_command(rig.command(Action.RESUME, 6))  # ops re-establish the state
+    assert not again.control.paused and again.control.status().alarms == ()
+    assert Rig(node).store.floors() == Floors(2, 6)
+
+
+def test_the_first_start_binds_the_floors(tmp_path: Path) -> None:
+    node = make_node(tmp_path)
+    assert not node.identity.layout.counters.exists()
+    assert node.store.floors() == Floors() and node.store.floors_problem is None
+    assert set(json.loads(node.identity.layout.counters.read_text())) == {
+        "command_counter",
+        "mac",
+        "paused",
+        "watchlist_version",
+        "wiped",
+    }

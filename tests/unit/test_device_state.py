@@ -187,11 +187,11 @@ def test_commands_pause_resume_and_wipe(fleet: Fleet) -> None:
     s, _ = installed(fleet, 3)
     pause = command(fleet, Action.PAUSE, 1)
     decision = s.on_command(pause, NOW)
-    assert isinstance(decision, Pause) and decision.floors == Floors(3, 1)
+    assert isinstance(decision, Pause) and decision.floors == Floors(3, 1, paused=True)
     assert (decision.command.action, decision.command.counter) == (Action.PAUSE, 1)
     assert not s.paused  # not before it is applied
     s.apply(decision)
-    assert s.paused and s.floors == Floors(3, 1)
+    assert s.paused and s.floors == Floors(3, 1, paused=True)
     # Retained: the same command comes back on reconnect. Already done, not a replay.
     assert isinstance(_obey(s, pause), AlreadyApplied)
     assert s.paused and s.last_rejection is None
@@ -200,10 +200,25 @@ def test_commands_pause_resume_and_wipe(fleet: Fleet) -> None:
     wipe = _obey(s, command(fleet, Action.WIPE, 3))
     assert isinstance(wipe, Wipe) and (wipe.reason, wipe.note) == ("wipe command", WIPED)
     assert wipe.command is not None and wipe.command.counter == 3
-    assert (s.watchlist, s.note, s.floors) == (None, WIPED, Floors(3, 3))
+    assert (s.watchlist, s.note, s.floors) == (None, WIPED, Floors(3, 3, wiped=True))
     # The wiped list cannot be sent again: its version is still the floor.
     refused = s.on_watchlist(fleet.bundle(3), NOW)
     assert isinstance(refused, Refuse) and refused.reason == "rollback"
+
+
+def test_the_applied_command_state_is_restored_from_the_floors(fleet: Fleet) -> None:
+    """Issue 17 finding 3: a restart starts from the floors on disk, pause and wipe included;
+    the retained pause then comes back as already applied and must not resume matching."""
+    s, _ = installed(fleet, 3)
+    pause = command(fleet, Action.PAUSE, 1)
+    _obey(s, pause)
+    again = DeviceState(s.root, s.floors)  # what the disk holds after a kill -9
+    assert again.paused and isinstance(_obey(again, pause), AlreadyApplied) and again.paused
+    _obey(again, command(fleet, Action.WIPE, 2))
+    after_wipe = DeviceState(s.root, again.floors)
+    assert (after_wipe.paused, after_wipe.note) == (True, WIPED)
+    after_wipe.apply(after_wipe.on_watchlist(fleet.bundle(4), NOW))  # ops send a new list
+    assert after_wipe.note != WIPED and after_wipe.floors == Floors(4, 2, paused=True)
 
 
 def test_command_refusals(fleet: Fleet) -> None:

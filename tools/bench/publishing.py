@@ -14,7 +14,6 @@ for events a control room would accept.
 
 from __future__ import annotations
 
-import json
 import socket
 import tempfile
 import threading
@@ -46,7 +45,7 @@ from protocol.topics import DeviceTopics, Kind, fleet_filter
 from protocol.watchlist import POLICY, MatchThreshold, Watchlist, seal_bundle
 from provisioning.authority import load_ops_signer
 from provisioning.registry import Registry
-from tools.broker import Broker, client, tls_fleet
+from tools.broker import Broker, client, status_json, tls_fleet
 
 U8 = npt.NDArray[np.uint8]
 # How often the bench looks for the PUBACK (the agent looks once per loop turn; see report).
@@ -82,7 +81,7 @@ class Listener:
                 continue
             with self._lock:
                 if message.topic.endswith("/status"):
-                    self.status = json.loads(message.payload)
+                    self.status = status_json(message.payload)
                 else:
                     self.arrivals.append((time.perf_counter(), message.payload))
                 self._lock.notify_all()

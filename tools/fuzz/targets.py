@@ -296,7 +296,8 @@ def _status_seeds() -> list[bytes]:
 
 
 def _status_target(world: World) -> Target:
-    """The status document: unsigned, read by ops and the control room from any device."""
+    """The status document inside its JWS: a device signs whatever it likes, so the parser
+    behind the signature check must hold on its own (issue 17 finding 1)."""
     seeds = _status_seeds()
     for seed in seeds:
         parse_status(seed)  # the seeds are what an agent writes: they must parse
