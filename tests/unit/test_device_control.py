@@ -4,7 +4,6 @@ refuses writes), the matcher rebuilt, the tracker told, and what the status says
 from __future__ import annotations
 
 import json
-import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
