@@ -287,7 +287,10 @@ def _enrolment_commands(sub: Any) -> None:
         help="broker address (default: the bundle's broker.json)",
     )
     p.add_argument(
-        "--force", action="store_true", help="archive a different existing CA/config and replace it"
+        "--force",
+        action="store_true",
+        help="archive a different existing CA/config and replace it (never the pinned ops "
+        "keys: those change only by a signed trust.jws)",
     )
     p.set_defaults(handler=_device_install)
 
@@ -377,6 +380,74 @@ def _fleet_commands(sub: Any) -> None:
     q.set_defaults(handler=_registry_list)
 
 
+def _new_ops_key(args: argparse.Namespace) -> int:
+    from provisioning.rotation import new_ops_key
+
+    pub, kid = new_ops_key(args.out)
+    print(f"ops key {kid}: {args.out} (0600, keep it on its holder's workstation), public {pub}")
+    return EXIT_OK
+
+
+def _rotate_trust(args: argparse.Namespace) -> int:
+    from provisioning.rotation import rotate_trust
+
+    done = rotate_trust(
+        args.authority,
+        ops_public=args.ops_pub,
+        threshold=args.threshold,
+        signers=args.sign,
+        out=args.out,
+        adjudication_public=args.adjudication_pub,
+    )
+    print(
+        f"trust serial {done.serial}: {len(done.policy.ops_keys)} ops keys, threshold "
+        f"{done.policy.threshold}; authority.json updated"
+    )
+    print(
+        f"{len(done.bundles)} rotation bundle(s) in {args.out}/DEVICE: install each with "
+        "lfr-provision device-install, restart the agent, then publish watchlists signed "
+        "by the new keys"
+    )
+    return EXIT_OK
+
+
+def _trust_commands(sub: Any) -> None:
+    p = sub.add_parser("ops-key", help="create a new ops signing key (for a trust rotation)")
+    p.add_argument("--out", type=Path, required=True, metavar="KEY_FILE")
+    p.set_defaults(handler=_new_ops_key)
+
+    p = sub.add_parser(
+        "rotate-trust",
+        help="change the pinned ops keys/threshold/adjudication key, signed by the current keys",
+    )
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--ops-pub",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="PUB",
+        help="an ops public key devices pin after the rotation (repeat for each)",
+    )
+    p.add_argument("--threshold", type=int, required=True, metavar="K")
+    p.add_argument(
+        "--adjudication-pub",
+        type=Path,
+        metavar="PUB",
+        help="a new control-room HPKE public key (default: keep the current one)",
+    )
+    p.add_argument(
+        "--sign",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="OPS_KEY",
+        help="a currently pinned ops private key (repeat until the current threshold)",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.set_defaults(handler=_rotate_trust)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0)
@@ -384,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _enrolment_commands(sub)
     _fleet_commands(sub)
+    _trust_commands(sub)
     return parser
 
 

@@ -29,9 +29,11 @@ from protocol.encoding import canonical_json, parse_json_object
 from protocol.enrolment import EnrolmentRequest, sign_request
 from protocol.keys import private_pem
 from protocol.names import check_name
-from protocol.trust import DeviceTrust, parse_device_trust
+from protocol.trust import MAX_TRUST_BYTES, DeviceTrust, open_rotation, parse_device_trust
 from provisioning import ca
 from provisioning.broker_info import BROKER_JSON, read_broker_info
+
+TRUST_JWS = "trust.jws"  # a signed trust rotation in an install bundle (provisioning.rotation)
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,45 @@ def _bundle_broker(bundle: Path) -> tuple[str, int] | None:
     return None if info is None else info.address
 
 
+def _bundle_trust(bundle: Path, layout: DeviceLayout, device_id: str, site: str) -> DeviceTrust:
+    """The trust this install pins: first install, same trust, or a signed rotation.
+
+    Once a device pins ops keys, only a rotation signed by ``threshold`` of them may change
+    the keys, the threshold or the adjudication key (``--force`` does not bypass this: a
+    technician who must start again runs ``device-init --force`` and gets a new identity
+    that ops approve afresh).
+    """
+    offered = parse_device_trust(read_bounded(bundle / "trust.json", MAX_TRUST_BYTES, "trust.json"))
+    if (offered.device_id, offered.site) != (device_id, site):
+        raise UsageError(
+            f"bundle is for {offered.device_id}@{offered.site}, this device is {device_id}@{site}"
+        )
+    if not layout.trust.exists():
+        return offered  # first install: the technician vouches for what ops approved
+    current = parse_device_trust(read_bounded(layout.trust, MAX_TRUST_BYTES, "pinned trust.json"))
+    if current.same_trust(offered):
+        return current
+    rotation_path = bundle / TRUST_JWS
+    if not rotation_path.exists():
+        raise UsageError(
+            "bundle trust.json changes the pinned ops keys, threshold or adjudication key "
+            f"and holds no {TRUST_JWS} signed by {current.policy.threshold} of the pinned keys; "
+            "refused"
+        )
+    rotated = open_rotation(
+        read_bounded(rotation_path, MAX_TRUST_BYTES, TRUST_JWS), current, MAX_TRUST_BYTES
+    )
+    if not rotated.same_trust(offered):
+        raise UsageError(f"bundle trust.json differs from the trust signed in {TRUST_JWS}")
+    log.warning(
+        "trust rotation to serial %d accepted: %d ops keys, threshold %d",
+        rotated.serial,
+        len(rotated.policy.ops_keys),
+        rotated.policy.threshold,
+    )
+    return rotated
+
+
 def device_install(
     bundle: Path,
     state: Path,
@@ -133,12 +174,8 @@ def device_install(
         raise UsageError(f"{state} holds no device identity; run lfr-provision device-init first")
     device_id, site = read_identity(layout)
     bundle = Path(bundle)
-    trust_bytes = read_bounded(bundle / "trust.json", 256 * 1024, "trust.json")
-    trust = parse_device_trust(trust_bytes)
-    if (trust.device_id, trust.site) != (device_id, site):
-        raise UsageError(
-            f"bundle is for {trust.device_id}@{trust.site}, this device is {device_id}@{site}"
-        )
+    trust = _bundle_trust(bundle, layout, device_id, site)
+    trust_bytes = trust.to_bytes()
     cert_pem = read_bounded(bundle / "device.crt", 65536, "device.crt")
     ca_pem = read_bounded(bundle / "ca.crt", 65536, "ca.crt")
     try:
