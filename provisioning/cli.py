@@ -20,6 +20,7 @@ from provisioning.fleet import issue_client, renew, revoke
 from provisioning.policy import IdentityAccess, access_policy
 from provisioning.quickstart import quickstart
 from provisioning.registry import ROLES
+from provisioning.sealing import CREDSTORE, DROPIN, WITH_KEY, seal_keys
 
 PROG = "lfr-provision"
 
@@ -411,7 +412,60 @@ def _rotate_trust(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _seal_keys(args: argparse.Namespace) -> int:
+    done = seal_keys(
+        args.state,
+        args.out,
+        dropin=args.dropin,
+        with_key=args.with_key,
+        remove_plain=args.remove_plain,
+    )
+    print(f"{len(done.credentials)} keys sealed with systemd-creds into {args.out}")
+    print(
+        f"service drop-in: {done.dropin}; next: systemctl daemon-reload && "
+        "systemctl restart lfr-agent"
+    )
+    if done.removed:
+        print(f"plain key files removed: {', '.join(p.name for p in done.removed)}")
+    else:
+        print(
+            "the plain key files are still in the state dir: --remove-plain once the service runs"
+        )
+    return EXIT_OK
+
+
 def _trust_commands(sub: Any) -> None:
+    p = sub.add_parser(
+        "seal-keys", help="seal this node's private keys with systemd-creds (on the device)"
+    )
+    p.add_argument("--state", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=CREDSTORE,
+        metavar="DIR",
+        help="where the sealed credentials go (default /etc/credstore.encrypted/lfr-agent)",
+    )
+    p.add_argument(
+        "--dropin",
+        type=Path,
+        default=DROPIN,
+        metavar="FILE",
+        help="the unit drop-in with LoadCredentialEncrypted= lines",
+    )
+    p.add_argument(
+        "--with-key",
+        default="auto",
+        choices=WITH_KEY,
+        help="systemd-creds --with-key (default auto: TPM2 where present, else the host key)",
+    )
+    p.add_argument(
+        "--remove-plain",
+        action="store_true",
+        help="delete the plain key files after every credential decrypted correctly",
+    )
+    p.set_defaults(handler=_seal_keys)
+
     p = sub.add_parser("ops-key", help="create a new ops signing key (for a trust rotation)")
     p.add_argument("--out", type=Path, required=True, metavar="KEY_FILE")
     p.set_defaults(handler=_new_ops_key)

@@ -26,7 +26,7 @@ from lfrkit.layout import DeviceLayout
 from lfrkit.toml_text import render_config
 from protocol import hpke
 from protocol.encoding import canonical_json, parse_json_object
-from protocol.enrolment import EnrolmentRequest, sign_request
+from protocol.enrolment import EnrolmentRequest, parse_request, sign_request
 from protocol.keys import private_pem
 from protocol.names import check_name
 from protocol.trust import MAX_TRUST_BYTES, DeviceTrust, open_rotation, parse_device_trust
@@ -55,7 +55,7 @@ def device_init(
     layout = DeviceLayout(Path(state))
     check_name(device_id, "device id")
     check_name(site, "site")
-    if layout.signing_key.exists():
+    if layout.has_identity():
         if read_identity(layout) == (device_id, site) and not force:
             return layout.request, False
         if not force:
@@ -154,6 +154,14 @@ def _bundle_trust(bundle: Path, layout: DeviceLayout, device_id: str, site: str)
     return rotated
 
 
+def _tls_public(layout: DeviceLayout) -> object:
+    """This device's TLS public key: from its key, or (keys sealed and the plain files
+    removed) from the CSR in its own request.json, which carries the same public key."""
+    if layout.tls_key.exists() or not layout.sealed_marker.exists():
+        return tls.load_tls_key(read_private(layout.tls_key, "TLS key")).public_key()
+    return parse_request(read_bounded(layout.request, 64 * 1024, "request.json")).csr.public_key()
+
+
 def device_install(
     bundle: Path,
     state: Path,
@@ -170,7 +178,7 @@ def device_install(
     """
     now = now or datetime.now(UTC)
     layout = DeviceLayout(Path(state))
-    if not layout.signing_key.exists():
+    if not layout.has_identity():
         raise UsageError(f"{state} holds no device identity; run lfr-provision device-init first")
     device_id, site = read_identity(layout)
     bundle = Path(bundle)
@@ -183,8 +191,7 @@ def device_install(
         ca_cert = x509.load_pem_x509_certificate(ca_pem)
     except ValueError as exc:
         raise UsageError(f"bundle certificate is not PEM X.509: {exc}") from None
-    tls_key = tls.load_tls_key(read_private(layout.tls_key, "TLS key"))
-    if cert.public_key() != tls_key.public_key():
+    if cert.public_key() != _tls_public(layout):
         raise UsageError("device.crt was not issued for this device's TLS key")
     try:
         cert.verify_directly_issued_by(ca_cert)
