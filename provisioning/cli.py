@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from lfrkit.console import EXIT_OK, UsageError, host_port, run
 from lfrkit.files import atomic_write
+from protocol.encoding import format_time
 from provisioning.approve import approve
 from provisioning.authority import Authority, init_authority
-from provisioning.broker import broker_config, refresh
+from provisioning.broker import CRL_RENEW_BEFORE, broker_config, refresh, renew_crl
 from provisioning.brokers import emqx, mosquitto
 from provisioning.device import device_init, device_install
 from provisioning.fleet import issue_client, renew, revoke
@@ -133,9 +134,22 @@ def _revoke(args: argparse.Namespace) -> int:
         print("no broker config on record: run broker-config to publish the CRL and ACL")
     else:
         print(
-            f"CRL and ACL regenerated in {out}; restart the broker so it loads the new CRL "
-            "(a SIGHUP reloads only the ACL)"
+            f"CRL and ACL regenerated in {out}; reload the broker (systemctl reload mosquitto, "
+            "or kill -HUP): Mosquitto 2 re-reads CRL and ACL on SIGHUP, other clients stay "
+            "connected"
         )
+    return EXIT_OK
+
+
+def _crl_renew(args: argparse.Namespace) -> int:
+    done = renew_crl(Authority.load(args.authority), _now(), timedelta(days=args.before_days))
+    if done.renewed:
+        print(
+            f"CRL re-issued ({done.reason}): {done.path}, next update "
+            f"{format_time(done.next_update)}; reload the broker (systemctl reload mosquitto)"
+        )
+    else:
+        print(f"CRL current: {done.path}, next update {format_time(done.next_update)}")
     return EXIT_OK
 
 
@@ -335,6 +349,19 @@ def _fleet_commands(sub: Any) -> None:
     p.add_argument("id", metavar="ID")
     p.add_argument("--authority", type=Path, required=True, metavar="DIR")
     p.set_defaults(handler=_revoke)
+
+    p = sub.add_parser(
+        "crl-renew", help="re-issue the broker's CRL if it expires soon (daily timer)"
+    )
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--before-days",
+        type=int,
+        default=CRL_RENEW_BEFORE.days,
+        metavar="N",
+        help=f"re-issue when it expires within N days (default {CRL_RENEW_BEFORE.days})",
+    )
+    p.set_defaults(handler=_crl_renew)
 
     p = sub.add_parser("renew", help="a new certificate for a device's existing key")
     p.add_argument("id", metavar="ID")
