@@ -76,3 +76,19 @@ def test_crl_renew_reissues_only_when_due(
     assert provision_main(["crl-renew", "--authority", authority, "--before-days", "31"]) == 0
     assert "CRL re-issued (it expires" in capsys.readouterr().out
     assert crl.read_bytes() != before
+
+
+def test_crl_renew_without_the_ca_key_says_so(
+    index: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    authority = Path(index["authority_dir"])
+    offline = tmp_path / "ca.key"
+    (authority / "ca.key").rename(offline)
+    try:
+        capsys.readouterr()
+        argv = ["crl-renew", "--authority", str(authority), "--before-days", "31"]
+        assert provision_main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "ca.key is not on this host" in err
+    finally:
+        offline.rename(authority / "ca.key")

@@ -113,3 +113,15 @@ def test_sealed_keys_are_read_from_the_credentials_directory(
     site, name = device["site"], device["id"]
     assert provision_main(["device-init", "--id", name, "--site", site, "--state", str(state)]) == 0
     assert not (state / "keys" / "signing.key").exists()
+    # A renewal installs on the sealed node: the certificate is matched to the TLS key
+    # through the CSR in the node's own request.json; another node's certificate is not.
+    renewal = tmp_path / "renewal"
+    authority = index["authority_dir"]
+    assert provision_main(["renew", name, "--authority", authority, "--out", str(renewal)]) == 0
+    assert provision_main(["device-install", str(renewal), "--state", str(state)]) == 0
+    assert (state / "device.crt").read_bytes() == (renewal / "device.crt").read_bytes()
+    other = index["devices"][1]
+    (renewal / "device.crt").write_bytes(Path(other["cert"]).read_bytes())
+    capsys.readouterr()
+    assert provision_main(["device-install", str(renewal), "--state", str(state)]) == 2
+    assert "not issued for this device's TLS key" in capsys.readouterr().err

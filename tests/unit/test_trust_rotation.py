@@ -308,7 +308,12 @@ def test_a_proper_rotation_is_applied_and_the_old_keys_are_refused_afterwards(
     control.on_command(_command(new[:2], Action.PAUSE, 2))
     assert control.paused
 
-    # New approvals pin the new trust; the old rotation cannot be replayed after the next.
+    # A device approved after the rotation pins the new trust from its first install.
+    ok("device-init", "--id", "cam-02", "--site", "kx", "--state", "node2")
+    ok("approve", "node2/request.json", "--authority", "auth", "--out", "b2")
+    fresh = parse_device_trust((site / "b2" / "trust.json").read_bytes())
+    assert fresh.serial == 1 and fresh.policy.ops_keys.keys() == pinned.policy.ops_keys.keys()
+    # The old rotation cannot be replayed after the next one.
     ok(
         *("rotate-trust", "--authority", "auth", "--threshold", "1", "--out", "rot2"),
         *("--ops-pub", "new-1.pub", "--sign", "new-1.key", "--sign", "new-2.key"),
