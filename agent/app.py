@@ -41,6 +41,7 @@ from agent.models import Vision, load_profile, load_synthetic
 from agent.pipeline import FramePipeline
 from agent.replay import UntilDrained
 from agent.status import About, StatusReporter
+from agent.trust_update import TrustUpdater
 from lfrkit.mqtt import MqttLink
 from protocol.status import offline_status
 from protocol.topics import DeviceTopics
@@ -174,6 +175,7 @@ def build_agent(
         started=started,
         policy=policy,
         stall_seconds=config.camera.stall_seconds,
+        trust=TrustUpdater(identity.layout, identity.trust),
     )
 
 

@@ -18,7 +18,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from protocol.encoding import Fields, canonical_json, parse_json_object
-from protocol.errors import BadEncoding, Oversize, RollbackRejected, WrongDevice
+from protocol.errors import (
+    BadEncoding,
+    Oversize,
+    RejectedInput,
+    RollbackRejected,
+    WrongDevice,
+)
 from protocol.jws import parse_general, require_threshold, sign_general
 from protocol.keys import HpkePublicKey, key_id, load_hpke_public, load_signing_public, public_pem
 from protocol.names import check_name
@@ -135,6 +141,19 @@ def sign_rotation(
     if trust.serial < 1:
         raise ValueError("a rotated trust needs a serial of at least 1")
     return sign_general(canonical_json(trust.to_json()), signers, ROTATION_TYP)
+
+
+def is_rotation(data: bytes, max_bytes: int = MAX_TRUST_BYTES) -> bool:
+    """Whether ``data`` is shaped as a trust rotation (a general JWS whose protected headers
+    say ``lfr-trust+jws``), so the command topic can carry rotations beside commands.
+    Nothing is verified here: :func:`open_rotation` does that."""
+    if len(data) > max_bytes:
+        return False
+    try:
+        parse_general(data, ROTATION_TYP, "trust rotation", max_bytes, _MAX_ROTATION_SIGNATURES)
+    except RejectedInput:
+        return False
+    return True
 
 
 def open_rotation(

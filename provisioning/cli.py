@@ -461,6 +461,32 @@ def _seal_keys(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _push_rotation(args: argparse.Namespace) -> int:
+    from lfrkit.mqtt import MqttSettings
+    from provisioning.rotation import push_rotations
+
+    authority = Authority.load(args.authority)
+    broker = args.broker or authority.broker()
+    if broker is None:
+        raise UsageError("no broker address: pass --broker HOST:PORT")
+    key = args.client_key or args.client_cert.with_suffix(".key")
+    settings = MqttSettings(
+        broker[0], broker[1], args.ca or authority.ca_cert_path, args.client_cert, key
+    )
+    devices = [d for d in (args.devices or "").split(",") if d] or None
+    results = push_rotations(args.rotation, settings, devices)
+    refused = [device for device, code in results if code >= 128]
+    for device, code in results:
+        print(f"{device}: {'refused by the broker' if code >= 128 else 'sent'} (PUBACK {code})")
+    print(
+        "each node verifies it against its pinned keys and restarts to apply it; "
+        "device-install the same bundle on a node that was offline"
+    )
+    if refused:
+        raise UsageError(f"the broker refused the rotation for {', '.join(refused)}")
+    return EXIT_OK
+
+
 def _trust_commands(sub: Any) -> None:
     p = sub.add_parser(
         "seal-keys", help="seal this node's private keys with systemd-creds (on the device)"
@@ -527,6 +553,24 @@ def _trust_commands(sub: Any) -> None:
     )
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.set_defaults(handler=_rotate_trust)
+
+    p = sub.add_parser(
+        "push-rotation", help="send rotate-trust's signed trust.jws to each node over MQTT"
+    )
+    p.add_argument("rotation", type=Path, metavar="ROTATION_DIR")
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument("--devices", metavar="ID,...", help="default: every device in the directory")
+    p.add_argument("--broker", type=host_port, metavar="HOST:PORT")
+    p.add_argument(
+        "--client-cert",
+        type=Path,
+        required=True,
+        metavar="CERT",
+        help="an ops client certificate (issue-client --role ops)",
+    )
+    p.add_argument("--client-key", type=Path, metavar="KEY", help="default: CERT with .key")
+    p.add_argument("--ca", type=Path, metavar="CA", help="default: the authority's ca.crt")
+    p.set_defaults(handler=_push_rotation)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from lfrkit.console import UsageError
 from lfrkit.files import atomic_write, read_bounded
+from lfrkit.mqtt import MqttError, MqttSettings
 from protocol import hpke
 from protocol.encoding import canonical_json
 from protocol.keys import (
@@ -29,7 +30,14 @@ from protocol.keys import (
     private_pem,
     public_pem,
 )
-from protocol.trust import DeviceTrust, TrustPolicy, sign_rotation
+from protocol.topics import DeviceTopics
+from protocol.trust import (
+    MAX_TRUST_BYTES,
+    DeviceTrust,
+    TrustPolicy,
+    parse_device_trust,
+    sign_rotation,
+)
 from provisioning.approve import write_install_bundle
 from provisioning.authority import FORMAT, Authority, load_ops_signer
 from provisioning.device import TRUST_JWS
@@ -133,3 +141,38 @@ def _save(authority: Authority, files: dict[str, str]) -> None:
         "trust_serial": authority.trust_serial,
     }
     atomic_write(path, canonical_json(doc) + b"\n", 0o644)
+
+
+def push_rotations(
+    rotation_dir: Path,
+    settings: MqttSettings,
+    devices: list[str] | None = None,
+) -> list[tuple[str, int]]:
+    """Publish each device's ``trust.jws`` (from ``rotate-trust --out``) on its command topic,
+    QoS 1; returns ``(device, PUBACK reason code)`` per device. The node verifies it against
+    the keys it pins and restarts to apply it; ``device-install`` of the same bundle remains
+    the way for a node that was offline (commands are not retained)."""
+    from lfrkit.mqtt import MqttLink
+
+    bundles = sorted(p.parent for p in Path(rotation_dir).glob(f"*/{TRUST_JWS}"))
+    if devices:
+        bundles = [b for b in bundles if b.name in devices]
+    if not bundles:
+        raise UsageError(f"no DEVICE/{TRUST_JWS} in {rotation_dir}")
+    link = MqttLink(settings)
+    try:
+        link.connect()
+    except MqttError as exc:
+        raise UsageError(str(exc)) from None
+    results = []
+    try:
+        for bundle in bundles:
+            trust = parse_device_trust(
+                read_bounded(bundle / "trust.json", MAX_TRUST_BYTES, "trust.json")
+            )
+            topic = DeviceTopics(trust.site, trust.device_id).command
+            data = read_bounded(bundle / TRUST_JWS, MAX_TRUST_BYTES, TRUST_JWS)
+            results.append((trust.device_id, link.wait_ack(link.publish(topic, data, qos=1))))
+    finally:
+        link.close()
+    return results

@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 from agent.control import DeviceControl, MatchingPolicy
 from agent.io.identity import load_identity
 from agent.io.watchlist_store import WatchlistStore
+from agent.trust_update import TrustUpdater
+from lfrkit.layout import DeviceLayout
 from protocol import errors, hpke
 from protocol.command import Action, Command, sign_command
 from protocol.encoding import b64url_decode, b64url_encode, canonical_json
@@ -321,3 +323,30 @@ def test_a_proper_rotation_is_applied_and_the_old_keys_are_refused_afterwards(
     ok("device-install", "rot2/cam-01", "--state", "node")
     err = refused(capsys, "device-install", "rot/cam-01", "--state", "node")
     assert "rejected" in err
+
+
+# -- rotations arriving over MQTT (the agent's TrustUpdater) ------------------------------
+
+
+def test_the_agent_saves_an_accepted_rotation_and_ignores_the_rest(tmp_path: Path) -> None:
+    layout = DeviceLayout(tmp_path)
+    updater = TrustUpdater(layout, CURRENT)
+    assert updater.is_rotation(sign_rotation(_rotated(), OLD))
+    assert not updater.is_rotation(_command(OLD[:1], Action.WIPE, 1))  # a command goes on
+    updater.on_rotation(sign_rotation(_rotated(), OLD[:1]))
+    assert updater.rotated is None and updater.last_refusal == "too_few_signatures"
+    assert not layout.trust.exists()
+    updater.on_rotation(sign_rotation(_rotated(), OLD))
+    assert updater.rotated is not None and updater.rotated.same_trust(_rotated())
+    assert parse_device_trust(layout.trust.read_bytes()).same_trust(_rotated())
+
+
+def test_a_rotation_the_disk_refuses_leaves_the_old_trust_in_force(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_dir = tmp_path / "state"
+    not_a_dir.write_bytes(b"")
+    updater = TrustUpdater(DeviceLayout(not_a_dir), CURRENT)
+    updater.on_rotation(sign_rotation(_rotated(), OLD))
+    assert updater.rotated is None  # the agent keeps running on the pinned trust
+    assert "not saved" in caplog.text
