@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
@@ -27,6 +28,7 @@ from agent.delivery import EventDelivery
 from agent.events import EventSigner
 from agent.frames import CameraFrames, FrameStage, MediaTimeline, WallTimeline
 from agent.io.capture import Capture
+from agent.io.credentials import credentials_from_env
 from agent.io.identity import load_identity
 from agent.io.notify import Notifier
 from agent.io.outbox import Outbox
@@ -39,6 +41,7 @@ from agent.models import Vision, load_profile, load_synthetic
 from agent.pipeline import FramePipeline
 from agent.replay import UntilDrained
 from agent.status import About, StatusReporter
+from agent.trust_update import TrustUpdater
 from lfrkit.mqtt import MqttLink
 from protocol.status import signed_offline_status
 from protocol.topics import DeviceTopics
@@ -112,7 +115,7 @@ def build_agent(
         raise ValueError("a frame stage of your own replaces the source; give one or the other")
     clock = clock or (lambda: datetime.now(UTC))
     notifier = notifier or Notifier()
-    identity = load_identity(config.state_dir)
+    identity = load_identity(config.state_dir, credentials_from_env())
     if (identity.device_id, identity.site) != (config.device.id, config.device.site):
         raise ConfigError(
             f"{config.path}: device {config.device.id}@{config.device.site} "
@@ -128,7 +131,9 @@ def build_agent(
     # The will is signed now, at connect time; the broker publishes it as is if we vanish.
     offline = signed_offline_status(identity.device_id, identity.site, identity.signing_key)
     will = (topics.status, offline, 1, True)
-    link = MqttLink(config.mqtt_settings(will=will))
+    # The TLS key too comes from the sealed credentials when systemd provided them.
+    settings = config.mqtt_settings(will=will)
+    link = MqttLink(replace(settings, key=identity.keys.path(config.client_key)))
     outbox = Outbox(config.state_dir / "outbox.sqlite", config.events.outbox_max)
     signer = EventSigner(
         identity.device_id,
@@ -168,6 +173,7 @@ def build_agent(
         started=started,
         policy=policy,
         stall_seconds=config.camera.stall_seconds,
+        trust=TrustUpdater(identity.layout, identity.trust),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from agent.config import AgentConfig, ConfigError, load_config
+from agent.io.credentials import KeySource
 from agent.io.identity import load_identity
 from lfrkit.files import InsecureKeyFile, read_bounded, read_private
 from lfrkit.layout import DeviceLayout
@@ -40,21 +41,38 @@ class CheckFailed(Exception):
     pass
 
 
-def _keys(config: AgentConfig) -> str:
+def _keys(config: AgentConfig, credentials: Path | None) -> str:
+    """Key modes, and whether the keys are sealed (systemd credentials) or plain files."""
     layout = DeviceLayout(config.state_dir)
-    files = sorted(layout.keys_dir.glob("*.key")) if layout.keys_dir.exists() else []
-    if not files:
+    source = KeySource(layout, credentials)
+    present = source.present()
+    if not present and layout.sealed_marker.exists():
+        raise CheckFailed(
+            f"keys are sealed ({layout.sealed_marker}) and no systemd credentials were "
+            "given: only the service sees them (its ExecStartPre runs this check)"
+        )
+    if not present:
         raise CheckFailed(f"no keys in {layout.keys_dir}")
-    for path in files:
-        read_private(path)
-    mode = stat.S_IMODE(os.stat(layout.keys_dir).st_mode)
-    if mode & 0o077:
-        raise CheckFailed(f"{layout.keys_dir} has mode {mode:04o}; chmod 700 it")
-    return f"{len(files)} key files, all 0600, in {layout.keys_dir}"
+    for path in present:
+        read_private(source.path(path))
+    unsealed = source.unsealed()
+    if unsealed:
+        mode = stat.S_IMODE(os.stat(layout.keys_dir).st_mode)
+        if mode & 0o077:
+            raise CheckFailed(f"{layout.keys_dir} has mode {mode:04o}; chmod 700 it")
+    if not unsealed:
+        return f"sealed: {len(present)} keys from systemd credentials in {credentials}"
+    names = ", ".join(p.name for p in unsealed)
+    sealed = len(present) - len(unsealed)
+    return (
+        f"UNSEALED: {names} plain (0600) in {layout.keys_dir}"
+        + (f", {sealed} sealed" if sealed else "")
+        + "; a copied card yields them (seal: lfr-provision seal-keys)"
+    )
 
 
-def _identity(config: AgentConfig) -> str:
-    identity = load_identity(config.state_dir)
+def _identity(config: AgentConfig, credentials: Path | None) -> str:
+    identity = load_identity(config.state_dir, credentials)
     if (identity.device_id, identity.site) != (config.device.id, config.device.site):
         raise CheckFailed(
             f"state holds {identity.device_id}@{identity.site}, config says "
@@ -67,15 +85,15 @@ def _identity(config: AgentConfig) -> str:
     )
 
 
-def _certificate(config: AgentConfig, now: datetime) -> str:
+def _certificate(config: AgentConfig, now: datetime, tls_key: Path) -> str:
     cert = x509.load_pem_x509_certificate(read_bounded(config.client_cert, 65536, "cert"))
     ca_cert = x509.load_pem_x509_certificate(read_bounded(config.ca_cert, 65536, "CA cert"))
     try:
         cert.verify_directly_issued_by(ca_cert)
     except (ValueError, TypeError, InvalidSignature):
         raise CheckFailed(f"{config.client_cert} is not issued by {config.ca_cert}") from None
-    if cert.public_key() != load_tls_key(read_private(config.client_key)).public_key():
-        raise CheckFailed(f"{config.client_cert} does not belong to {config.client_key}")
+    if cert.public_key() != load_tls_key(read_private(tls_key)).public_key():
+        raise CheckFailed(f"{config.client_cert} does not belong to {tls_key}")
     left = cert.not_valid_after_utc - now
     if left <= timedelta(0):
         raise CheckFailed(f"expired at {format_time(cert.not_valid_after_utc)}: ask ops to renew")
@@ -97,8 +115,8 @@ def _clock(config: AgentConfig, now: datetime) -> str:
     return f"{format_time(now.replace(microsecond=0))} (after CA creation)"
 
 
-def _broker(config: AgentConfig) -> str:
-    link = MqttLink(config.mqtt_settings())
+def _broker(config: AgentConfig, tls_key: Path) -> str:
+    link = MqttLink(replace(config.mqtt_settings(), key=tls_key))
     try:
         link.connect(timeout=10)
     except MqttError as exc:
@@ -107,8 +125,8 @@ def _broker(config: AgentConfig) -> str:
     return f"TLS + client certificate accepted by {config.broker.host}:{config.broker.port}"
 
 
-def _watchlist(config: AgentConfig, now: datetime) -> str:
-    identity = load_identity(config.state_dir)
+def _watchlist(config: AgentConfig, now: datetime, credentials: Path | None) -> str:
+    identity = load_identity(config.state_dir, credentials)
     path = identity.layout.watchlist
     if not path.exists():
         return "none installed (the camera runs; nothing is matched until ops push one)"
@@ -161,23 +179,30 @@ def _detector(config: AgentConfig) -> str:
     return f"chosen at the first frame ({rule}; the log names it), {scale}"
 
 
-def run_checks(config_path: Path, now: datetime | None = None, broker: bool = True) -> list[Row]:
+def run_checks(
+    config_path: Path,
+    now: datetime | None = None,
+    broker: bool = True,
+    credentials: Path | None = None,
+) -> list[Row]:
+    """``credentials``: the systemd ``$CREDENTIALS_DIRECTORY`` (sealed keys), if any."""
     now = now or datetime.now(UTC)
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         return [Row("config", False, str(exc))]
     rows = [Row("config", True, f"{config_path}: device {config.device.id}@{config.device.site}")]
+    tls_key = KeySource(DeviceLayout(config.state_dir), credentials).path(config.client_key)
     checks: list[tuple[str, Callable[[], str]]] = [
-        ("identity", lambda: _identity(config)),
-        ("keys", lambda: _keys(config)),
-        ("certificate", lambda: _certificate(config, now)),
+        ("identity", lambda: _identity(config, credentials)),
+        ("keys", lambda: _keys(config, credentials)),
+        ("certificate", lambda: _certificate(config, now, tls_key)),
         ("clock", lambda: _clock(config, now)),
-        ("watchlist", lambda: _watchlist(config, now)),
+        ("watchlist", lambda: _watchlist(config, now, credentials)),
         ("detector", lambda: _detector(config)),
     ]
     if broker:
-        checks.append(("broker", lambda: _broker(config)))
+        checks.append(("broker", lambda: _broker(config, tls_key)))
     for name, check in checks:
         try:
             rows.append(Row(name, True, check()))

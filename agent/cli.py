@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.config import DEFAULT_PATH as DEFAULT_CONFIG
+from agent.io.credentials import credentials_from_env
 from agent.io.identity import load_identity
 from agent.io.watchlist_store import WatchlistStore
 from lfrkit.console import EXIT_OK, UsageError, run
@@ -44,7 +45,9 @@ def _profile_floor(embedder: str) -> float | None:
 
 def _store(args: argparse.Namespace) -> WatchlistStore:
     floor = args.min_threshold if args.min_threshold is not None else _profile_floor(args.embedder)
-    return WatchlistStore(load_identity(args.state), args.embedder, min_threshold=floor)
+    return WatchlistStore(
+        load_identity(args.state, credentials_from_env()), args.embedder, min_threshold=floor
+    )
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -91,7 +94,7 @@ def _show(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from agent.check import render, run_checks
 
-    rows = run_checks(args.config, broker=not args.offline)
+    rows = run_checks(args.config, broker=not args.offline, credentials=credentials_from_env())
     print(render(rows))
     failed = [r.name for r in rows if not r.ok]
     if failed:

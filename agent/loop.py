@@ -30,6 +30,7 @@ from agent.delivery import EventDelivery
 from agent.frames import FrameStage
 from agent.io.notify import Notifier
 from agent.status import About, Alarm, AlarmKind, StatusReporter, assemble
+from agent.trust_update import EXIT_TRUST_ROTATED, TrustUpdater
 from lfrkit.mqtt import Message, MqttLink
 from protocol.status import DeviceStatus, State
 from protocol.topics import DeviceTopics
@@ -85,11 +86,13 @@ class Agent:
         started: datetime,
         policy: ExitPolicy,
         stall_seconds: float,
+        trust: TrustUpdater | None = None,
     ) -> None:
         self.about, self.link, self.topics = about, link, topics
         self.control, self.frames, self.delivery = control, frames, delivery
         self.reporter, self.notifier, self.clock = reporter, notifier, clock
         self.policy, self.stall_seconds = policy, stall_seconds
+        self.trust = trust
         control.on_change.append(frames.watchlist_changed)
         self.started = started
         self._stop = threading.Event()
@@ -115,7 +118,10 @@ class Agent:
             if message.topic == self.topics.watchlist:
                 self.control.on_watchlist(message.payload)
             elif message.topic == self.topics.command:
-                self.control.on_command(message.payload)
+                if self.trust is not None and self.trust.is_rotation(message.payload):
+                    self.trust.on_rotation(message.payload)
+                else:
+                    self.control.on_command(message.payload)
         return handled
 
     def status(
@@ -190,6 +196,8 @@ class Agent:
         try:
             while not self._stop.is_set():
                 self.handle_messages()
+                if self.trust is not None and self.trust.rotated is not None:
+                    return EXIT_TRUST_ROTATED
                 now = self.clock()
                 self.control.check_expiry(now)
                 if self.frames.step(now, self.control.matching, self._emit):

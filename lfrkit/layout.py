@@ -30,6 +30,15 @@ class DeviceLayout:
         return self.keys_dir / "tls.key"
 
     @property
+    def sealed_marker(self) -> Path:
+        """Written by ``lfr-provision seal-keys --remove-plain``: the keys exist only sealed."""
+        return self.keys_dir / "sealed.json"
+
+    def has_identity(self) -> bool:
+        """Whether device-init completed here (keys plain, or sealed and removed)."""
+        return self.signing_key.exists() or self.sealed_marker.exists()
+
+    @property
     def identity(self) -> Path:
         """``{"device_id", "site"}`` written by device-init."""
         return self.root / "identity.json"

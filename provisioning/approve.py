@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from lfrkit.console import UsageError
 from lfrkit.files import atomic_write, ensure_private_dir, read_bounded
-from protocol.encoding import canonical_json, format_time
+from protocol.encoding import format_time
 from protocol.enrolment import parse_request
 from protocol.keys import public_pem
 from protocol.trust import DeviceTrust
@@ -103,10 +103,16 @@ def write_install_bundle(
     out: Path,
     broker: tuple[str, int] | None,
 ) -> None:
-    trust = DeviceTrust(record.device_id, record.site, authority.policy, authority.adjudication_key)
+    trust = DeviceTrust(
+        record.device_id,
+        record.site,
+        authority.policy,
+        authority.adjudication_key,
+        authority.trust_serial,
+    )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "device.crt", ca.cert_pem(cert), 0o644)
     atomic_write(out / "ca.crt", ca.cert_pem(authority.ca_cert()), 0o644)
-    atomic_write(out / "trust.json", canonical_json(trust.to_json()) + b"\n", 0o644)
+    atomic_write(out / "trust.json", trust.to_bytes(), 0o644)
     if broker is not None:
         write_broker_info(out / BROKER_JSON, BrokerInfo(*broker))

@@ -5,7 +5,7 @@ Layout (``init-authority --out DIR``)::
     ca.key ca.crt                 TLS CA (ca.key: 0600; may be moved offline)
     ops-1.key ops-1.pub ...       Ed25519 watchlist/command signing keys (two-person rule)
     adjudication.key .pub         HPKE key of the control room: opens probe crops
-    authority.json                public keys, threshold (what devices pin)
+    authority.json                public keys, threshold, trust serial (what devices pin)
     registry.json                 the fleet
     issued/DEVICE.crt             each device's last certificate (approve, renew)
     broker.json                   broker address and files, from broker-config (broker_info)
@@ -49,6 +49,8 @@ class Authority:
     root: Path
     policy: TrustPolicy
     adjudication_key: HpkePublicKey
+    # Raised by each trust rotation (provisioning.rotation); devices refuse a lower one.
+    trust_serial: int = 0
 
     @property
     def registry_path(self) -> Path:
@@ -101,7 +103,7 @@ class Authority:
         fields = Fields(
             parse_json_object(read_bounded(path, 1 << 20, "authority.json"), what, 1 << 20),
             what,
-            allowed=frozenset({"format", "ops_keys", "threshold", "adjudication"}),
+            allowed=frozenset({"format", "ops_keys", "threshold", "adjudication", "trust_serial"}),
         )
         if fields.text("format", max_len=32) != FORMAT:
             raise BadEncoding(f"{what}: format is not {FORMAT!r}")
@@ -123,6 +125,7 @@ class Authority:
             load_hpke_public(
                 adjudication.text("public_key", max_len=8192).encode(), f"{what}: adjudication"
             ),
+            fields.integer("trust_serial", 0, 2**53 - 1) if fields.has("trust_serial") else 0,
         )
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from cryptography import x509
+
 from lfrkit import tls
-from lfrkit.files import atomic_write, ensure_private_dir
+from lfrkit.console import UsageError
+from lfrkit.files import atomic_write, ensure_private_dir, read_bounded
+from protocol.encoding import format_time
 from provisioning import ca
 from provisioning.authority import Authority
 from provisioning.broker_info import BrokerInfo, write_broker_info
@@ -79,3 +83,53 @@ def broker_config(
     atomic_write(out / "mosquitto.conf", render_conf(out, port, bind, user).encode(), 0o644)
     write_broker_info(authority.broker_path, BrokerInfo(host, port, out))
     return BrokerFiles(out / "mosquitto.conf", out / "acl", out / "crl.pem", host, port)
+
+
+# The CRL lives CRL_LIFETIME (30 days); the daily timer re-issues it this long before it
+# expires, so a missed week still leaves time. An expired CRL locks every client out.
+CRL_RENEW_BEFORE = timedelta(days=10)
+
+
+@dataclass(frozen=True)
+class CrlRenewal:
+    path: Path
+    next_update: datetime
+    renewed: bool
+    reason: str
+
+
+def renew_crl(
+    authority: Authority, now: datetime, before: timedelta = CRL_RENEW_BEFORE
+) -> CrlRenewal:
+    """Re-issue the broker's CRL when it is due: within ``before`` of its next update, or
+    missing a revocation the registry holds. Nothing happens when it is current."""
+    out = authority.broker_dir()
+    if out is None:
+        raise UsageError("no broker config on record: run lfr-provision broker-config first")
+    path = out / "crl.pem"
+    revoked = {int(serial, 16) for serial, _ in authority.registry().revoked_serials()}
+    reason = ""
+    if not path.exists():
+        reason = "no CRL yet"
+    else:
+        try:
+            crl = x509.load_pem_x509_crl(read_bounded(path, 16 << 20, "CRL"))
+        except ValueError:
+            crl = None
+            reason = "the CRL is not a readable PEM CRL"
+        if crl is not None:
+            next_update = crl.next_update_utc
+            listed = {entry.serial_number for entry in crl}
+            if next_update is None or next_update - now <= before:
+                reason = f"it expires {format_time(next_update) if next_update else '(never)'}"
+            elif not revoked <= listed:
+                reason = f"{len(revoked - listed)} revocation(s) missing from it"
+            else:
+                return CrlRenewal(path, next_update, False, "current")
+    if not (authority.root / "ca.key").exists():
+        raise UsageError(
+            f"the CRL must be re-issued ({reason}) but {authority.root / 'ca.key'} is not "
+            "on this host: run crl-renew where the CA key is, then copy crl.pem to the broker"
+        )
+    write_crl(authority, path, now)
+    return CrlRenewal(path, now + ca.CRL_LIFETIME, True, reason)

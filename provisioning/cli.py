@@ -5,21 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from lfrkit.console import EXIT_OK, UsageError, host_port, run
 from lfrkit.files import atomic_write
+from protocol.encoding import format_time
 from provisioning.approve import approve
 from provisioning.authority import Authority, init_authority
-from provisioning.broker import broker_config, refresh
+from provisioning.broker import CRL_RENEW_BEFORE, broker_config, refresh, renew_crl
 from provisioning.brokers import emqx, mosquitto
 from provisioning.device import device_init, device_install
 from provisioning.fleet import issue_client, renew, revoke
 from provisioning.policy import IdentityAccess, access_policy
 from provisioning.quickstart import quickstart
 from provisioning.registry import ROLES
+from provisioning.sealing import CREDSTORE, DROPIN, WITH_KEY, seal_keys
 
 PROG = "lfr-provision"
 
@@ -132,9 +134,22 @@ def _revoke(args: argparse.Namespace) -> int:
         print("no broker config on record: run broker-config to publish the CRL and ACL")
     else:
         print(
-            f"CRL and ACL regenerated in {out}; restart the broker so it loads the new CRL "
-            "(a SIGHUP reloads only the ACL)"
+            f"CRL and ACL regenerated in {out}; reload the broker (systemctl reload mosquitto, "
+            "or kill -HUP): Mosquitto 2 re-reads CRL and ACL on SIGHUP, other clients stay "
+            "connected"
         )
+    return EXIT_OK
+
+
+def _crl_renew(args: argparse.Namespace) -> int:
+    done = renew_crl(Authority.load(args.authority), _now(), timedelta(days=args.before_days))
+    if done.renewed:
+        print(
+            f"CRL re-issued ({done.reason}): {done.path}, next update "
+            f"{format_time(done.next_update)}; reload the broker (systemctl reload mosquitto)"
+        )
+    else:
+        print(f"CRL current: {done.path}, next update {format_time(done.next_update)}")
     return EXIT_OK
 
 
@@ -287,7 +302,10 @@ def _enrolment_commands(sub: Any) -> None:
         help="broker address (default: the bundle's broker.json)",
     )
     p.add_argument(
-        "--force", action="store_true", help="archive a different existing CA/config and replace it"
+        "--force",
+        action="store_true",
+        help="archive a different existing CA/config and replace it (never the pinned ops "
+        "keys: those change only by a signed trust.jws)",
     )
     p.set_defaults(handler=_device_install)
 
@@ -331,6 +349,19 @@ def _fleet_commands(sub: Any) -> None:
     p.add_argument("id", metavar="ID")
     p.add_argument("--authority", type=Path, required=True, metavar="DIR")
     p.set_defaults(handler=_revoke)
+
+    p = sub.add_parser(
+        "crl-renew", help="re-issue the broker's CRL if it expires soon (daily timer)"
+    )
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--before-days",
+        type=int,
+        default=CRL_RENEW_BEFORE.days,
+        metavar="N",
+        help=f"re-issue when it expires within N days (default {CRL_RENEW_BEFORE.days})",
+    )
+    p.set_defaults(handler=_crl_renew)
 
     p = sub.add_parser("renew", help="a new certificate for a device's existing key")
     p.add_argument("id", metavar="ID")
@@ -377,6 +408,171 @@ def _fleet_commands(sub: Any) -> None:
     q.set_defaults(handler=_registry_list)
 
 
+def _new_ops_key(args: argparse.Namespace) -> int:
+    from provisioning.rotation import new_ops_key
+
+    pub, kid = new_ops_key(args.out)
+    print(f"ops key {kid}: {args.out} (0600, keep it on its holder's workstation), public {pub}")
+    return EXIT_OK
+
+
+def _rotate_trust(args: argparse.Namespace) -> int:
+    from provisioning.rotation import rotate_trust
+
+    done = rotate_trust(
+        args.authority,
+        ops_public=args.ops_pub,
+        threshold=args.threshold,
+        signers=args.sign,
+        out=args.out,
+        adjudication_public=args.adjudication_pub,
+    )
+    print(
+        f"trust serial {done.serial}: {len(done.policy.ops_keys)} ops keys, threshold "
+        f"{done.policy.threshold}; authority.json updated"
+    )
+    print(
+        f"{len(done.bundles)} rotation bundle(s) in {args.out}/DEVICE: install each with "
+        "lfr-provision device-install, restart the agent, then publish watchlists signed "
+        "by the new keys"
+    )
+    return EXIT_OK
+
+
+def _seal_keys(args: argparse.Namespace) -> int:
+    done = seal_keys(
+        args.state,
+        args.out,
+        dropin=args.dropin,
+        with_key=args.with_key,
+        remove_plain=args.remove_plain,
+    )
+    print(f"{len(done.credentials)} keys sealed with systemd-creds into {args.out}")
+    print(
+        f"service drop-in: {done.dropin}; next: systemctl daemon-reload && "
+        "systemctl restart lfr-agent"
+    )
+    if done.removed:
+        print(f"plain key files removed: {', '.join(p.name for p in done.removed)}")
+    else:
+        print(
+            "the plain key files are still in the state dir: --remove-plain once the service runs"
+        )
+    return EXIT_OK
+
+
+def _push_rotation(args: argparse.Namespace) -> int:
+    from lfrkit.mqtt import MqttSettings
+    from provisioning.rotation import push_rotations
+
+    authority = Authority.load(args.authority)
+    broker = args.broker or authority.broker()
+    if broker is None:
+        raise UsageError("no broker address: pass --broker HOST:PORT")
+    key = args.client_key or args.client_cert.with_suffix(".key")
+    settings = MqttSettings(
+        broker[0], broker[1], args.ca or authority.ca_cert_path, args.client_cert, key
+    )
+    devices = [d for d in (args.devices or "").split(",") if d] or None
+    results = push_rotations(args.rotation, settings, devices)
+    refused = [device for device, code in results if code >= 128]
+    for device, code in results:
+        print(f"{device}: {'refused by the broker' if code >= 128 else 'sent'} (PUBACK {code})")
+    print(
+        "each node verifies it against its pinned keys and restarts to apply it; "
+        "device-install the same bundle on a node that was offline"
+    )
+    if refused:
+        raise UsageError(f"the broker refused the rotation for {', '.join(refused)}")
+    return EXIT_OK
+
+
+def _trust_commands(sub: Any) -> None:
+    p = sub.add_parser(
+        "seal-keys", help="seal this node's private keys with systemd-creds (on the device)"
+    )
+    p.add_argument("--state", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=CREDSTORE,
+        metavar="DIR",
+        help="where the sealed credentials go (default /etc/credstore.encrypted/lfr-agent)",
+    )
+    p.add_argument(
+        "--dropin",
+        type=Path,
+        default=DROPIN,
+        metavar="FILE",
+        help="the unit drop-in with LoadCredentialEncrypted= lines",
+    )
+    p.add_argument(
+        "--with-key",
+        default="auto",
+        choices=WITH_KEY,
+        help="systemd-creds --with-key (default auto: TPM2 where present, else the host key)",
+    )
+    p.add_argument(
+        "--remove-plain",
+        action="store_true",
+        help="delete the plain key files after every credential decrypted correctly",
+    )
+    p.set_defaults(handler=_seal_keys)
+
+    p = sub.add_parser("ops-key", help="create a new ops signing key (for a trust rotation)")
+    p.add_argument("--out", type=Path, required=True, metavar="KEY_FILE")
+    p.set_defaults(handler=_new_ops_key)
+
+    p = sub.add_parser(
+        "rotate-trust",
+        help="change the pinned ops keys/threshold/adjudication key, signed by the current keys",
+    )
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--ops-pub",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="PUB",
+        help="an ops public key devices pin after the rotation (repeat for each)",
+    )
+    p.add_argument("--threshold", type=int, required=True, metavar="K")
+    p.add_argument(
+        "--adjudication-pub",
+        type=Path,
+        metavar="PUB",
+        help="a new control-room HPKE public key (default: keep the current one)",
+    )
+    p.add_argument(
+        "--sign",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="OPS_KEY",
+        help="a currently pinned ops private key (repeat until the current threshold)",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.set_defaults(handler=_rotate_trust)
+
+    p = sub.add_parser(
+        "push-rotation", help="send rotate-trust's signed trust.jws to each node over MQTT"
+    )
+    p.add_argument("rotation", type=Path, metavar="ROTATION_DIR")
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument("--devices", metavar="ID,...", help="default: every device in the directory")
+    p.add_argument("--broker", type=host_port, metavar="HOST:PORT")
+    p.add_argument(
+        "--client-cert",
+        type=Path,
+        required=True,
+        metavar="CERT",
+        help="an ops client certificate (issue-client --role ops)",
+    )
+    p.add_argument("--client-key", type=Path, metavar="KEY", help="default: CERT with .key")
+    p.add_argument("--ca", type=Path, metavar="CA", help="default: the authority's ca.crt")
+    p.set_defaults(handler=_push_rotation)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0)
@@ -384,6 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _enrolment_commands(sub)
     _fleet_commands(sub)
+    _trust_commands(sub)
     return parser
 
 

@@ -26,12 +26,14 @@ from lfrkit.layout import DeviceLayout
 from lfrkit.toml_text import render_config
 from protocol import hpke
 from protocol.encoding import canonical_json, parse_json_object
-from protocol.enrolment import EnrolmentRequest, sign_request
+from protocol.enrolment import EnrolmentRequest, parse_request, sign_request
 from protocol.keys import private_pem
 from protocol.names import check_name
-from protocol.trust import DeviceTrust, parse_device_trust
+from protocol.trust import MAX_TRUST_BYTES, DeviceTrust, open_rotation, parse_device_trust
 from provisioning import ca
 from provisioning.broker_info import BROKER_JSON, read_broker_info
+
+TRUST_JWS = "trust.jws"  # a signed trust rotation in an install bundle (provisioning.rotation)
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ def device_init(
     layout = DeviceLayout(Path(state))
     check_name(device_id, "device id")
     check_name(site, "site")
-    if layout.signing_key.exists():
+    if layout.has_identity():
         if read_identity(layout) == (device_id, site) and not force:
             return layout.request, False
         if not force:
@@ -113,6 +115,53 @@ def _bundle_broker(bundle: Path) -> tuple[str, int] | None:
     return None if info is None else info.address
 
 
+def _bundle_trust(bundle: Path, layout: DeviceLayout, device_id: str, site: str) -> DeviceTrust:
+    """The trust this install pins: first install, same trust, or a signed rotation.
+
+    Once a device pins ops keys, only a rotation signed by ``threshold`` of them may change
+    the keys, the threshold or the adjudication key (``--force`` does not bypass this: a
+    technician who must start again runs ``device-init --force`` and gets a new identity
+    that ops approve afresh).
+    """
+    offered = parse_device_trust(read_bounded(bundle / "trust.json", MAX_TRUST_BYTES, "trust.json"))
+    if (offered.device_id, offered.site) != (device_id, site):
+        raise UsageError(
+            f"bundle is for {offered.device_id}@{offered.site}, this device is {device_id}@{site}"
+        )
+    if not layout.trust.exists():
+        return offered  # first install: the technician vouches for what ops approved
+    current = parse_device_trust(read_bounded(layout.trust, MAX_TRUST_BYTES, "pinned trust.json"))
+    if current.same_trust(offered):
+        return current
+    rotation_path = bundle / TRUST_JWS
+    if not rotation_path.exists():
+        raise UsageError(
+            "bundle trust.json changes the pinned ops keys, threshold or adjudication key "
+            f"and holds no {TRUST_JWS} signed by {current.policy.threshold} of the pinned keys; "
+            "refused"
+        )
+    rotated = open_rotation(
+        read_bounded(rotation_path, MAX_TRUST_BYTES, TRUST_JWS), current, MAX_TRUST_BYTES
+    )
+    if not rotated.same_trust(offered):
+        raise UsageError(f"bundle trust.json differs from the trust signed in {TRUST_JWS}")
+    log.warning(
+        "trust rotation to serial %d accepted: %d ops keys, threshold %d",
+        rotated.serial,
+        len(rotated.policy.ops_keys),
+        rotated.policy.threshold,
+    )
+    return rotated
+
+
+def _tls_public(layout: DeviceLayout) -> object:
+    """This device's TLS public key: from its key, or (keys sealed and the plain files
+    removed) from the CSR in its own request.json, which carries the same public key."""
+    if layout.tls_key.exists() or not layout.sealed_marker.exists():
+        return tls.load_tls_key(read_private(layout.tls_key, "TLS key")).public_key()
+    return parse_request(read_bounded(layout.request, 64 * 1024, "request.json")).csr.public_key()
+
+
 def device_install(
     bundle: Path,
     state: Path,
@@ -129,16 +178,12 @@ def device_install(
     """
     now = now or datetime.now(UTC)
     layout = DeviceLayout(Path(state))
-    if not layout.signing_key.exists():
+    if not layout.has_identity():
         raise UsageError(f"{state} holds no device identity; run lfr-provision device-init first")
     device_id, site = read_identity(layout)
     bundle = Path(bundle)
-    trust_bytes = read_bounded(bundle / "trust.json", 256 * 1024, "trust.json")
-    trust = parse_device_trust(trust_bytes)
-    if (trust.device_id, trust.site) != (device_id, site):
-        raise UsageError(
-            f"bundle is for {trust.device_id}@{trust.site}, this device is {device_id}@{site}"
-        )
+    trust = _bundle_trust(bundle, layout, device_id, site)
+    trust_bytes = trust.to_bytes()
     cert_pem = read_bounded(bundle / "device.crt", 65536, "device.crt")
     ca_pem = read_bounded(bundle / "ca.crt", 65536, "ca.crt")
     try:
@@ -146,8 +191,7 @@ def device_install(
         ca_cert = x509.load_pem_x509_certificate(ca_pem)
     except ValueError as exc:
         raise UsageError(f"bundle certificate is not PEM X.509: {exc}") from None
-    tls_key = tls.load_tls_key(read_private(layout.tls_key, "TLS key"))
-    if cert.public_key() != tls_key.public_key():
+    if cert.public_key() != _tls_public(layout):
         raise UsageError("device.crt was not issued for this device's TLS key")
     try:
         cert.verify_directly_issued_by(ca_cert)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from agent.io.credentials import KeySource
 from lfrkit.console import UsageError
 from lfrkit.files import read_bounded, read_private
 from lfrkit.layout import DeviceLayout
@@ -21,6 +22,8 @@ class DeviceIdentity:
     trust: DeviceTrust
     signing_key: ed25519.Ed25519PrivateKey
     hpke_keys: dict[str, HpkePrivateKey]
+    # Where the keys were read from (sealed systemd credentials or plain files).
+    keys: KeySource
 
     @property
     def device_id(self) -> str:
@@ -31,18 +34,21 @@ class DeviceIdentity:
         return self.trust.site
 
 
-def load_identity(state: Path) -> DeviceIdentity:
+def load_identity(state: Path, credentials: Path | None = None) -> DeviceIdentity:
+    """The identity in ``state``; private keys from ``credentials`` (a systemd
+    ``$CREDENTIALS_DIRECTORY``) where it holds them, from ``state/keys`` otherwise."""
     layout = DeviceLayout(Path(state))
+    source = KeySource(layout, credentials)
     if not layout.trust.exists():
         raise UsageError(
             f"{state} has no installed identity (trust.json); run "
             "lfr-provision device-init, approve and device-install first"
         )
     trust = parse_device_trust(read_bounded(layout.trust, 256 * 1024, "trust.json"))
-    signing = load_signing_private(read_private(layout.signing_key, "signing key"))
+    signing = load_signing_private(read_private(source.path(layout.signing_key), "signing key"))
     keys = {}
     for suite in hpke.SUITES:
-        path = layout.hpke_key(suite)
+        path = source.path(layout.hpke_key(suite))
         if path.exists():
             keys[suite] = load_hpke_private(read_private(path, "HPKE key"), str(path))
-    return DeviceIdentity(layout, trust, signing, keys)
+    return DeviceIdentity(layout, trust, signing, keys, source)
