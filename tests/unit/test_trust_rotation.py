@@ -42,7 +42,7 @@ from protocol.watchlist import seal_bundle
 from provisioning.authority import load_ops_signer
 from provisioning.cli import main
 from provisioning.registry import Registry
-from tests.conftest import EMBEDDER, NOW, make_entries
+from tests.conftest import EMBEDDER, NOW, TEST_THRESHOLD, make_entries
 
 Signer = tuple[ed25519.Ed25519PrivateKey, str]
 
@@ -250,6 +250,7 @@ def _bundle(site: Path, version: int, signers: list[Signer]) -> bytes:
         expires_at=NOW + timedelta(hours=1),
         recipient=record.hpke_key(hpke.DEFAULT_SUITE),
         signers=signers,
+        threshold=TEST_THRESHOLD,
     )
 
 
@@ -257,7 +258,7 @@ def _control(site: Path) -> DeviceControl:
     """The node as the agent builds it at start, from what is on its disk now."""
     store = WatchlistStore(load_identity(site / "node"), EMBEDDER)
     control = DeviceControl(
-        store.open_state(), store, MatchingPolicy(0.5), lambda: NOW, retry_after=0.0
+        store.open_state(), store, MatchingPolicy(), lambda: NOW, retry_after=0.0
     )
     control.load_stored()
     return control
