@@ -15,16 +15,17 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.vision import yunet
-from agent.vision.image import shrink
+from agent.vision.image import resize, shrink
 from agent.vision.manifest import Manifest, ModelSpec
 from agent.vision.runtime import TFLiteModel
-from agent.vision.yunet import YuNetDetection
+from agent.vision.yunet import SecondLook, YuNetDetection
 
 log = logging.getLogger(__name__)
 
 U8 = npt.NDArray[np.uint8]
 HEADS = ("cls", "obj", "bbox", "kps")
 PIXEL_OFFSET = 0.5
+SECOND_LOOK = SecondLook()
 
 
 class YuNetDetector:
@@ -32,6 +33,10 @@ class YuNetDetector:
 
     ``min_face_px``: the smallest face (box side, frame pixels) to find; it fixes the input scale
     (:func:`agent.vision.yunet.input_scale`). ``None``: the frame at full resolution.
+    ``second_look``: how uncertain detections are confirmed (:class:`~yunet.SecondLook`);
+    ``None``: :meth:`detect` returns the reference-equivalent :meth:`decoded` as is.
+    ``look_model``: the interpreter for the second look (default: ``model``, which then
+    re-plans its buffers at every look; :meth:`from_manifest` gives it its own).
     """
 
     def __init__(
@@ -41,8 +46,14 @@ class YuNetDetector:
         *,
         min_face_px: float | None = None,
         min_score: float | None = None,
+        second_look: SecondLook | None = SECOND_LOOK,
+        look_model: TFLiteModel | None = None,
     ) -> None:
         d = spec.decode
+        self.second_look = second_look
+        # The second look's crops have their own input size; on the frame's interpreter every
+        # look would re-plan its buffers twice (crop size, then frame size again).
+        self.look_model = model if look_model is None else look_model
         self.model = model
         self.spec = spec
         self.strides = tuple(int(s) for s in d["strides"])
@@ -65,12 +76,17 @@ class YuNetDetector:
         *,
         min_face_px: float | None = None,
         min_score: float | None = None,
+        second_look: SecondLook | None = SECOND_LOOK,
     ) -> YuNetDetector:
         return cls(
             TFLiteModel.from_manifest(manifest, name, num_threads),
             manifest.model(name),
             min_face_px=min_face_px,
             min_score=min_score,
+            second_look=second_look,
+            look_model=(
+                None if second_look is None else TFLiteModel.from_manifest(manifest, name, 1)
+            ),
         )
 
     def input_size(self, width: int, height: int) -> tuple[int, int]:
@@ -78,25 +94,63 @@ class YuNetDetector:
         padding to a multiple of 32)."""
         return yunet.input_size(width, height, self.scale_for_min_face)
 
-    def raw(self, bgr: npt.NDArray[np.float32]) -> tuple[yunet.F32, yunet.F32, yunet.F32]:
-        """Boxes, scores and landmarks above ``min_score`` for one BGR float image already at the
-        input scale (any size; padded here), before NMS, in that image's pixels."""
+    def raw(
+        self,
+        bgr: npt.NDArray[np.float32],
+        min_score: float | None = None,
+        model: TFLiteModel | None = None,
+    ) -> tuple[yunet.F32, yunet.F32, yunet.F32]:
+        """Boxes, scores and landmarks above ``min_score`` (default: the manifest's) for one BGR
+        float image already at the input scale (any size; padded here), before NMS, in that
+        image's pixels; run by ``model`` (default: the frame's)."""
+        run = self.model if model is None else model
         h, w = bgr.shape[:2]
         ph, pw = yunet.padded(h), yunet.padded(w)
-        self.model.resize_input((1, ph, pw, 3))
+        run.resize_input((1, ph, pw, 3))
         x = np.zeros((1, ph, pw, 3), dtype=np.float32)
         x[0, :h, :w] = bgr
-        outs = self.model.run(x)
+        outs = run.run(x)
         heads = [[outs[i][0] for i in self._idx[head]] for head in HEADS]
         return yunet.decode(
-            *heads, width=w, height=h, min_score=self.min_score, strides=self.strides
+            *heads,
+            width=w,
+            height=h,
+            min_score=self.min_score if min_score is None else min_score,
+            strides=self.strides,
         )
 
     def detect(self, frame: U8, tiles: int = 1) -> list[YuNetDetection]:
-        """All faces in ``frame`` (H x W x 3 RGB uint8), best score first. ``tiles`` must be 1:
-        the scale comes from ``min_face_px`` (see the module docstring)."""
+        """All faces in ``frame`` (H x W x 3 RGB uint8), best score first: :meth:`decoded`, the
+        uncertain ones confirmed by a second look. ``tiles`` must be 1: the scale comes from
+        ``min_face_px`` (see the module docstring)."""
         if tiles != 1:
             raise ValueError("YuNetDetector does not tile; set min_face_px instead")
+        found = self.decoded(frame)
+        look = self.second_look
+        if look is None:
+            return found
+        return [d for d in found if d.score >= look.sure_score or self._confirmed(frame, d, look)]
+
+    def _confirmed(self, frame: U8, det: YuNetDetection, look: SecondLook) -> bool:
+        x0, y0, side = yunet.look_window(det.box, look)
+        size = look.size
+        h, w = frame.shape[:2]
+        crop = np.zeros((side, side, 3), dtype=np.uint8)  # black where it leaves the frame
+        sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
+        if sx1 > sx0 and sy1 > sy0:
+            crop[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = frame[sy0:sy1, sx0:sx1]
+        seen = resize(crop, size, size)
+        boxes, scores, _ = self.raw(
+            seen[..., ::-1].astype(np.float32), look.confirm_score, self.look_model
+        )
+        keep = yunet.nms(boxes, scores, self.iou, self.top_k)
+        back = side / size
+        boxes = (boxes[keep] + PIXEL_OFFSET) * back + np.array([x0, y0, x0, y0], np.float32)
+        return yunet.confirmed(det.box, boxes.astype(np.float32), scores[keep], look)
+
+    def decoded(self, frame: U8) -> list[YuNetDetection]:
+        """What OpenCV's ``FaceDetectorYN`` finds in ``frame`` at the manifest's threshold and
+        NMS (the reference the decode is tested against), best score first, frame pixels."""
         h, w = frame.shape[:2]
         iw, ih = self.input_size(w, h)
         small = shrink(frame, iw, ih) if (iw, ih) != (w, h) else frame

@@ -67,6 +67,31 @@ def test_keypoints_are_blazeface_order_with_the_mouth_centre() -> None:
     assert d.keypoints.tolist() == [[1, 2], [5, 2], [3, 4], [3, 7]]
 
 
+def test_second_look_window_is_a_square_around_the_box_and_crops_resize_to_one_size() -> None:
+    look = yunet.SecondLook()
+    assert look.size == 128  # a 0.8-wide box ends up face_px = 64 tall
+    assert yunet.look_window((100.0, 200.0, 132.0, 240.0), look) == (76, 180, 80)
+    assert yunet.look_window((-10.0, -10.0, 10.0, 10.0), look) == (-20, -20, 40)
+    with pytest.raises(ValueError, match="empty"):
+        yunet.look_window((5.0, 5.0, 5.0, 9.0), look)
+
+
+def test_second_look_confirms_only_the_same_face_at_the_confirm_score() -> None:
+    look = yunet.SecondLook(confirm_score=0.7)
+    box = (100.0, 100.0, 132.0, 140.0)
+    same = np.array([[102, 98, 134, 142]], np.float32)
+    assert yunet.confirmed(box, same, np.array([0.75], np.float32), look)
+    assert not yunet.confirmed(box, same, np.array([0.69], np.float32), look)
+    beside = np.array([[115, 100, 147, 140]], np.float32)  # centre 0.47 of the width away
+    assert not yunet.confirmed(box, beside, np.array([0.95], np.float32), look)
+    bigger = np.array([[84, 80, 148, 160]], np.float32)  # twice as tall: a head, not the face
+    assert not yunet.confirmed(box, bigger, np.array([0.95], np.float32), look)
+    empty = np.zeros((0, 4), np.float32)
+    assert not yunet.confirmed(box, empty, np.zeros(0, np.float32), look)
+    both = np.concatenate([beside, same])
+    assert yunet.confirmed(box, both, np.array([0.95, 0.8], np.float32), look)
+
+
 def test_input_scale_maps_the_smallest_face_to_the_models_and_never_upsamples() -> None:
     assert yunet.input_scale(36, 12) == pytest.approx(1 / 3)
     assert yunet.input_scale(8, 12) == 1.0
@@ -100,7 +125,7 @@ def assert_same_as_opencv(det: YuNetDetector, rgb: U8, score: float, nms: float)
     """Every detection on either side (clear of the threshold by 0.01) has its twin on the
     other: IoU >= 0.95, every landmark within 1 px. Returns how many were compared."""
     ref = reference(np.ascontiguousarray(rgb[..., ::-1]), score, nms)
-    ours = det.detect(rgb)
+    ours = det.decoded(rgb)  # the second look comes after; it has no reference
     # Ours are continuous coordinates; OpenCV's are pixel-index ones (see yunet_detector).
     ob = [np.asarray(d.box) - PIXEL_OFFSET for d in ours]
     rb = [np.array([r[0], r[1], r[0] + r[2], r[1] + r[3]]) for r in ref]
@@ -225,3 +250,38 @@ def test_load_profile_takes_the_configured_detector() -> None:
     )
     default = load_profile("fast", MODELS, 1)
     assert not isinstance(default.detector, YuNetDetector)
+
+
+@needs_runtime
+@needs_lfw
+def test_second_look_keeps_small_real_faces_and_only_filters_what_decoded_found(
+    manifest: Manifest,
+) -> None:
+    """Real LFW faces of 24-40 px on a 1080p frame (the bin where YuNet's scores are lowest)
+    survive the second look; what it drops is what an impossible confirm score drops, i.e.
+    only decoded detections under ``sure_score``, and nothing is added or moved."""
+    from PIL import Image
+
+    frame = np.full((1080, 1920, 3), 90, np.uint8)
+    names = ["Colin_Powell", "Tony_Blair", "Serena_Williams", "George_W_Bush"]
+    squares = []
+    for i, (name, side) in enumerate(zip(names, (60, 70, 80, 90), strict=True)):
+        face = read_image(LFW / name / f"{name}_0001.jpg")  # a face about 0.45 of the photo
+        small = np.asarray(Image.fromarray(face).resize((side, side), Image.Resampling.BILINEAR))
+        x = 200 + 400 * i
+        frame[400 : 400 + side, x : x + side] = small
+        squares.append((x + 0.25 * side, 400 + 0.25 * side, x + 0.75 * side, 400 + 0.75 * side))
+    det = YuNetDetector.from_manifest(manifest, NAME, min_face_px=24)
+    decoded = [(d.box, d.score) for d in det.decoded(frame)]
+    # Tony Blair's photo has a second man's face at its left edge: real too, and kept.
+    kept = [(d.box, d.score) for d in det.detect(frame)]
+    assert kept == decoded
+    for x0, y0, x1, y1 in squares:
+        assert any(x0 < (b[0] + b[2]) / 2 < x1 and y0 < (b[1] + b[3]) / 2 < y1 for b, _ in kept)
+    uncertain = [d for d in decoded if d[1] < det.second_look.sure_score]  # type: ignore[union-attr]
+    assert uncertain  # else this test would not see the second look at work
+    look = yunet.SecondLook(confirm_score=1.01)  # nothing can be confirmed
+    strict = YuNetDetector(det.model, det.spec, min_face_px=24, second_look=look)
+    assert [(d.box, d.score) for d in strict.detect(frame)] == [
+        d for d in decoded if d[1] >= look.sure_score
+    ]

@@ -53,6 +53,16 @@ def _manifest_detector(model: str, min_face_px: float | None = None) -> Detector
     return load_detector(model, threads=THREADS, min_face_px=min_face_px)
 
 
+def _yunet_decoded(min_face_px: float) -> Detector:
+    """YuNet as OpenCV decodes it, without the second look (to measure what that look pays)."""
+    from agent.vision.manifest import load_manifest
+    from agent.vision.yunet_detector import YuNetDetector
+
+    return YuNetDetector.from_manifest(
+        load_manifest(), "yunet_float32.tflite", THREADS, min_face_px=min_face_px, second_look=None
+    )
+
+
 # name -> (model loader, tiles). YuNet's scale is the agent's [vision] min_face_px: 24 keeps a
 # 1080p frame at full size, 40 (the default) shrinks it to 1152x648.
 OURS: dict[str, tuple[Callable[[], Detector], int]] = {
@@ -62,6 +72,8 @@ OURS: dict[str, tuple[Callable[[], Detector], int]] = {
     "BlazeFace full tiles=3": (lambda: _manifest_detector("blazeface_full_float32.tflite"), 3),
     "YuNet min 40 px": (lambda: _manifest_detector("yunet_float32.tflite", 40), 1),
     "YuNet min 24 px": (lambda: _manifest_detector("yunet_float32.tflite", 24), 1),
+    "YuNet min 40 px, no second look": (lambda: _yunet_decoded(40), 1),
+    "YuNet min 24 px, no second look": (lambda: _yunet_decoded(24), 1),
 }
 
 
