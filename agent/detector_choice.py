@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 import numpy.typing as npt
@@ -62,6 +63,11 @@ class ChosenDetector:
         self.in_use = name
         # tiles is BlazeFace's small-face mode; YuNet scales from min_face_px instead.
         return self._detectors[name].detect(frame, tiles=tiles if name == "blazeface" else 1)
+
+    @property
+    def detectors(self) -> Mapping[str, Detector]:
+        """The loaded detectors by name (what ``setting`` may choose among)."""
+        return MappingProxyType(self._detectors)
 
     def describe(self) -> str:
         """For the status: the detector in use, or the setting before the first frame."""

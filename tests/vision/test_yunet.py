@@ -243,13 +243,16 @@ def test_load_profile_takes_the_configured_detector() -> None:
     from agent.models import load_profile
 
     vision = load_profile("fast", MODELS, 1, detector="yunet", min_face_px=48)
-    assert isinstance(vision.detector, YuNetDetector)
-    assert vision.detector.scale_for_min_face == pytest.approx(24 / 48)
+    assert vision.detector.setting == "yunet" and set(vision.detector.detectors) == {"yunet"}
+    yunet = vision.detector.detectors["yunet"]
+    assert isinstance(yunet, YuNetDetector)
+    assert yunet.scale_for_min_face == pytest.approx(24 / 48)
     assert (
         NAME in vision.model_hashes and "blazeface_short_float32.tflite" not in vision.model_hashes
     )
     default = load_profile("fast", MODELS, 1)
-    assert not isinstance(default.detector, YuNetDetector)
+    assert default.detector.setting == "blazeface"
+    assert not isinstance(default.detector.detectors["blazeface"], YuNetDetector)
 
 
 @needs_runtime
