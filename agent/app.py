@@ -38,7 +38,7 @@ from agent.io.spool import Spool
 from agent.io.watchlist_store import WatchlistStore
 from agent.loop import Agent, ExitPolicy, RunUntilStopped
 from agent.models import Vision, load_profile, load_synthetic
-from agent.pipeline import FramePipeline
+from agent.pipeline import FramePipeline, Rule
 from agent.replay import UntilDrained
 from agent.status import About, StatusReporter
 from agent.trust_update import TrustUpdater
@@ -70,9 +70,11 @@ def camera_frames(
 ) -> CameraFrames:
     """The camera (or clip) through the vision pipeline; a replay reads every frame once, on
     the clip's own timeline."""
+    m = config.matching
     tracker: Tracker[U8] = Tracker(
-        window=timedelta(seconds=config.matching.window_seconds),
-        cooldown=timedelta(seconds=config.matching.cooldown_seconds),
+        window=timedelta(seconds=m.window_seconds),
+        cooldown=timedelta(seconds=m.cooldown_seconds),
+        faces=m.template_faces,
     )
     q = config.quality
     pipeline = FramePipeline(
@@ -82,7 +84,9 @@ def camera_frames(
         tracker,
         probe_margin=config.events.probe_margin,
         tiles=config.vision.tiles,
-        schedule=EmbedPolicy(config.matching.reembed_every, config.matching.reembed_gain),
+        schedule=EmbedPolicy(m.reembed_every, m.reembed_gain, m.template_every),
+        rule=Rule(m.decision),
+        min_margin=m.min_margin,
     )
     capture = Capture(
         open_source(

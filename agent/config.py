@@ -79,10 +79,19 @@ class MatchingSection:
     # A local floor: the watchlist's signed threshold is used, raised to this if it is set.
     threshold: float | None = None
     storage: str = "float32"  # float32, float16 or int8 watchlist matrix
-    window_seconds: float = 1.0  # best frame of a track within this window is the alert
+    # track: alert on a track's template (mean of its best template_faces faces) scoring at
+    # or above the threshold with min_margin to the second-best entry; frame: the former rule,
+    # one frame whose face matches starts an alert (best frame within window_seconds).
+    decision: str = "track"
+    template_faces: int = 3  # K
+    min_margin: float = 0.05
+    template_every: int = 2  # track rule: while a template has room, embed every N frames
+    window_seconds: float = 1.0  # frame rule: best frame of a track within this window
     cooldown_seconds: float = 300.0  # the same subject alerts again only after this
     # A tracked face is embedded when its track is new, when it scores reembed_gain better
-    # than the track's best embedded face, or every reembed_every frames (0: never).
+    # than the track's best embedded face, and (frame rule only) every reembed_every frames
+    # (0: never); the track rule embeds instead every template_every frames until the template
+    # holds template_faces faces.
     reembed_every: int = 10
     reembed_gain: float = 0.2
 
@@ -155,6 +164,7 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 _CHOICES = {
     "matching.storage": ("float32", "float16", "int8"),
+    "matching.decision": ("track", "frame"),
     "vision.backend": ("tflite", "synthetic"),
     "vision.detector": ("auto", "blazeface", "yunet"),
 }
@@ -236,6 +246,10 @@ def parse_config(text: str, path: Path) -> AgentConfig:
         )
     if vision.min_face_px <= 0:
         raise ConfigError(f"{name}: vision.min_face_px: must be positive")
+    matching = sections["matching"]
+    for key in ("template_faces", "template_every"):
+        if getattr(matching, key) < 1:
+            raise ConfigError(f"{name}: matching.{key}: must be at least 1")
     return AgentConfig(path=path, **sections)
 
 

@@ -8,7 +8,9 @@ the clip's own timeline in a replay, so a replay's result does not depend on how
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +30,8 @@ from protocol.status import FramesReport
 U8 = npt.NDArray[np.uint8]
 # Hands alerts to the event sink; returns the ids of the events queued for them.
 Emit = Callable[[list[Alert[U8]]], list[str]]
+# The status summarises the time to alert over this many recent alerts (bounded).
+TIME_TO_ALERT_WINDOW = 100
 
 
 class FrameStage(Protocol):
@@ -106,6 +110,8 @@ class CameraFrames:
         self.timeline = timeline
         self._detector_in_use = detector_in_use
         self._ended = False
+        # Seconds from a face first reaching the minimum size to its event being queued.
+        self.time_to_alert: deque[float] = deque(maxlen=TIME_TO_ALERT_WINDOW)
 
     def start(self) -> None:
         self.capture.start()
@@ -116,14 +122,28 @@ class CameraFrames:
             return False
         frame = self.capture.get(timeout=0.05)
         if frame is not None:
+            began = time.monotonic()
             seen = self.timeline.frame_time(now, frame)
-            emit(self.pipeline.process(frame.image, matcher, seen))
+            alerts = self.pipeline.process(frame.image, matcher, seen)
+            queued = emit(alerts)
+            self._timed(alerts, queued, time.monotonic() - began)
             return True
         if self.capture.ended:
             # The clip is over: what the tracker still holds is due now.
             self._ended = True
             emit(self.tracker.flush(self.timeline.end_time(now)))
         return False
+
+    def _timed(self, alerts: list[Alert[U8]], queued: list[str], work_s: float) -> None:
+        """Time to alert of the events just queued: the decision's delay on the frames'
+        timeline (the clip's own in a replay) plus the wall time of this frame's processing,
+        signing and queueing."""
+        if not alerts or len(queued) != len(alerts):
+            return  # nothing queued (no watchlist in force)
+        for alert in alerts:
+            if alert.sized_at is not None and alert.raised_at is not None:
+                waited = (alert.raised_at - alert.sized_at).total_seconds()
+                self.time_to_alert.append(max(0.0, waited) + work_s)
 
     def stop(self, now: datetime, emit: Emit) -> None:
         self.capture.stop()
@@ -140,6 +160,14 @@ class CameraFrames:
     def fatal(self) -> str | None:
         return self.capture.fatal
 
+    def _time_to_alert_summary(self) -> dict[str, float]:
+        if not self.time_to_alert:
+            return {}
+        return {
+            "last": self.time_to_alert[-1],
+            "median": statistics.median(self.time_to_alert),
+        }
+
     def status(self) -> Part[FramesReport]:
         counters, camera = self.pipeline.counters, self.capture.stats
         report = FramesReport(
@@ -154,6 +182,7 @@ class CameraFrames:
             faces_embedded=counters.faces_embedded,
             stage_cpu_s=dict(counters.cpu_s),
             detector=self._detector_in_use(),
+            time_to_alert_s=self._time_to_alert_summary(),
         )
         alarms: tuple[Alarm, ...] = ()
         if camera.camera_errors:

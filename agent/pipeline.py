@@ -1,17 +1,23 @@
-"""One frame: detect -> track -> quality -> embed when it pays -> match. Unmatched faces end here.
+"""One frame: detect -> track -> quality -> embed when it pays -> decide. Unmatched faces end here.
 
 Detection runs on every frame and each face is assigned to its track first; the face is
-embedded only when :func:`agent.core.schedule.decide` says it can change the outcome (a new
-track, a clearly better face, or the periodic re-embedding), so the cost follows people, not
-frames x faces. A track that has alerted, or a face below the quality gate, costs detection
-only.
+embedded only when :func:`agent.core.schedule.decide` says it can change the outcome, so the
+cost follows people, not frames x faces. A track that has alerted, or a face below the quality
+gate, costs detection only.
+
+The decision (``rule``): under the track rule (default) an embedded face joins its track's
+template (the mean of its best K faces, :mod:`agent.core.template`) and, once the template
+holds K faces, the template is matched with a margin to the second-best entry; a match alerts
+at once with the track's best face as the probe. Under the one-frame rule each embedded face is
+matched alone and the tracker picks the best-scoring matched crop within its window.
 
 What a face that matches nobody leaves behind: one increment of ``faces_discarded`` (a face
-not embedded this frame counts there too, so ``faces_detected == matches + faces_discarded``).
-Its embedding is a local of :meth:`FramePipeline.process` and its pixels are never copied;
-only a matched face's crop is copied out (it becomes the sealed probe of an event). Its track
-keeps two numbers for the schedule (best quality score embedded, frame of the last embedding),
-cleared when the track ends.
+not embedded this frame counts there too, so ``faces_detected == matches + faces_discarded``;
+under the track rule an embedded face counts as a match when the decision it fed matched).
+Under the one-frame rule its embedding is a local and its pixels are never copied. Under the
+track rule its unit embedding, and the crop of the track's best face, stay in the track's
+template in memory while the track lives and are zeroed when it ends; nothing is written,
+logged or sent unless the track alerts.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,10 +36,20 @@ import numpy.typing as npt
 from agent.core.matcher import Matcher
 from agent.core.quality import QualityPolicy, gate, measure, score
 from agent.core.schedule import Decision, EmbedPolicy, decide, record
-from agent.core.tracker import Alert, Tracker
+from agent.core.template import wipe
+from agent.core.tracker import Alert, Track, Tracker
 
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
+
+
+class Rule(StrEnum):
+    TRACK = "track"  # decide on the track's template of its best K faces
+    FRAME = "frame"  # the former rule: one frame whose face matches starts an alert
+
+
+# A template must lead the second-best entry by this much (issue 16; see docs/operator-guide).
+DEFAULT_MIN_MARGIN = 0.05
 
 
 class Detection(Protocol):
@@ -99,10 +116,13 @@ class FramePipeline:
         probe_margin: float = 0.3,
         tiles: int = 1,
         schedule: EmbedPolicy | None = None,
+        rule: Rule = Rule.TRACK,
+        min_margin: float = DEFAULT_MIN_MARGIN,
     ) -> None:
         self.detector, self.embedder, self.quality = detector, embedder, quality
         self.tracker, self.probe_margin, self.tiles = tracker, probe_margin, tiles
         self.schedule = schedule or EmbedPolicy()
+        self.rule, self.min_margin = rule, min_margin
         self.counters = Counters()
 
     def process(self, frame: U8, matcher: Matcher | None, now: datetime) -> list[Alert[U8]]:
@@ -117,8 +137,11 @@ class FramePipeline:
         cpu["detect"] += time.process_time() - began
         self.counters.faces_detected += len(detections)
         tracks = self.tracker.assign([d.box for d in detections], now)
+        alerts: list[Alert[U8]] = []
         for det, track in zip(detections, tracks, strict=True):
             face = measure(frame, det.box, det.keypoints)
+            if track.sized_at is None and face.size_px >= self.quality.min_face_px:
+                track.sized_at = now  # the clock of the time to alert starts here
             reason = gate(face, self.quality)
             if reason is not None:
                 self.counters.rejected[reason] += 1
@@ -131,6 +154,7 @@ class FramePipeline:
                 self.tracker.frame,
                 alerted=bool(track.alerted),
                 policy=self.schedule,
+                template=track.template if self.rule is Rule.TRACK else None,
             )
             self.counters.decisions[decision] += 1
             if not decision.embed:
@@ -139,15 +163,55 @@ class FramePipeline:
             record(track.embed, quality, self.tracker.frame)
             began = time.process_time()
             embedding = self.embedder.embed(frame, det)
-            mid = time.process_time()
-            match = matcher.match(embedding)
-            cpu["embed"] += mid - began
-            cpu["match"] += time.process_time() - mid
+            cpu["embed"] += time.process_time() - began
             self.counters.faces_embedded += 1
+            if self.rule is Rule.TRACK:
+                alerts += self._decide_on_track(
+                    frame,
+                    det=det,
+                    track=track,
+                    embedding=embedding,
+                    quality=quality,
+                    matcher=matcher,
+                    now=now,
+                )
+                continue
+            began = time.process_time()
+            match = matcher.match(embedding)
+            cpu["match"] += time.process_time() - began
             if match is None:
                 self.counters.faces_discarded += 1
                 continue
             self.counters.matches += 1
             crop = crop_with_margin(frame, det.box, self.probe_margin)
             self.tracker.offer(track, match, crop, now)
-        return self.tracker.advance(now)
+        return alerts + self.tracker.advance(now)
+
+    def _decide_on_track(
+        self,
+        frame: U8,
+        *,
+        det: Detection,
+        track: Track[U8],
+        embedding: F32,
+        quality: float,
+        matcher: Matcher,
+        now: datetime,
+    ) -> list[Alert[U8]]:
+        """The face joins the track's template; a full template that changed is matched."""
+        template = track.template
+        if template.add(embedding, quality) and template.wants_crop(quality):
+            template.offer_crop(quality, crop_with_margin(frame, det.box, self.probe_margin), now)
+        match = None
+        if template.full and template.changed:
+            template.changed = False
+            began = time.process_time()
+            probe = template.vector()
+            match = matcher.match(probe, min_margin=self.min_margin)
+            wipe(probe)
+            self.counters.cpu_s["match"] += time.process_time() - began
+        if match is None or template.crop is None:
+            self.counters.faces_discarded += 1
+            return []
+        self.counters.matches += 1
+        return self.tracker.raise_alert(track, match, template.crop.copy(), now)

@@ -69,8 +69,11 @@ REPORT_MEMBERS = frozenset(
         "at",
     }
 )
-# Added with the embedding schedule (issue 15); absent from older devices' documents.
-LATER_MEMBERS = frozenset({"dropped_fps", "faces_embedded", "stage_cpu_s", "detector"})
+# Added with the embedding schedule and the per-camera detector (issue 15) and the track
+# decision (issue 16, the time to alert); absent from older devices' documents.
+LATER_MEMBERS = frozenset(
+    {"dropped_fps", "faces_embedded", "stage_cpu_s", "detector", "time_to_alert_s"}
+)
 _REJECTION_MEMBERS = frozenset({"what", "reason", "at"})
 
 
@@ -136,8 +139,18 @@ class FramesReport:
     stage_cpu_s: Mapping[str, float] = field(default_factory=dict)
     # The face detector in use (blazeface, yunet; "auto" before the first frame decides).
     detector: str = ""
+    # Seconds from a face first reaching the minimum size to its event queued: "last" and
+    # "median" of the device's recent alerts; empty before the first alert.
+    time_to_alert_s: Mapping[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        # Omitted before the first alert, so a device that never alerted writes the same bytes
+        # as before the member existed.
+        timed = {}
+        if self.time_to_alert_s:
+            timed["time_to_alert_s"] = {
+                k: round(v, 3) for k, v in sorted(self.time_to_alert_s.items())
+            }
         return {
             "frames": self.frames,
             "faces_detected": self.faces_detected,
@@ -150,6 +163,7 @@ class FramesReport:
             "faces_embedded": self.faces_embedded,
             "stage_cpu_s": {k: round(v, 3) for k, v in sorted(self.stage_cpu_s.items())},
             "detector": self.detector,
+            **timed,
         }
 
 
@@ -269,6 +283,9 @@ def _report(obj: Mapping[str, Any], fields: Fields) -> Report:
             faces_embedded=_count(fields, "faces_embedded") if "faces_embedded" in obj else 0,
             stage_cpu_s=_mapping(obj, "stage_cpu_s", _is_seconds) if "stage_cpu_s" in obj else {},
             detector=fields.text("detector", max_len=32, min_len=0) if "detector" in obj else "",
+            time_to_alert_s=(
+                _mapping(obj, "time_to_alert_s", _is_seconds) if "time_to_alert_s" in obj else {}
+            ),
         ),
         events=EventsReport(
             events_published=_count(fields, "events_published"),

@@ -1,5 +1,9 @@
 """One probe against the whole watchlist: one matrix-vector product, top-1 and margin.
 
+The probe is one face's embedding (the one-frame rule) or a track's template (the track rule,
+:mod:`agent.core.template`); either way a match needs the entry's threshold and, if asked, a
+margin to the second-best entry.
+
 Rows (every embedding of every entry) sit in one matrix; an entry's score is the best of its
 rows. Storage is float32 (fastest with BLAS), float16 (half the memory) or int8 with a per-row
 scale (a quarter); scores are always computed in float32. float16 and int8 rows are converted
@@ -94,8 +98,9 @@ class Matcher:
             scores *= self._scale
         return scores
 
-    def match(self, probe: F32) -> Match | None:
-        """The best entry if it reaches its threshold, else None (the face matches nobody)."""
+    def match(self, probe: F32, *, min_margin: float = 0.0) -> Match | None:
+        """The best entry if it reaches its threshold and leads the second-best entry by at
+        least ``min_margin``, else None (the probe matches nobody, or not unambiguously)."""
         scores = self.entry_scores(probe)
         top = int(np.argmax(scores))
         score = float(scores[top])
@@ -103,6 +108,8 @@ class Matcher:
             return None
         second = float(np.max(np.delete(scores, top))) if len(scores) > 1 else -1.0
         margin = score - second
+        if margin < min_margin:
+            return None
         return Match(
             top, self._refs[top], self._categories[top], score, float(self._thresholds[top]), margin
         )

@@ -1,15 +1,24 @@
-"""Faces across frames: one alert per person per track, the best frame, and a cool-down.
+"""Faces across frames: one alert per person per track, on the track's evidence, with a cool-down.
 
-Association is by geometry only (IoU, then centre distance). The tracker never holds an
-embedding or the pixels of a face that matched nobody: privacy over tracking precision. For a
-face that *did* match, the caller passes an opaque ``crop`` (the probe to send), and the
-tracker keeps the best-scoring one per (track, subject) for a short window before emitting it.
+Association is by geometry only (IoU, then centre distance). Nothing of a face that matched
+nobody leaves the tracker, and what a track holds lives only while the track does:
+:meth:`Track.end` zeroes and drops it when the track ends (not seen for ``max_age``, pushed out
+by the bound, or the watchlist changed).
 
-A frame goes through in three steps, so that the caller can decide per track whether a face is
-worth embedding (:mod:`agent.core.schedule`): :meth:`Tracker.assign` the frame's boxes to
-tracks, :meth:`Tracker.offer` the matches, :meth:`Tracker.advance` to collect the alerts due.
-What a track holds (box, embedding schedule, alert state, pending crops) lives only while the
-track does: :meth:`Track.end` clears it when the track ends.
+Two decision rules (``[matching] decision``):
+
+- ``track`` (default): each track keeps a template, the mean of the unit embeddings of its best
+  K faces, and the crop of its best face (:mod:`agent.core.template`). The caller matches the
+  template once it holds K faces and passes a match to :meth:`Tracker.raise_alert`, which
+  alerts at once with the best face as the probe (the evidence is already several frames).
+- ``frame`` (the former rule): a face whose own embedding matched is offered
+  (:meth:`Tracker.offer`); the best-scoring crop per (track, subject) within ``window`` becomes
+  the alert (:meth:`Tracker.advance`). Only matched faces' crops are held.
+
+A frame goes through in steps, so that the caller can decide per track whether a face is worth
+embedding (:mod:`agent.core.schedule`): :meth:`Tracker.assign` the frame's boxes to tracks,
+then offer matches or raise alerts, then :meth:`Tracker.advance` to collect the alerts due and
+end the tracks that are gone.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from typing import Generic, TypeVar
 
 from agent.core.matcher import Match
 from agent.core.schedule import EmbedState
+from agent.core.template import DEFAULT_FACES, Template, wipe
 
 Box = tuple[float, float, float, float]
 T = TypeVar("T")
@@ -37,7 +47,11 @@ class Alert(Generic[T]):
     track_id: int
     match: Match
     crop: T | None
-    observed_at: datetime
+    observed_at: datetime  # when the probe's face was seen
+    # For the time to alert: when the face first reached the minimum size, and when the
+    # alert was decided (both on the frames' timeline).
+    sized_at: datetime | None = None
+    raised_at: datetime | None = None
 
 
 @dataclass
@@ -56,14 +70,24 @@ class Track(Generic[T]):
     alerted: set[str] = field(default_factory=set)
     pending: dict[str, _Pending[T]] = field(default_factory=dict)
     embed: EmbedState = field(default_factory=EmbedState)
+    template: Template[T] = field(default_factory=Template)
+    sized_at: datetime | None = None  # first frame its face reached the minimum size
     ended: bool = False
+
+    def forget(self) -> None:
+        """Zero and drop the faces held (template, crops) and the alert and schedule state."""
+        for pending in self.pending.values():
+            wipe(pending.crop)
+        self.pending.clear()
+        self.template.wipe()
+        self.alerted.clear()
+        self.embed.reset()
 
     def end(self) -> None:
         """The track is gone: forget everything it held (privacy: nothing outlives a track)."""
-        self.pending.clear()
-        self.alerted.clear()
-        self.embed.reset()
+        self.forget()
         self.box = (0.0, 0.0, 0.0, 0.0)
+        self.sized_at = None
         self.ended = True
 
 
@@ -99,6 +123,7 @@ class Tracker(Generic[T]):
         iou_threshold: float = 0.3,
         centre_factor: float = 0.75,
         max_tracks: int = 64,
+        faces: int = DEFAULT_FACES,
     ) -> None:
         self.window, self.cooldown, self.max_age = window, cooldown, max_age
         self.iou_threshold, self.centre_factor, self.max_tracks = (
@@ -106,6 +131,7 @@ class Tracker(Generic[T]):
             centre_factor,
             max_tracks,
         )
+        self.faces = faces  # K: the faces a track's template holds
         self._tracks: list[Track[T]] = []
         self._next_id = 1
         self._frame = 0
@@ -115,6 +141,11 @@ class Tracker(Generic[T]):
     @property
     def active_tracks(self) -> int:
         return len(self._tracks)
+
+    @property
+    def tracks(self) -> tuple[Track[T], ...]:
+        """The live tracks (oldest first after :meth:`advance`)."""
+        return tuple(self._tracks)
 
     def _associate(self, boxes: list[Box]) -> list[Track[T] | None]:
         pairs = sorted(
@@ -150,7 +181,7 @@ class Tracker(Generic[T]):
         for box, owner in zip(boxes, owners, strict=True):
             track = owner
             if track is None:
-                track = Track(self._next_id, box, now)
+                track = Track(self._next_id, box, now, template=Template(self.faces))
                 self._next_id += 1
                 self.stats.tracks_started += 1
                 self._tracks.append(track)
@@ -161,6 +192,20 @@ class Tracker(Generic[T]):
     def offer(self, track: Track[T], match: Match, crop: T | None, now: datetime) -> None:
         """A face of ``track`` matched: keep it if it is the subject's best in the window."""
         self._offer(track, Face(track.box, match, crop), now)
+
+    def raise_alert(
+        self, track: Track[T], match: Match, crop: T | None, now: datetime
+    ) -> list[Alert[T]]:
+        """Track rule: ``track``'s template matched; the alert now, unless the track already
+        alerted for this subject or the subject is in its cool-down. ``crop`` must be the
+        caller's own copy of the best face (the track's is zeroed when the track ends)."""
+        if match.subject_ref in track.alerted:
+            self.stats.suppressed_same_track += 1
+            wipe(crop)
+            return []
+        at = track.template.crop_at or now
+        track.pending[match.subject_ref] = _Pending(now, match, crop, at)
+        return self._emit(track, match.subject_ref, now)
 
     def advance(self, now: datetime) -> list[Alert[T]]:
         """End of a frame: the alerts due now; tracks not seen for ``max_age`` end."""
@@ -208,9 +253,19 @@ class Tracker(Generic[T]):
         last = self._last_alert.get(ref)
         if last is not None and now - last < self.cooldown:
             self.stats.suppressed_cooldown += 1
+            wipe(pending.crop)
             return []
         self._last_alert[ref] = now
-        return [Alert(track.track_id, pending.match, pending.crop, pending.observed_at)]
+        return [
+            Alert(
+                track.track_id,
+                pending.match,
+                pending.crop,
+                pending.observed_at,
+                sized_at=track.sized_at,
+                raised_at=now,
+            )
+        ]
 
     def flush(self, now: datetime) -> list[Alert[T]]:
         """Emit everything pending (end of a finite source, shutdown)."""
@@ -224,7 +279,5 @@ class Tracker(Generic[T]):
         """Watchlist wiped or replaced: drop pending crops and cool-downs of old subjects; every
         track is embedded again against the new list."""
         for track in self._tracks:
-            track.pending.clear()
-            track.alerted.clear()
-            track.embed.reset()
+            track.forget()
         self._last_alert.clear()

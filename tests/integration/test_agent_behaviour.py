@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agent.config import MatchingSection
+from agent.core.template import Template
 from agent.io.identity import load_identity
 from agent.io.watchlist_store import WatchlistStore
 from agent.synthetic_vision import PALETTE, PROFILE_ID, colour_embedding
@@ -289,14 +291,22 @@ def test_strangers_leave_no_trace(
     assert int(counts["faces_detected"]) > 100  # three strangers in ~60 frames each
     assert counts["faces_discarded"] == counts["faces_detected"]
     assert counts["matches"] == "0"
+    # Each stranger's track filled its template (K faces) before it ended: the track decision
+    # held their embeddings and best crop in memory, which must not reach disk, log or broker.
+    faces = MatchingSection().template_faces
+    assert int(counts["faces_embedded"]) >= 3 * faces
     needles = []
     for colour in (1, 2, 3):
         vector = colour_embedding(colour)
-        needles += [
-            vector.tobytes(),
-            vector.astype(np.float16).tobytes(),
-            vector.astype(">f4").tobytes(),
-        ]
+        template: Template[None] = Template(faces)
+        for _ in range(faces):
+            template.add(vector, 0.5)
+        for held in (vector, template.vector()):  # a face's embedding, the track's template
+            needles += [
+                held.tobytes(),
+                held.astype(np.float16).tobytes(),
+                held.astype(">f4").tobytes(),
+            ]
         r, g, b = PALETTE[colour]
         needles.append(bytes([r, g, b] * 4))  # four pixels of the face texture
     haystacks = {str(p): p.read_bytes() for p in Path(node["state_dir"]).rglob("*") if p.is_file()}

@@ -15,7 +15,7 @@ from agent.core.tracker import Alert, Tracker
 from agent.frames import CameraFrames, MediaTimeline, WallTimeline
 from agent.io.capture import Capture
 from agent.io.sources import Frame
-from agent.pipeline import FramePipeline
+from agent.pipeline import FramePipeline, Rule
 from agent.status import About, Alarm, AlarmKind, assemble, summary_line
 from agent.synthetic_vision import ColourEmbedder, SquareDetector, colour_embedding, draw_face
 from protocol.entries import Entry
@@ -49,13 +49,18 @@ class Clip:
         pass
 
 
-def camera(count: int, timeline: MediaTimeline | WallTimeline) -> CameraFrames:
+def camera(
+    count: int, timeline: MediaTimeline | WallTimeline, rule: Rule = Rule.FRAME
+) -> CameraFrames:
     tracker: Tracker[U8] = Tracker(window=timedelta(seconds=10), cooldown=timedelta(hours=1))
-    pipeline = FramePipeline(SquareDetector(), ColourEmbedder(), QualityPolicy(10, 0, 1.0), tracker)
+    pipeline = FramePipeline(
+        SquareDetector(), ColourEmbedder(), QualityPolicy(10, 0, 1.0), tracker, rule=rule
+    )
     return CameraFrames(Capture(Clip(count), replay=True), pipeline, tracker, timeline)
 
 
 def test_a_replay_runs_on_the_clips_timeline_and_flushes_at_its_end() -> None:
+    """The one-frame rule: the window's best frame, flushed when the clip ends."""
     matcher = Matcher([Entry("WL-1", "wanted", None, colour_embedding(1)[None, :])], 0.5)
     frames = camera(6, MediaTimeline(NOW))
     emitted: list[Alert[U8]] = []
@@ -83,6 +88,32 @@ def test_a_replay_runs_on_the_clips_timeline_and_flushes_at_its_end() -> None:
     assert (report.matches, report.faces_discarded) == (1, 5)
     frames.stop(wall, emit)
     assert len(emitted) == 1  # nothing left to flush
+
+
+def test_the_track_rule_alerts_when_the_template_is_full_and_reports_the_time_to_alert() -> None:
+    matcher = Matcher([Entry("WL-1", "wanted", None, colour_embedding(1)[None, :])], 0.5)
+    frames = camera(6, MediaTimeline(NOW), Rule.TRACK)
+    emitted: list[Alert[U8]] = []
+
+    def emit(alerts: list[Alert[U8]]) -> list[str]:
+        emitted.extend(alerts)
+        return [f"e{len(emitted)}"] * len(alerts)
+
+    frames.start()
+    assert frames.status().report.time_to_alert_s == {}  # before the first alert: nothing
+    while not frames.ended:
+        frames.step(NOW + timedelta(days=3), matcher, emit)
+    # K = 3 faces: the first, then every 2nd frame (0.5 s each): decided on the 5th frame.
+    assert len(emitted) == 1 and emitted[0].raised_at == NOW + timedelta(seconds=2)
+    assert emitted[0].sized_at == NOW
+    report = frames.status().report
+    assert (report.faces_embedded, report.matches, report.faces_discarded) == (3, 1, 5)
+    # On the clip's timeline, plus this machine's time to process, sign and queue the frame.
+    timed = report.time_to_alert_s
+    assert set(timed) == {"last", "median"} and timed["last"] == timed["median"]
+    assert 2.0 <= timed["last"] < 2.0 + 30
+    frames.stop(NOW, emit)
+    assert len(emitted) == 1
 
 
 def test_live_frames_are_seen_when_processed() -> None:

@@ -14,7 +14,7 @@ from agent.core.matcher import Match, Matcher
 from agent.core.quality import FaceMeasure, QualityPolicy, measure, score
 from agent.core.schedule import Decision, EmbedPolicy, EmbedState, decide, record
 from agent.core.tracker import Tracker
-from agent.pipeline import FramePipeline
+from agent.pipeline import FramePipeline, Rule
 from agent.synthetic_vision import ColourEmbedder, SquareDetector, colour_embedding, draw_face
 from protocol.entries import Entry
 from tests.conftest import NOW
@@ -35,7 +35,7 @@ def test_a_new_track_is_embedded_and_then_held_until_something_improves() -> Non
     assert decide(state, 0.1, 11, alerted=False, policy=POLICY) is Decision.DUE
     record(state, 0.1, 11)  # a worse face re-embedded on schedule does not lower the bar
     assert (state.best, state.last_frame) == (0.5, 11)
-    assert [d.embed for d in Decision] == [True, True, True, False, False]
+    assert [d.embed for d in Decision] == [True, True, True, True, False, False]
 
 
 def test_an_alerted_track_is_never_embedded_and_zero_disables_the_timer() -> None:
@@ -106,10 +106,17 @@ def test_tracks_pushed_out_by_the_bound_are_cleared_too() -> None:
 # -- the pipeline: detection every frame, embedding when it pays ----------------------------
 
 
-def pipeline(schedule: EmbedPolicy, window: timedelta = timedelta(seconds=1)) -> FramePipeline:
+def pipeline(
+    schedule: EmbedPolicy, window: timedelta = timedelta(seconds=1), rule: Rule = Rule.FRAME
+) -> FramePipeline:
     tracker: Tracker[np.ndarray] = Tracker(window=window, cooldown=timedelta(hours=1))
     return FramePipeline(
-        SquareDetector(), ColourEmbedder(), QualityPolicy(10, 0, 1.0), tracker, schedule=schedule
+        SquareDetector(),
+        ColourEmbedder(),
+        QualityPolicy(10, 0, 1.0),
+        tracker,
+        schedule=schedule,
+        rule=rule,
     )
 
 

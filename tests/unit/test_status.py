@@ -97,6 +97,22 @@ def test_a_document_from_before_the_embedding_schedule_still_parses() -> None:
     assert status.report.dropped_fps == 0.0 and status.report.frames.detector == ""
 
 
+def test_the_time_to_alert_is_reported_once_there_was_an_alert() -> None:
+    timed = AGENT_DOCUMENT.replace(
+        b',"uptime_s"', b',"time_to_alert_s":{"last":0.75,"median":1.25},"uptime_s"'
+    )
+    status = parse_status(timed)
+    assert status.report is not None
+    assert status.report.frames.time_to_alert_s == {"last": 0.75, "median": 1.25}
+    assert encode_status(status) == timed
+    # Before the first alert the member is left out: the same bytes as before it existed.
+    before = parse_status(AGENT_DOCUMENT).report
+    assert before is not None and before.frames.time_to_alert_s == {}
+    for bad in (b'{"last":-1}', b'{"last":"1s"}', b"[1]"):
+        with pytest.raises(errors.RejectedInput):
+            parse_status(timed.replace(b'{"last":0.75,"median":1.25}', bad))
+
+
 def test_the_last_will_carries_only_state_and_name() -> None:
     will = offline_status("cam-01", "kx")
     assert will == b'{"device_id":"cam-01","site":"kx","state":"offline"}'

@@ -36,7 +36,7 @@ from agent.io.outbox import Outbox
 from agent.io.publisher import Publisher
 from agent.io.watchlist_store import WatchlistStore
 from agent.models import Vision
-from agent.pipeline import FramePipeline
+from agent.pipeline import FramePipeline, Rule
 from lfrkit.mqtt import MqttLink
 from protocol import hpke
 from protocol.entries import Entries, Entry
@@ -187,8 +187,10 @@ class Device:
         self.publisher = Publisher(self.outbox, self.link)
 
     def fresh_pipeline(self) -> FramePipeline:
-        """A new track state for every sample (window 0: a matched face alerts on the frame
-        that saw it; cool-down 0: the same subject alerts again in the next sample)."""
+        """A new track state for every sample (the one-frame rule with window 0: a matched
+        face alerts on the frame that saw it, so one frame measures the path from a frame to
+        its event; the track rule's wait for K faces is in tools/bench/walkthrough.py;
+        cool-down 0: the same subject alerts again in the next sample)."""
         tracker: Tracker[U8] = Tracker(window=timedelta(0), cooldown=timedelta(0))
         return FramePipeline(
             self.vision.detector,
@@ -196,6 +198,7 @@ class Device:
             self.quality,
             tracker,
             probe_margin=self.probe_margin,
+            rule=Rule.FRAME,
         )
 
     def enqueue(self, alerts: list[Alert[U8]]) -> None:
