@@ -160,6 +160,12 @@ def main() -> int:
     ap.add_argument("--peer-python", help="python of a venv with face_recognition installed")
     ap.add_argument("--out", type=Path, help="write results JSON here")
     ap.add_argument(
+        "--peer-from",
+        type=Path,
+        help="without --peer-python: carry the 'peer' section over from this earlier results "
+        "file (the peer's scores do not depend on our models; its timing is that run's)",
+    )
+    ap.add_argument(
         "--fusion",
         type=Path,
         help="fusion.py stats: also score every pair of "
@@ -210,6 +216,15 @@ def main() -> int:
         res["timing"] = timing(man, a.lfw, p, list(man.profiles), a.timing)
     if a.peer_python:
         res["peer"] = peer(a, p)
+    elif a.peer_from:
+        earlier = json.loads(a.peer_from.read_text())
+        if "peer" in earlier:
+            if earlier.get("pairs") != res["pairs"] or earlier.get("images") != res["images"]:
+                raise SystemExit(f"eval_lfw: {a.peer_from} scored other pairs or images")
+            res["peer"] = {
+                **earlier["peer"],
+                "carried_over": f"from an earlier run ({a.peer_from.name}), same pairs and folds",
+            }
     text = json.dumps(res, indent=2)
     print(text)
     if a.out:

@@ -144,15 +144,19 @@ def build_manifest(
                 "fused score exceeded by 0.1 % of impostor pairs among the calibration faces "
                 "(not the evaluation pairs); the operating threshold is a policy decision"
             )
+        pid = profile_id(blocks, models)
+        # eval_lfw.py's LFW figures and timing describe the profile it measured: attach them only
+        # while that is still this profile (its id), never to a changed profile of the same name.
+        measured = results.get("profiles", {}).get(name, {}).get("id") == pid
         profiles[name] = {
-            "id": profile_id(blocks, models),
+            "id": pid,
             "detector": p["detector"],
             "blocks": blocks,
             "dim": sum(models[b["model"]]["dim"] for b in p["blocks"]),
-            **({"lfw": results["profiles"][name]} if name in results.get("profiles", {}) else {}),
+            **({"lfw": results["profiles"][name]} if measured else {}),
             **(
                 {"per_face_ms_here": results["timing"][name]}
-                if name in results.get("timing", {})
+                if measured and name in results.get("timing", {})
                 else {}
             ),
             **extra,

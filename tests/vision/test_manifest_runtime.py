@@ -48,6 +48,27 @@ def test_profile_id_changes_with_weights(manifest: Manifest) -> None:
     assert profile_id(changed, raw["models"]) != manifest.profile("accurate").id
 
 
+def test_profile_id_changes_with_flip(manifest: Manifest) -> None:
+    # Flip averaging changes every embedding, so a watchlist made with it must not match a
+    # device without it (and the other way round): the flag is part of the id.
+    raw = json.loads((MODELS / "MANIFEST.json").read_text())
+    for name in ("fast", "accurate"):
+        blocks = raw["profiles"][name]["blocks"]
+        toggled = [{**b, "flip": not b["flip"]} for b in blocks]
+        assert profile_id(toggled, raw["models"]) != manifest.profile(name).id
+
+
+def test_profile_measurements_belong_to_the_profile(manifest: Manifest) -> None:
+    # LFW figures and timing in a profile were measured on that profile (its id), not carried
+    # over from an earlier profile of the same name.
+    raw = json.loads((MODELS / "MANIFEST.json").read_text())
+    for name, prof in raw["profiles"].items():
+        if "lfw" in prof:
+            assert prof["lfw"]["id"] == manifest.profile(name).id
+        else:
+            assert "per_face_ms_here" not in prof
+
+
 def test_edited_profile_id_is_rejected(tmp_path: Path) -> None:
     raw = json.loads((MODELS / "MANIFEST.json").read_text())
     raw["profiles"]["fast"]["id"] = "0" * 64

@@ -95,7 +95,7 @@ def per_stage(doc: dict[str, Any]) -> list[str]:
         table(STAGE_HEADER, rows),
         "",
         "Stages on a 720p frame with one 160 px face; `embed` is the whole profile (three "
-        "models, each on the face and its mirror image). Publishing: one signed event "
+        "models, one run each: no flip averaging). Publishing: one signed event "
         f"({pub['facts']['event_bytes']:,} bytes with its sealed probe) at a time through the "
         "agent's Outbox, Publisher and MqttLink to Mosquitto on 127.0.0.1 (TLS, client "
         f"certificates, QoS 1); outbox on {pub['facts']['outbox']}. The bench looks for the "

@@ -1,5 +1,6 @@
 """Every image through the device's own pipeline (detect -> align -> embed), in worker
-processes: each model once per face, the profiles composed from its blocks."""
+processes: each model once per face (per flip setting the profiles use), the profiles
+composed from their blocks."""
 
 from __future__ import annotations
 
@@ -28,8 +29,11 @@ def _init() -> None:
     # Each model runs once per face; the profiles are composed from the blocks exactly as
     # ProfileEmbedder does (sqrt(weight) * unit block, concatenated).
     _STATE["profiles"] = {p: manifest.profile(p) for p in PROFILES}
-    models = {b.model for p in PROFILES for b in manifest.profile(p).blocks} | {FLOAT_MODEL}
-    _STATE["models"] = {m: ModelEmbedder.from_manifest(manifest, m, 1) for m in models}
+    # (model, flip averaging) as each profile's blocks ask; the float reference as `fast` does.
+    views = {(b.model, b.flip) for p in PROFILES for b in manifest.profile(p).blocks}
+    views.add((FLOAT_MODEL, manifest.profile("fast").blocks[0].flip))
+    _STATE["views"] = views
+    _STATE["models"] = {m: ModelEmbedder.from_manifest(manifest, m, 1) for m, _ in views}
 
 
 def _embed(path: str) -> tuple[str, dict[str, F32] | None]:
@@ -41,17 +45,18 @@ def _embed(path: str) -> tuple[str, dict[str, F32] | None]:
     face = pick_central(_STATE["detector"].detect(image), image.shape[1], image.shape[0])
     if face is None:
         return path, None
+    crops = {name: model.crop(image, face) for name, model in _STATE["models"].items()}
     blocks = {
-        name: model.embed_crop(model.crop(image, face), flip=True)
-        for name, model in _STATE["models"].items()
+        (name, flip): _STATE["models"][name].embed_crop(crops[name], flip=flip)
+        for name, flip in _STATE["views"]
     }
     out = {
         p: np.concatenate(
-            [np.sqrt(b.weight) * blocks[b.model] for b in _STATE["profiles"][p].blocks]
+            [np.sqrt(b.weight) * blocks[b.model, b.flip] for b in _STATE["profiles"][p].blocks]
         ).astype(np.float32)
         for p in PROFILES
     }
-    out["mobilefacenet_float32"] = blocks[FLOAT_MODEL]
+    out["mobilefacenet_float32"] = next(v for (m, _), v in blocks.items() if m == FLOAT_MODEL)
     return path, out
 
 
