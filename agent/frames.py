@@ -183,6 +183,7 @@ class CameraFrames:
             stage_cpu_s=dict(counters.cpu_s),
             detector=self._detector_in_use(),
             time_to_alert_s=self._time_to_alert_summary(),
+            tracks_started=self.tracker.stats.tracks_started,
         )
         alarms: tuple[Alarm, ...] = ()
         if camera.camera_errors:

@@ -401,7 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _officer_commands(sub)
 
-    p = sub.add_parser("report", help="pilot assessment per site and day (Markdown + PNG)")
+    p = sub.add_parser(
+        "report",
+        help="pilot assessment per site, day and person (Markdown; charts need matplotlib)",
+    )
     p.add_argument("--db", default="sqlite:///alerts.db")
     p.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR")
     p.set_defaults(handler=_report)

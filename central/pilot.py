@@ -1,7 +1,10 @@
 """The pilot's assessment from the alert store: report, export, retention.
 
-- ``report``: per site and day, faces processed (from the devices' privacy counters), alerts,
-  outcomes, false alerts per 1,000 faces, time to adjudication; Markdown + PNG charts.
+- ``report``: per site and day, people seen (the devices' face tracks: one per person per
+  appearance in view) and faces processed (from the devices' privacy counters), alerts,
+  outcomes, false alerts per 1,000 people, alerts per camera-hour, the devices' median time to
+  alert, time to adjudication; Markdown, and PNG charts when matplotlib is installed
+  (``pip install 'lfr-edge[charts]'``; without it the report says so and keeps the tables).
 - ``export``: alerts and outcomes as CSV or JSON, probe images only when asked.
 - ``purge``: alerts and counters past retention are deleted after their day's numbers are
   folded into ``daily_stats``, so the report keeps only aggregates for those days.
@@ -13,8 +16,10 @@ import base64
 import csv
 import io
 import json
+import logging
+import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,10 +30,16 @@ from protocol.encoding import format_time, parse_time
 from protocol.event import open_probe, parse_stored_event
 from protocol.keys import HpkePrivateKey
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Day:
     faces: int = 0
+    people: int = 0  # face tracks started: people seen, once per appearance
+    people_partial: bool = False  # a device did not report its tracks: people undercounted
+    device_seconds: float = 0.0  # camera time covered by status snapshots
+    time_to_alert: list[float] = field(default_factory=list)  # device-reported medians
     alerts: int = 0
     confirmed: int = 0
     false_alerts: int = 0
@@ -40,31 +51,56 @@ class Day:
     def false_per_1000_faces(self) -> float | None:
         return 1000 * self.false_alerts / self.faces if self.faces else None
 
+    @property
+    def false_per_1000_people(self) -> float | None:
+        return 1000 * self.false_alerts / self.people if self.people else None
 
-def _faces_per_day(store: AlertStore) -> dict[tuple[str, str], int]:
-    """Faces detected per (site, day): sum of counter increases between status snapshots
-    (a smaller uptime means the agent restarted and its counters began again at 0)."""
+    @property
+    def alerts_per_hour(self) -> float | None:
+        return 3600 * self.alerts / self.device_seconds if self.device_seconds else None
+
+    @property
+    def median_time_to_alert(self) -> float | None:
+        return statistics.median(self.time_to_alert) if self.time_to_alert else None
+
+
+def _increase(previous: int | None, now: int, restarted: bool) -> int:
+    """A counter's increase since the previous snapshot: after a restart it began again at 0;
+    the first snapshot of a device counts nothing (what came before it is unknown)."""
+    if previous is None:
+        return 0
+    return now if restarted or now < previous else now - previous
+
+
+def _counters(store: AlertStore, days: dict[tuple[str, str], Day]) -> None:
+    """Faces, people and camera time per (site, day) from the increases between a device's
+    status snapshots (a smaller uptime means the agent restarted)."""
     rows = store.rows(
-        "SELECT device_id, site, at, uptime_s, faces_detected FROM "
-        "status_snapshots ORDER BY device_id, at"
+        "SELECT device_id, site, at, uptime_s, faces_detected, tracks_started, "
+        "time_to_alert_s FROM status_snapshots ORDER BY device_id, at"
     )
-    out: dict[tuple[str, str], int] = defaultdict(int)
-    last: dict[str, tuple[int, int]] = {}
-    for device, site, at, uptime, faces in rows:
+    last: dict[str, tuple[int | None, int | None, int | None]] = {}
+    for device, site, at, uptime, faces, tracks, timed in rows:
+        day = days[(str(site), str(at)[:10])]
         previous = last.get(device)
-        if previous is None or uptime < previous[0] or faces < previous[1]:
-            delta = int(faces) if previous is not None else 0
+        before_uptime, before_faces, before_tracks = previous or (None, None, None)
+        restarted = before_uptime is not None and int(uptime) < before_uptime
+        day.faces += _increase(before_faces, int(faces), restarted)
+        day.device_seconds += _increase(before_uptime, int(uptime), restarted)
+        if tracks is None:
+            day.people_partial = True
         else:
-            delta = int(faces) - previous[1]
-        last[device] = (int(uptime), int(faces))
-        out[(str(site), str(at)[:10])] += delta
-    return out
+            if previous is not None and before_tracks is None and restarted:
+                before_tracks = 0  # upgraded to a version that counts: it began at 0
+            day.people += _increase(before_tracks, int(tracks), restarted)
+        if timed is not None:
+            day.time_to_alert.append(float(timed))
+        last[device] = (int(uptime), int(faces), None if tracks is None else int(tracks))
 
 
 def _live_days(store: AlertStore) -> dict[tuple[str, str], Day]:
     days: dict[tuple[str, str], Day] = defaultdict(Day)
-    for (site, day), faces in _faces_per_day(store).items():
-        days[(site, day)].faces += faces
+    _counters(store, days)
     first_decision = dict(
         store.rows("SELECT event_id, MIN(decided_at) FROM adjudications GROUP BY event_id")
     )
@@ -88,8 +124,8 @@ def _live_days(store: AlertStore) -> dict[tuple[str, str], Day]:
 def collect(store: AlertStore) -> dict[tuple[str, str], Day]:
     days = _live_days(store)
     for row in store.rows(
-        "SELECT site, day, faces, alerts, confirmed, false_alerts, "
-        "no_action, adjudicated, adjudication_seconds FROM daily_stats"
+        "SELECT site, day, faces, alerts, confirmed, false_alerts, no_action, adjudicated, "
+        "adjudication_seconds, people, device_seconds, time_to_alert_s FROM daily_stats"
     ):
         day = days[(str(row[0]), str(row[1]))]
         day.faces += int(row[2])
@@ -99,11 +135,27 @@ def collect(store: AlertStore) -> dict[tuple[str, str], Day]:
         day.no_action += int(row[6])
         day.adjudicated += int(row[7])
         day.adjudication_seconds += float(row[8])
+        day.people += int(row[9])
+        day.device_seconds += float(row[10])
+        if row[11] is not None:
+            day.time_to_alert.append(float(row[11]))
     return dict(sorted(days.items()))
 
 
+CHARTS_MISSING = (
+    "Charts left out: matplotlib is not installed (pip install 'lfr-edge[charts]' on this "
+    "machine to draw them); the tables above are complete."
+)
+
+
 def _charts(days: dict[tuple[str, str], Day], out: Path) -> list[str]:
-    import matplotlib
+    """The PNG charts, or [] when matplotlib is missing (a plain install of the central
+    tools: the report is the tables; the charts are an extra)."""
+    try:
+        import matplotlib
+    except ImportError:
+        log.warning("pilot report: matplotlib missing, charts left out")
+        return []
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -129,16 +181,20 @@ def _charts(days: dict[tuple[str, str], Day], out: Path) -> list[str]:
     fig.savefig(out / "pilot_alerts.png", dpi=110)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(max(5, len(labels) * 1.2), 4))
-    ax.bar(labels, [v.faces for v in values], color="#468")
-    ax.set_ylabel("faces processed")
+    ax.bar(labels, [v.people for v in values], color="#468")
+    ax.set_ylabel("people seen")
     ax2 = ax.twinx()
-    ax2.plot(labels, [v.false_per_1000_faces or 0 for v in values], "o-", color="#c33")
-    ax2.set_ylabel("false alerts per 1,000 faces", color="#c33")
-    ax.set_title("Faces processed and false alert rate")
+    ax2.plot(labels, [v.false_per_1000_people or 0 for v in values], "o-", color="#c33")
+    ax2.set_ylabel("false alerts per 1,000 people", color="#c33")
+    ax.set_title("People seen and false alert rate")
     fig.tight_layout()
-    fig.savefig(out / "pilot_faces.png", dpi=110)
+    fig.savefig(out / "pilot_people.png", dpi=110)
     plt.close(fig)
-    return ["pilot_alerts.png", "pilot_faces.png"]
+    return ["pilot_alerts.png", "pilot_people.png"]
+
+
+def _number(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
 
 
 def report(store: AlertStore, out: Path) -> Path:
@@ -148,33 +204,62 @@ def report(store: AlertStore, out: Path) -> Path:
         "# Pilot assessment",
         "",
         f"Generated {format_time(datetime.now(UTC).replace(microsecond=0))} from the "
-        "alert store. Faces are counted by the devices and reported as numbers only.",
+        "alert store. People are counted by the devices as face tracks (one per person per "
+        "appearance in view; a person who leaves and comes back counts again), faces as "
+        "detections; both arrive as numbers only. Rates per person are what an officer and "
+        "a passer-by experience: per detection they would be smaller by about frames per "
+        "second x seconds in view. Alerts per hour are per camera-hour of status reported; "
+        "time to alert is the devices' median from a face reaching the minimum size to its "
+        "event queued.",
         "",
-        "| site | day | faces | alerts | confirmed | false alerts | no action | awaiting |"
-        " false alerts / 1,000 faces | mean time to adjudication |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| site | day | people seen | faces | alerts | confirmed | false alerts | no action |"
+        " awaiting | false alerts / 1,000 people | alerts / camera-hour | time to alert |"
+        " mean time to adjudication |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     total = Day()
     for (site, day), v in days.items():
-        rate = f"{v.false_per_1000_faces:.2f}" if v.false_per_1000_faces is not None else "-"
+        people = f"{v.people}{'*' if v.people_partial else ''}"
         wait = f"{v.adjudication_seconds / v.adjudicated / 60:.1f} min" if v.adjudicated else "-"
+        tta = v.median_time_to_alert
         lines.append(
-            f"| {site} | {day} | {v.faces} | {v.alerts} | {v.confirmed} | "
-            f"{v.false_alerts} | {v.no_action} | {v.alerts - v.adjudicated} | {rate} "
-            f"| {wait} |"
+            f"| {site} | {day} | {people} | {v.faces} | {v.alerts} | {v.confirmed} | "
+            f"{v.false_alerts} | {v.no_action} | {v.alerts - v.adjudicated} | "
+            f"{_number(v.false_per_1000_people, '.2f')} | {_number(v.alerts_per_hour, '.2f')} "
+            f"| {'-' if tta is None else f'{tta:.1f} s'} | {wait} |"
         )
-        for name in ("faces", "alerts", "confirmed", "false_alerts", "no_action", "adjudicated"):
+        for name in (
+            "faces",
+            "people",
+            "device_seconds",
+            "alerts",
+            "confirmed",
+            "false_alerts",
+            "no_action",
+            "adjudicated",
+        ):
             setattr(total, name, getattr(total, name) + getattr(v, name))
+        total.people_partial |= v.people_partial
+        total.time_to_alert += v.time_to_alert
     precision = f"{100 * total.confirmed / total.adjudicated:.1f} %" if total.adjudicated else "-"
     lines += [
         "",
-        f"In all: {total.faces} faces, {total.alerts} alerts, {total.confirmed} "
-        f"confirmed, {total.false_alerts} false alerts; share of adjudicated alerts "
-        f"confirmed: {precision}.",
+        f"In all: {total.people} people seen ({total.faces} faces), {total.alerts} alerts, "
+        f"{total.confirmed} confirmed, {total.false_alerts} false alerts, "
+        f"{_number(total.false_per_1000_people, '.2f')} false alerts per 1,000 people, "
+        f"{_number(total.alerts_per_hour, '.2f')} alerts per camera-hour; share of "
+        f"adjudicated alerts confirmed: {precision}.",
         "",
     ]
+    if total.people_partial:
+        lines += [
+            "\\* A device on this day does not report people seen (software before "
+            "`tracks_started`): people are undercounted and the rate per person overstated.",
+            "",
+        ]
     if days:
-        lines += [f"![{name}]({name})" for name in _charts(days, out)]
+        charts = _charts(days, out)
+        lines += [f"![{name}]({name})" for name in charts] if charts else [CHARTS_MISSING]
     path = out / "pilot.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -237,14 +322,18 @@ def purge(store: AlertStore, older_than: timedelta, now: datetime) -> tuple[int,
             continue
         store.execute(
             "INSERT INTO daily_stats (site, day, faces, alerts, confirmed, false_alerts, "
-            "no_action, adjudicated, adjudication_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "no_action, adjudicated, adjudication_seconds, people, device_seconds, "
+            "time_to_alert_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (site, day) DO UPDATE SET faces = daily_stats.faces + "
             "excluded.faces, alerts = daily_stats.alerts + excluded.alerts, confirmed = "
             "daily_stats.confirmed + excluded.confirmed, false_alerts = "
             "daily_stats.false_alerts + excluded.false_alerts, no_action = "
             "daily_stats.no_action + excluded.no_action, adjudicated = "
             "daily_stats.adjudicated + excluded.adjudicated, adjudication_seconds = "
-            "daily_stats.adjudication_seconds + excluded.adjudication_seconds",
+            "daily_stats.adjudication_seconds + excluded.adjudication_seconds, people = "
+            "daily_stats.people + excluded.people, device_seconds = daily_stats.device_seconds "
+            "+ excluded.device_seconds, time_to_alert_s = COALESCE(excluded.time_to_alert_s, "
+            "daily_stats.time_to_alert_s)",
             (
                 site,
                 day,
@@ -255,6 +344,9 @@ def purge(store: AlertStore, older_than: timedelta, now: datetime) -> tuple[int,
                 v.no_action,
                 v.adjudicated,
                 v.adjudication_seconds,
+                v.people,
+                v.device_seconds,
+                v.median_time_to_alert,
             ),
         )
     store.execute(

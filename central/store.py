@@ -50,6 +50,14 @@ _V3 = """CREATE TABLE officers (
             action TEXT NOT NULL, event_id TEXT, client TEXT NOT NULL, detail TEXT NOT NULL);
         CREATE INDEX audit_event ON audit (event_id)"""
 
+# Version 4 (issue 16 §4): people seen (the devices' track counts; NULL from a device that does
+# not report them) and the device-reported median time to alert, and their daily aggregates.
+_V4 = """ALTER TABLE status_snapshots ADD COLUMN tracks_started BIGINT;
+        ALTER TABLE status_snapshots ADD COLUMN time_to_alert_s DOUBLE PRECISION;
+        ALTER TABLE daily_stats ADD COLUMN people BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE daily_stats ADD COLUMN device_seconds DOUBLE PRECISION NOT NULL DEFAULT 0;
+        ALTER TABLE daily_stats ADD COLUMN time_to_alert_s DOUBLE PRECISION"""
+
 _MIGRATIONS: dict[str, list[str]] = {
     "sqlite": [
         """CREATE TABLE alerts (
@@ -68,6 +76,7 @@ _MIGRATIONS: dict[str, list[str]] = {
         CREATE TABLE rejections (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);""",
         _V2,
         _V3.format(serial="INTEGER"),  # INTEGER PRIMARY KEY: SQLite's rowid, never reused
+        _V4,
     ],
     "postgresql": [
         """CREATE TABLE alerts (
@@ -86,6 +95,7 @@ _MIGRATIONS: dict[str, list[str]] = {
         CREATE TABLE rejections (reason TEXT PRIMARY KEY, count BIGINT NOT NULL);""",
         _V2,
         _V3.format(serial="BIGSERIAL"),
+        _V4,
     ],
 }
 
@@ -325,11 +335,19 @@ class AlertStore:
             )
         except (KeyError, TypeError, ValueError):
             return  # an offline will or a partial document carries no counters
+        # Optional members (issue 16 §4): older devices send neither.
+        tracks = doc.get("tracks_started")
+        timed = doc.get("time_to_alert_s")
+        median = timed.get("median") if isinstance(timed, dict) else None
         self._execute(
             "INSERT INTO status_snapshots (device_id, site, at, uptime_s, frames, "
-            "faces_detected, faces_discarded, matches) VALUES (?, ?, ?, ?, ?, ?, ?, "
-            "?) ON CONFLICT (device_id, at) DO NOTHING",
-            row,
+            "faces_detected, faces_discarded, matches, tracks_started, time_to_alert_s) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, at) DO NOTHING",
+            (
+                *row,
+                int(tracks) if isinstance(tracks, int) else None,
+                float(median) if isinstance(median, int | float) else None,
+            ),
         )
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

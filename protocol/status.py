@@ -71,8 +71,16 @@ REPORT_MEMBERS = frozenset(
 )
 # Added with the embedding schedule and the per-camera detector (issue 15) and the track
 # decision (issue 16, the time to alert); absent from older devices' documents.
+# tracks_started (issue 16 §4): people seen, for the pilot report's rates per person.
 LATER_MEMBERS = frozenset(
-    {"dropped_fps", "faces_embedded", "stage_cpu_s", "detector", "time_to_alert_s"}
+    {
+        "dropped_fps",
+        "faces_embedded",
+        "stage_cpu_s",
+        "detector",
+        "time_to_alert_s",
+        "tracks_started",
+    }
 )
 _REJECTION_MEMBERS = frozenset({"what", "reason", "at"})
 
@@ -142,15 +150,20 @@ class FramesReport:
     # Seconds from a face first reaching the minimum size to its event queued: "last" and
     # "median" of the device's recent alerts; empty before the first alert.
     time_to_alert_s: Mapping[str, float] = field(default_factory=dict)
+    # Face tracks started since start: people seen (one per appearance in view), the
+    # denominator of false alerts per 1,000 people in the pilot report. None: not reported.
+    tracks_started: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         # Omitted before the first alert, so a device that never alerted writes the same bytes
         # as before the member existed.
-        timed = {}
+        timed: dict[str, Any] = {}
         if self.time_to_alert_s:
             timed["time_to_alert_s"] = {
                 k: round(v, 3) for k, v in sorted(self.time_to_alert_s.items())
             }
+        if self.tracks_started is not None:
+            timed["tracks_started"] = self.tracks_started
         return {
             "frames": self.frames,
             "faces_detected": self.faces_detected,
@@ -286,6 +299,7 @@ def _report(obj: Mapping[str, Any], fields: Fields) -> Report:
             time_to_alert_s=(
                 _mapping(obj, "time_to_alert_s", _is_seconds) if "time_to_alert_s" in obj else {}
             ),
+            tracks_started=_count(fields, "tracks_started") if "tracks_started" in obj else None,
         ),
         events=EventsReport(
             events_published=_count(fields, "events_published"),

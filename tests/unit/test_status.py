@@ -231,3 +231,16 @@ def test_hostile_members_only_ever_raise_rejected_input(doc: dict[str, Any]) -> 
 @given(json_values)
 def test_any_json_only_ever_raises_rejected_input(value: Any) -> None:
     only_rejections(lambda: parse_status(canonical_json(value)))
+
+
+def test_people_seen_travel_as_tracks_started_and_older_documents_lack_them() -> None:
+    counted = AGENT_DOCUMENT.replace(b',"uptime_s"', b',"tracks_started":42,"uptime_s"')
+    status = parse_status(counted)
+    assert status.report is not None and status.report.frames.tracks_started == 42
+    assert encode_status(status) == counted
+    older = parse_status(AGENT_DOCUMENT).report
+    assert older is not None and older.frames.tracks_started is None
+    assert encode_status(parse_status(AGENT_DOCUMENT)) == AGENT_DOCUMENT  # same bytes as before
+    for bad in (b"-1", b'"42"', b"1.5"):
+        with pytest.raises(errors.RejectedInput):
+            parse_status(counted.replace(b'"tracks_started":42', b'"tracks_started":' + bad))

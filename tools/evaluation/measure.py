@@ -32,6 +32,7 @@ from tools.evaluation.metrics import (
     tar_at_far,
     ten_fold_accuracy,
 )
+from tools.evaluation.template_run import from_embedded
 from tools.report import cpu_seconds
 
 NAMES = (*PROFILES, "mobilefacenet_float32")
@@ -82,7 +83,9 @@ def evaluate(
         name: recommend(operating[name], noise[name]) for name in PROFILES if name in operating
     }
     marks = det_marks(found)
+    template = from_embedded(lfw, embedded, bootstrap) if not limit else None
     return {
+        "template": template,
         "images": len(images),
         "no_face": sum(v is None for v in embedded.values()),
         "verification": verification,

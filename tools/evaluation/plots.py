@@ -11,7 +11,9 @@ from tools.evaluation.embedding import PROFILES
 from tools.report import finish, pyplot, save
 
 
-def det_plot(det: dict[str, dict[str, Any]], path: Path) -> None:
+def det_plot(
+    det: dict[str, dict[str, Any]], path: Path, title: str = "LFW 1:N identification, DET"
+) -> None:
     """DET curves, one per embedder (``fpir``, ``fnir``), with its ``marks`` (x, y, label)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
@@ -37,7 +39,7 @@ def det_plot(det: dict[str, dict[str, Any]], path: Path) -> None:
         fig,
         ax,
         path,
-        title="LFW 1:N identification, DET",
+        title=title,
         x="FPIR (non-mated searches returning a candidate)",
         y="FNIR (mated searches missed)",
     )
