@@ -57,10 +57,12 @@ def _seal(args: argparse.Namespace) -> int:
     _check_quality(entries, args.min_quality)
     threshold, why = _threshold(args, entries)
     now = datetime.now(UTC)
+    state = OpsState(args.state or authority.root / "ops-state.json")
     version = args.version
     if version is None:
-        state = OpsState(args.state or authority.root / "ops-state.json")
         version = state.reserve(device.device_id, "watchlist_version")
+    elif version > state.get(device.device_id, "watchlist_version"):
+        state.set(device.device_id, "watchlist_version", version)  # never issued again
     bundle = seal_bundle(
         entries,
         device_id=device.device_id,
@@ -192,6 +194,9 @@ def _sign(args: argparse.Namespace) -> int:
     print(f"your key:    {kid}")
     if kid in signed:
         raise UsageError(f"key {kid} has already signed {args.file}")
+    expires = draft.header.expires_at if what == "watchlist" else draft.command.expires_at
+    if datetime.now(UTC) >= expires:
+        raise UsageError(f"{args.file} expired at {format_time(expires)}: not signed")
     if not args.yes and not _confirm(f"sign this {what} with {kid}?"):
         raise UsageError("not signed (not confirmed; --yes for scripts)")
     add = add_bundle_signature if what == "watchlist" else add_command_signature
@@ -277,17 +282,22 @@ def _send(args: argparse.Namespace) -> int:
     data = read_bounded(args.file, DEFAULT_LIMITS.bundle_bytes, "signed file")
     what, _, _, draft = _describe(data)
     if what == "watchlist":
-        device_id, number, action, detail = (
-            draft.header.device_id,
-            draft.header.version,
+        h = draft.header
+        device_id, site, number, action, detail = (
+            h.device_id,
+            h.site,
+            h.version,
             None,
-            draft.header.deployment_id,
+            h.deployment_id,
         )
-        typ, limit = WATCHLIST_TYP, DEFAULT_LIMITS.bundle_bytes
+        typ, limit, expires = WATCHLIST_TYP, DEFAULT_LIMITS.bundle_bytes, h.expires_at
     else:
         c = draft.command
-        device_id, number, action, detail = c.device_id, c.counter, c.action, c.action.value
-        typ, limit = COMMAND_TYP, DEFAULT_LIMITS.command_bytes
+        device_id, site, number, action = c.device_id, c.site, c.counter, c.action
+        detail = c.action.value
+        typ, limit, expires = COMMAND_TYP, DEFAULT_LIMITS.command_bytes, c.expires_at
+    if datetime.now(UTC) >= expires:
+        raise UsageError(f"{args.file}: not sent: it expired at {format_time(expires)}")
     # The devices' own check, against the trust they pin: a file short of the threshold is
     # refused here, not published for every device to refuse.
     jws = parse_general(data, typ, what, limit, DEFAULT_LIMITS.signatures, min_signatures=0)
@@ -296,6 +306,10 @@ def _send(args: argparse.Namespace) -> int:
     except RejectedInput as exc:
         raise UsageError(f"{args.file}: not sent: {exc}") from None
     device = select_devices(registry, [device_id], None)[0]
+    if device.site != site:
+        raise UsageError(
+            f"{args.file}: not sent: it names site {site!r}; {device_id} is at {device.site!r}"
+        )
     _audit(args, AuditRecord("sent", what, device_id, number, detail, "", draft.payload_sha256))
     link = _connect(args, authority)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,7 @@ from protocol.entries import encode_sealed_plaintext
 from protocol.jws import parse_general, require_threshold, sign_general
 from protocol.watchlist import TYP as WATCHLIST_TYP
 from protocol.watchlist import WatchlistHeader, add_bundle_signature, read_draft
-from provisioning.authority import Authority
+from provisioning.authority import Authority, load_ops_signer
 from tests.conftest import EMBEDDER, NOW, TEST_THRESHOLD, Fleet, make_entries
 from tests.unit.test_cli_foundation import enrolled, install, seal  # noqa: F401 - fixture
 from tests.unit.test_watchlist_bundle import open_as_device
@@ -193,3 +193,20 @@ def test_a_command_file_short_of_the_threshold_is_not_sent(
         ("command", "pause", 1),
         ("command", "pause", 1),
     ]
+
+
+def test_an_expired_command_file_is_neither_signed_nor_sent(
+    enrolled: Path,  # noqa: F811 - fixture
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    issued = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    stale = Command("cam-01", "kx", Action.WIPE, 1, issued, issued + timedelta(hours=1))
+    Path("wipe.jws").write_bytes(
+        sign_command(stale, [load_ops_signer(Path("auth/ops-1.key"))], allow_unsigned=True)
+    )
+    capsys.readouterr()
+    assert _sign("wipe.jws", "ops-2", "--yes") == 2
+    assert "expired at" in capsys.readouterr().err
+    send = ["send", "wipe.jws", "--authority", "auth", "--client-cert", "nowhere.crt"]
+    assert watchlist_main(send) == 2
+    assert "not sent: it expired" in capsys.readouterr().err
