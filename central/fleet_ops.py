@@ -349,6 +349,19 @@ def send_command(
             # A wipe fan-out reaches every other device even if one fails (finding 2).
             _failed(outcome, exc)
 
+    wait_for(
+        link,
+        outcomes,
+        statuses,
+        what="command",
+        done=_command_done(action),
+        timeout=timeout,
+        keys=device_keys(devices),
+    )
+    return outcomes
+
+
+def _command_done(action: Action) -> Callable[[DeviceStatus, Outcome], bool]:
     def done(status: DeviceStatus, outcome: Outcome) -> bool:
         watchlist = _watchlist(status)
         if watchlist is None or watchlist.command_counter < outcome.wanted:
@@ -357,16 +370,49 @@ def send_command(
             return watchlist.version is None
         return status.state is (State.PAUSED if action is Action.PAUSE else State.ONLINE)
 
+    return done
+
+
+def send_signed(
+    link: MqttLink,
+    device: DeviceRecord,
+    data: bytes,
+    state: OpsState,
+    *,
+    number: int,
+    action: Action | None,
+    timeout: float = 60.0,
+) -> Outcome:
+    """Push a bundle (``action`` None) or a command signed elsewhere (``lfr-watchlist sign``)
+    to its device and wait for it. The caller has checked the signatures against the pinned
+    threshold. Its version or counter was reserved in an ops state when it was made; this
+    state is raised to it too, so this workstation never issues that number again."""
+    key = "watchlist_version" if action is None else "command_counter"
+    if number > state.get(device.device_id, key):
+        state.set(device.device_id, key, number)
+    statuses = read_statuses(link, [device])
+    _warn_alarms(state, statuses)
+    now = datetime.now(UTC).replace(microsecond=0)
+    outcome = Outcome(device.device_id, number, sent_at=now)
+    if action is None:
+        mid = link.publish(topic(device, Kind.WATCHLIST), data, retain=True)
+        _refused_by_broker(link, mid, "watchlist", device.device_id)
+    else:
+        mid = link.publish(topic(device, Kind.COMMAND), data, retain=True)
+        _refused_by_broker(link, mid, "command", device.device_id)
+        if action is Action.WIPE:
+            mid = link.publish(topic(device, Kind.WATCHLIST), b"", retain=True)
+            _refused_by_broker(link, mid, "cleared watchlist", device.device_id)
     wait_for(
         link,
-        outcomes,
+        [outcome],
         statuses,
-        what="command",
-        done=done,
+        what="watchlist" if action is None else "command",
+        done=_installed if action is None else _command_done(action),
         timeout=timeout,
-        keys=device_keys(devices),
+        keys=device_keys([device]),
     )
-    return outcomes
+    return outcome
 
 
 def table(rows: list[list[str]]) -> str:

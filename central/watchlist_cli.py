@@ -20,15 +20,20 @@ from central.fleet_ops import (
     send_command,
     table,
 )
+from central.signing_audit import DEFAULT_PATH, AuditRecord, append
 from lfrkit.console import EXIT_OK, UsageError, host_port, parse_duration, run
 from lfrkit.files import atomic_write, read_bounded
 from lfrkit.mqtt import MqttError, MqttLink, MqttSettings
 from protocol import hpke
-from protocol.command import Action
+from protocol.command import MAX_VALIDITY, Action, read_command_draft
+from protocol.command import TYP as COMMAND_TYP
+from protocol.encoding import format_time
 from protocol.entries import DTYPES, Entries, dump_entries_file, parse_entries_file
+from protocol.errors import RejectedInput
 from protocol.limits import DEFAULT_LIMITS
 from protocol.topics import Kind, fleet_filter
-from protocol.watchlist import MatchThreshold, seal_bundle
+from protocol.watchlist import TYP as WATCHLIST_TYP
+from protocol.watchlist import MatchThreshold, read_draft, seal_bundle
 from provisioning.authority import Authority, load_ops_signer
 from provisioning.registry import DeviceRecord, Registry
 
@@ -42,28 +47,28 @@ def _seal(args: argparse.Namespace) -> int:
     device = registry.get(args.device)
     if device.status != "active":
         raise UsageError(f"device {args.device} is {device.status}; not sealing to it")
-    signers = [load_ops_signer(path) for path in args.sign_with]
+    # Zero or more signatures: the others are added on their own workstations with
+    # ``lfr-watchlist sign`` (two people, two machines), and ``send`` checks the threshold.
+    signers = _some_signers(args.sign_with or [], authority)
     kids = [kid for _, kid in signers]
-    unknown = [kid for kid in kids if kid not in authority.policy.ops_keys]
-    if unknown:
-        raise UsageError(f"signing key {unknown[0]} is not an ops key of this authority")
-    if len(set(kids)) < authority.policy.threshold:
-        raise UsageError(
-            f"{len(set(kids))} distinct signing key(s) given; devices require "
-            f"{authority.policy.threshold} (--sign-with once per ops key)"
-        )
     entries = parse_entries_file(
         read_bounded(args.entries, DEFAULT_LIMITS.entries_file_bytes, "entries file")
     )
     _check_quality(entries, args.min_quality)
     threshold, why = _threshold(args, entries)
     now = datetime.now(UTC)
+    state = OpsState(args.state or authority.root / "ops-state.json")
+    version = args.version
+    if version is None:
+        version = state.reserve(device.device_id, "watchlist_version")
+    elif version > state.get(device.device_id, "watchlist_version"):
+        state.set(device.device_id, "watchlist_version", version)  # never issued again
     bundle = seal_bundle(
         entries,
         device_id=device.device_id,
         site=device.site,
         deployment_id=args.deployment,
-        version=args.version,
+        version=version,
         issued_at=now.replace(microsecond=0),
         expires_at=now.replace(microsecond=0) + args.expires,
         recipient=device.hpke_key(args.suite),
@@ -72,14 +77,250 @@ def _seal(args: argparse.Namespace) -> int:
         suite=args.suite,
         dtype=args.dtype,
     )
+    draft = read_draft(bundle)
+    for kid in kids:
+        _audit(
+            args,
+            AuditRecord(
+                "signed",
+                "watchlist",
+                draft.header.device_id,
+                version,
+                args.deployment,
+                kid,
+                draft.payload_sha256,
+            ),
+        )
     atomic_write(args.out, bundle, 0o600)
     print(why)
     print(
         f"sealed {len(entries.entries)} entries for {device.device_id}@{device.site}: "
-        f"version {args.version}, deployment {args.deployment}, expires in {args.expires}, "
-        f"{len(set(kids))} signature(s), {len(bundle)} bytes -> {args.out}"
+        f"version {version}, deployment {args.deployment}, expires in {args.expires}, "
+        f"{len(set(kids))} of {authority.policy.threshold} signature(s), {len(bundle)} bytes "
+        f"-> {args.out}"
     )
+    _more_needed(len(set(kids)), authority.policy.threshold, args.out)
     return EXIT_OK
+
+
+def _some_signers(paths: list[Path], authority: Authority) -> list[tuple[Any, str]]:
+    signers = [load_ops_signer(path) for path in paths]
+    unknown = [kid for _, kid in signers if kid not in authority.policy.ops_keys]
+    if unknown:
+        raise UsageError(f"signing key {unknown[0]} is not an ops key of this authority")
+    return signers
+
+
+def _more_needed(have: int, threshold: int, path: Path) -> None:
+    if have < threshold:
+        print(
+            f"needs {threshold - have} more signature(s) before devices accept it: "
+            f"lfr-watchlist sign {path} --key ops-N.key (on the other signer's workstation)"
+        )
+
+
+def _audit(args: argparse.Namespace, record: AuditRecord) -> None:
+    # Beside the authority's ops state when there is one; a signer's own workstation
+    # (``sign`` without --authority) keeps it in their home.
+    authority = getattr(args, "authority", None)
+    path = args.audit or (
+        DEFAULT_PATH if authority is None else Path(authority) / "signing-audit.jsonl"
+    )
+    try:
+        append(path, record, datetime.now(UTC))
+    except OSError as exc:
+        # Nothing is signed or sent unrecorded.
+        raise UsageError(f"cannot append to the signing audit log {path}: {exc}") from None
+
+
+def _describe(data: bytes) -> tuple[str, list[str], tuple[str, ...], Any]:
+    """What a signed file is (watchlist or command), the lines shown to a signer, the key
+    ids that signed so far, and the parsed draft."""
+    try:
+        draft = read_draft(data)
+    except RejectedInput as bundle_error:
+        try:
+            command = read_command_draft(data)
+        except RejectedInput:
+            raise bundle_error from None
+        c = command.command
+        return (
+            "command",
+            [
+                f"command:     {c.action.value}",
+                f"device:      {c.device_id} at site {c.site}",
+                f"counter:     {c.counter}",
+                f"valid:       {format_time(c.issued_at)} to {format_time(c.expires_at)}",
+                f"payload:     sha256 {command.payload_sha256}",
+            ],
+            command.signatures,
+            command,
+        )
+    h = draft.header
+    return (
+        "watchlist",
+        [
+            "watchlist bundle",
+            f"device:      {h.device_id} at site {h.site}",
+            f"version:     {h.version}",
+            f"deployment:  {h.deployment_id}",
+            f"valid:       {format_time(h.issued_at)} to {format_time(h.expires_at)}",
+            "entries:     "
+            + (
+                "not recorded (sealed before entry counts)"
+                if h.entry_count is None
+                else str(h.entry_count)
+            ),
+            f"threshold:   {h.threshold.describe()}",
+            f"payload:     sha256 {draft.payload_sha256}",
+        ],
+        draft.signatures,
+        draft,
+    )
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from protocol.command import add_command_signature
+    from protocol.watchlist import add_bundle_signature
+
+    data = read_bounded(args.file, DEFAULT_LIMITS.bundle_bytes, "signed file")
+    what, lines, signed, draft = _describe(data)
+    key, kid = load_ops_signer(args.key)
+    if args.authority is not None:
+        _some_signers([args.key], Authority.load(args.authority))
+    for line in lines:
+        print(line)
+    print(f"signed by:   {', '.join(signed) if signed else 'nobody yet'}")
+    print(f"your key:    {kid}")
+    if kid in signed:
+        raise UsageError(f"key {kid} has already signed {args.file}")
+    expires = draft.header.expires_at if what == "watchlist" else draft.command.expires_at
+    if datetime.now(UTC) >= expires:
+        raise UsageError(f"{args.file} expired at {format_time(expires)}: not signed")
+    if not args.yes and not _confirm(f"sign this {what} with {kid}?"):
+        raise UsageError("not signed (not confirmed; --yes for scripts)")
+    add = add_bundle_signature if what == "watchlist" else add_command_signature
+    try:
+        out = add(data, key, kid)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if what == "watchlist":
+        h = draft.header
+        _audit(
+            args,
+            AuditRecord(
+                "signed", what, h.device_id, h.version, h.deployment_id, kid, draft.payload_sha256
+            ),
+        )
+    else:
+        c = draft.command
+        _audit(
+            args,
+            AuditRecord(
+                "signed", what, c.device_id, c.counter, c.action.value, kid, draft.payload_sha256
+            ),
+        )
+    atomic_write(args.out or args.file, out, 0o600)
+    print(f"signed: {len(signed) + 1} signature(s) -> {args.out or args.file}")
+    return EXIT_OK
+
+
+def _confirm(question: str) -> bool:
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _make_command(args: argparse.Namespace) -> int:
+    from protocol.command import Command, sign_command
+
+    authority = Authority.load(args.authority)
+    registry = Registry.load(args.registry or authority.registry_path)
+    device = select_devices(registry, [args.device], None)[0]
+    signers = _some_signers(args.sign_with or [], authority)
+    state = OpsState(args.state or authority.root / "ops-state.json")
+    counter = state.reserve(device.device_id, "command_counter")
+    now = datetime.now(UTC).replace(microsecond=0)
+    command = Command(
+        device.device_id, device.site, Action(args.action), counter, now, now + args.valid
+    )
+    data = sign_command(command, signers, allow_unsigned=True)
+    draft = read_command_draft(data)
+    for _, kid in signers:
+        _audit(
+            args,
+            AuditRecord(
+                "signed",
+                "command",
+                device.device_id,
+                counter,
+                args.action,
+                kid,
+                draft.payload_sha256,
+            ),
+        )
+    atomic_write(args.out, data, 0o600)
+    kids = {kid for _, kid in signers}
+    print(
+        f"{args.action} for {device.device_id}@{device.site}: counter {counter}, valid until "
+        f"{format_time(command.expires_at)}, {len(kids)} of {authority.policy.threshold} "
+        f"signature(s) -> {args.out}"
+    )
+    _more_needed(len(kids), authority.policy.threshold, args.out)
+    return EXIT_OK
+
+
+def _send(args: argparse.Namespace) -> int:
+    from central.fleet_ops import send_signed
+    from protocol.jws import parse_general, require_threshold
+
+    authority = Authority.load(args.authority)
+    registry = Registry.load(args.registry or authority.registry_path)
+    state = OpsState(args.state or authority.root / "ops-state.json")
+    data = read_bounded(args.file, DEFAULT_LIMITS.bundle_bytes, "signed file")
+    what, _, _, draft = _describe(data)
+    if what == "watchlist":
+        h = draft.header
+        device_id, site, number, action, detail = (
+            h.device_id,
+            h.site,
+            h.version,
+            None,
+            h.deployment_id,
+        )
+        typ, limit, expires = WATCHLIST_TYP, DEFAULT_LIMITS.bundle_bytes, h.expires_at
+    else:
+        c = draft.command
+        device_id, site, number, action = c.device_id, c.site, c.counter, c.action
+        detail = c.action.value
+        typ, limit, expires = COMMAND_TYP, DEFAULT_LIMITS.command_bytes, c.expires_at
+    if datetime.now(UTC) >= expires:
+        raise UsageError(f"{args.file}: not sent: it expired at {format_time(expires)}")
+    # The devices' own check, against the trust they pin: a file short of the threshold is
+    # refused here, not published for every device to refuse.
+    jws = parse_general(data, typ, what, limit, DEFAULT_LIMITS.signatures, min_signatures=0)
+    try:
+        require_threshold(jws, authority.policy.ops_keys, authority.policy.threshold, what)
+    except RejectedInput as exc:
+        raise UsageError(f"{args.file}: not sent: {exc}") from None
+    device = select_devices(registry, [device_id], None)[0]
+    if device.site != site:
+        raise UsageError(
+            f"{args.file}: not sent: it names site {site!r}; {device_id} is at {device.site!r}"
+        )
+    _audit(args, AuditRecord("sent", what, device_id, number, detail, "", draft.payload_sha256))
+    link = _connect(args, authority)
+    try:
+        outcome = send_signed(
+            link, device, data, state, number=number, action=action, timeout=args.timeout
+        )
+    except MqttError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        link.close()
+    return _report([outcome], "VERSION" if action is None else "COUNTER")
 
 
 def _threshold(args: argparse.Namespace, entries: Entries) -> tuple[MatchThreshold, str]:
@@ -364,8 +605,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", required=True, metavar="ID")
     p.add_argument("--registry", type=Path, required=True, metavar="REG")
     p.add_argument("--authority", type=Path, required=True, metavar="DIR")
-    p.add_argument("--sign-with", type=Path, action="append", required=True, metavar="KEYFILE")
-    p.add_argument("--version", type=_version, required=True, metavar="N")
+    p.add_argument(
+        "--sign-with",
+        "--sign",
+        type=Path,
+        action="append",
+        metavar="KEYFILE",
+        help="an ops key to sign with (zero or more times; others add theirs with 'sign')",
+    )
+    p.add_argument(
+        "--version",
+        type=_version,
+        metavar="N",
+        help="default: the next one from the ops state (reserved there)",
+    )
+    _audit_arg(p, state=True)
     p.add_argument("--expires", type=parse_duration, required=True, metavar="DURATION")
     p.add_argument("--deployment", required=True, metavar="NAME")
     p.add_argument(
@@ -378,6 +632,8 @@ def build_parser() -> argparse.ArgumentParser:
     _threshold_args(p)
     p.add_argument("--out", type=Path, required=True, metavar="BUNDLE")
     p.set_defaults(handler=_seal)
+
+    _signing_parsers(sub)
 
     p = sub.add_parser("publish", help="seal per device, push over MQTT, wait for the devices")
     p.add_argument("entries", type=Path, metavar="ENTRIES")
@@ -408,6 +664,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_status)
     return parser
+
+
+def _signing_parsers(sub: Any) -> None:
+    """Two people, two workstations: sign a file made elsewhere, make a command file, send."""
+    p = sub.add_parser(
+        "sign", help="add one signature to a bundle or command file (shows it, asks first)"
+    )
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--key", type=Path, required=True, metavar="KEYFILE")
+    p.add_argument(
+        "--authority", type=Path, metavar="DIR", help="check the key is one of its ops keys"
+    )
+    p.add_argument("--out", type=Path, metavar="FILE", help="default: FILE itself")
+    p.add_argument("--yes", action="store_true", help="do not ask (scripts)")
+    _audit_arg(p)
+    p.set_defaults(handler=_sign)
+
+    p = sub.add_parser(
+        "command", help="make a command file (wipe, pause, resume) to sign elsewhere and send"
+    )
+    p.add_argument("action", choices=[a.value for a in Action])
+    p.add_argument("--device", required=True, metavar="ID")
+    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
+    p.add_argument("--registry", type=Path, metavar="REG", help="default: the authority's")
+    p.add_argument("--state", type=Path, metavar="FILE", help="default: the authority's")
+    p.add_argument("--sign-with", "--sign", type=Path, action="append", metavar="KEYFILE")
+    p.add_argument(
+        "--valid",
+        type=parse_duration,
+        default=MAX_VALIDITY,
+        metavar="DURATION",
+        help="how long devices accept it: every signature must be added and the file sent "
+        f"within it (at most and default {MAX_VALIDITY})",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="FILE")
+    _audit_arg(p)
+    p.set_defaults(handler=_make_command)
+
+    p = sub.add_parser(
+        "send", help="push a signed bundle or command file to its device (threshold checked)"
+    )
+    p.add_argument("file", type=Path, metavar="FILE")
+    _broker_args(p)
+    p.add_argument("--registry", type=Path, metavar="REG", help="default: the authority's")
+    p.add_argument("--state", type=Path, metavar="FILE", help="default: the authority's")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
+    _audit_arg(p)
+    p.set_defaults(handler=_send)
+
+
+def _audit_arg(p: argparse.ArgumentParser, *, state: bool = False) -> None:
+    if state:
+        p.add_argument("--state", type=Path, metavar="FILE", help="default: the authority's")
+    p.add_argument(
+        "--audit",
+        type=Path,
+        metavar="FILE",
+        help="append-only signing audit log (JSON lines; default: signing-audit.jsonl in the "
+        f"authority directory, or {DEFAULT_PATH} without --authority)",
+    )
 
 
 def _broker_args(p: argparse.ArgumentParser) -> None:

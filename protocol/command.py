@@ -7,6 +7,7 @@ so a replayed or forged command does nothing.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from protocol.errors import (
     UnsupportedAlgorithm,
     WrongDevice,
 )
-from protocol.jws import parse_general, require_threshold, sign_general
+from protocol.jws import add_signature, parse_general, require_threshold, sign_general
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.trust import TrustPolicy
 
@@ -66,10 +67,49 @@ class Command:
 
 
 def sign_command(
-    command: Command, signers: Sequence[tuple[ed25519.Ed25519PrivateKey, str]]
+    command: Command,
+    signers: Sequence[tuple[ed25519.Ed25519PrivateKey, str]],
+    *,
+    allow_unsigned: bool = False,
 ) -> bytes:
+    """``allow_unsigned``: fewer signers than devices require is fine (a command file others
+    sign with :func:`add_command_signature` before it is sent)."""
     _parse(command.to_json())
-    return sign_general(canonical_json(command.to_json()), signers, TYP)
+    return sign_general(
+        canonical_json(command.to_json()), signers, TYP, allow_unsigned=allow_unsigned
+    )
+
+
+@dataclass(frozen=True)
+class CommandDraft:
+    command: Command
+    signatures: tuple[str, ...]  # key ids so far, not verified
+    payload_sha256: str
+
+
+def read_command_draft(data: bytes, limits: Limits = DEFAULT_LIMITS) -> CommandDraft:
+    jws = parse_general(
+        data, TYP, "command", limits.command_bytes, limits.signatures, min_signatures=0
+    )
+    command = _parse(parse_json_object(jws.payload, "command payload", limits.command_bytes))
+    return CommandDraft(
+        command, tuple(s.kid for s in jws.signatures), hashlib.sha256(jws.payload).hexdigest()
+    )
+
+
+def add_command_signature(
+    data: bytes, key: ed25519.Ed25519PrivateKey, kid: str, limits: Limits = DEFAULT_LIMITS
+) -> bytes:
+    read_command_draft(data, limits)
+    return add_signature(
+        data,
+        key,
+        kid,
+        typ=TYP,
+        what="command",
+        max_bytes=limits.command_bytes,
+        max_signatures=limits.signatures,
+    )
 
 
 def _parse(obj: Any) -> Command:

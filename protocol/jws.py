@@ -61,10 +61,17 @@ def sign_compact(payload: bytes, key: ed25519.Ed25519PrivateKey, kid: str, typ: 
 
 
 def sign_general(
-    payload: bytes, signers: Sequence[tuple[ed25519.Ed25519PrivateKey, str]], typ: str
+    payload: bytes,
+    signers: Sequence[tuple[ed25519.Ed25519PrivateKey, str]],
+    typ: str,
+    *,
+    allow_unsigned: bool = False,
 ) -> bytes:
-    """General JSON serialization, one signature per ``(key, kid)``."""
-    if not signers:
+    """General JSON serialization, one signature per ``(key, kid)``.
+
+    ``allow_unsigned``: no signer is fine (a draft that others sign later with
+    :func:`add_signature`; a device refuses it until it reaches the threshold)."""
+    if not signers and not allow_unsigned:
         raise ValueError("at least one signer is required")
     body = b64url_encode(payload)
     signatures = []
@@ -116,23 +123,68 @@ def parse_compact(token: bytes, typ: str, what: str, max_bytes: int) -> ParsedJw
     return ParsedJws(payload, (Signature(kid, signing_input, _signature_bytes(sig, what)),))
 
 
-def parse_general(
-    data: bytes, typ: str, what: str, max_bytes: int, max_signatures: int
-) -> ParsedJws:
+def _parse_general(
+    data: bytes, typ: str, what: str, max_bytes: int, max_signatures: int, *, min_signatures: int
+) -> tuple[str, list[dict[str, str]], ParsedJws]:
     fields = Fields(
         parse_json_object(data, what, max_bytes), what, allowed=frozenset({"payload", "signatures"})
     )
     body = fields.text("payload", max_len=max_bytes, min_len=0)
     payload = b64url_decode(body, f"{what}: payload")
     signatures = []
-    for index, item in enumerate(fields.items("signatures", max_signatures, min_items=1)):
+    raw: list[dict[str, str]] = []
+    for index, item in enumerate(
+        fields.items("signatures", max_signatures, min_items=min_signatures)
+    ):
         where = f"{what}: signature {index + 1}"
         entry = Fields(item, where, allowed=frozenset({"protected", "signature"}))
         protected = entry.text("protected", max_len=_MAX_HEADER_BYTES)
         kid = _parse_header(protected, typ, where)
-        sig = _signature_bytes(entry.text("signature", max_len=128), where)
+        text = entry.text("signature", max_len=128)
+        sig = _signature_bytes(text, where)
         signatures.append(Signature(kid, f"{protected}.{body}".encode("ascii"), sig))
-    return ParsedJws(payload, tuple(signatures))
+        raw.append({"protected": protected, "signature": text})
+    return body, raw, ParsedJws(payload, tuple(signatures))
+
+
+def parse_general(
+    data: bytes,
+    typ: str,
+    what: str,
+    max_bytes: int,
+    max_signatures: int,
+    *,
+    min_signatures: int = 1,
+) -> ParsedJws:
+    """``min_signatures`` 0: a draft still to be signed (never for what a device acts on)."""
+    return _parse_general(
+        data, typ, what, max_bytes, max_signatures, min_signatures=min_signatures
+    )[2]
+
+
+def add_signature(
+    data: bytes,
+    key: ed25519.Ed25519PrivateKey,
+    kid: str,
+    *,
+    typ: str,
+    what: str,
+    max_bytes: int,
+    max_signatures: int,
+) -> bytes:
+    """``data`` (a general JWS, possibly with no signature yet) with one more signature.
+
+    The payload and every existing signature are kept byte for byte (the payload is never
+    decoded and re-encoded), so what the others signed still verifies. A key that already
+    signed is refused: a second signature by it would count once anyway."""
+    body, raw, parsed = _parse_general(data, typ, what, max_bytes, max_signatures, min_signatures=0)
+    if any(s.kid == kid for s in parsed.signatures):
+        raise ValueError(f"{what}: key {kid} has already signed it")
+    if len(raw) >= max_signatures:
+        raise Oversize(f"{what}: already {len(raw)} signatures, the most a device reads")
+    protected = _header(kid, typ)
+    raw.append({"protected": protected, "signature": _sign(key, protected, body)})
+    return canonical_json({"payload": body, "signatures": raw})
 
 
 def is_valid(signature: Signature, key: ed25519.Ed25519PublicKey) -> bool:

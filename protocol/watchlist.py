@@ -16,6 +16,7 @@ the device profile's 1:1 threshold (:class:`ThresholdTooLow`).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from protocol.errors import (
     UnsupportedAlgorithm,
     WrongDevice,
 )
-from protocol.jws import parse_general, require_threshold, sign_general
+from protocol.jws import add_signature, parse_general, require_threshold, sign_general
 from protocol.keys import HpkePrivateKey, HpkePublicKey
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.trust import TrustPolicy
@@ -72,6 +73,7 @@ _HEADER_FIELDS = frozenset(
         "dim",
         "hpke_suite",
         "threshold",
+        "entry_count",
     }
 )
 CALIBRATED = "calibrated"  # chosen from the profile's 1:N calibration for the list's size
@@ -173,9 +175,13 @@ class WatchlistHeader:
     dim: int
     hpke_suite: str
     threshold: MatchThreshold
+    # Signed so a second signer sees how many entries they sign for (the entries themselves
+    # are sealed to the device); the device refuses a bundle holding another number. None:
+    # a bundle sealed before the field existed.
+    entry_count: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "format": FORMAT,
             "device_id": self.device_id,
             "site": self.site,
@@ -188,6 +194,9 @@ class WatchlistHeader:
             "hpke_suite": self.hpke_suite,
             "threshold": self.threshold.to_json(),
         }
+        if self.entry_count is not None:
+            doc["entry_count"] = self.entry_count
+        return doc
 
     def hpke_info(self) -> bytes:
         return _INFO_PREFIX + canonical_json(self.to_json())
@@ -236,12 +245,13 @@ def seal_bundle(
         entries.dim,
         suite,
         threshold,
+        len(entries.entries),
     )
     # Re-parse our own header so a value we could not verify later is refused now.
     _parse_header(Fields(header.to_json(), "watchlist"), DEFAULT_LIMITS)
     sealed = hpke.seal(suite, recipient, _encode(entries.entries, dtype), header.hpke_info())
     payload = canonical_json({**header.to_json(), "ciphertext": b64url_encode(sealed)})
-    return sign_general(payload, signers, TYP)
+    return sign_general(payload, signers, TYP, allow_unsigned=True)
 
 
 def _parse_header(fields: Fields, limits: Limits) -> WatchlistHeader:
@@ -270,6 +280,9 @@ def _parse_header(fields: Fields, limits: Limits) -> WatchlistHeader:
         dim=fields.integer("dim", 1, limits.dim),
         hpke_suite=suite,
         threshold=_parse_threshold(fields),
+        entry_count=(
+            fields.integer("entry_count", 1, MAX_LIST_SIZE) if fields.has("entry_count") else None
+        ),
     )
     if header.expires_at <= header.issued_at:
         raise BadEncoding("watchlist: expires_at is not after issued_at")
@@ -297,6 +310,47 @@ def read_signed(data: bytes, trust: TrustPolicy, limits: Limits = DEFAULT_LIMITS
     # info is the header exactly as signed (canonicalised), not as we would re-format it.
     signed_header = {k: v for k, v in payload.items() if k != "ciphertext"}
     return SignedBundle(header, ciphertext, _INFO_PREFIX + canonical_json(signed_header), signed_by)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A bundle as a signer sees it before adding a signature: the signed header and who has
+    signed so far (signatures not verified: the signer checks what they sign, not others)."""
+
+    header: WatchlistHeader
+    signatures: tuple[str, ...]  # key ids, in order
+    payload_sha256: str
+
+
+def read_draft(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Draft:
+    jws = parse_general(
+        data, TYP, "watchlist", limits.bundle_bytes, limits.signatures, min_signatures=0
+    )
+    payload = parse_json_object(jws.payload, "watchlist payload", limits.bundle_bytes)
+    fields = Fields(payload, "watchlist", allowed=_HEADER_FIELDS | {"ciphertext"})
+    header = _parse_header(fields, limits)
+    fields.b64("ciphertext", limits.bundle_bytes)
+    return Draft(
+        header,
+        tuple(s.kid for s in jws.signatures),
+        hashlib.sha256(jws.payload).hexdigest(),
+    )
+
+
+def add_bundle_signature(
+    data: bytes, key: ed25519.Ed25519PrivateKey, kid: str, limits: Limits = DEFAULT_LIMITS
+) -> bytes:
+    """``data`` with one more signature; the payload and the others are unchanged."""
+    read_draft(data, limits)  # never sign what a device could not parse
+    return add_signature(
+        data,
+        key,
+        kid,
+        typ=TYP,
+        what="watchlist",
+        max_bytes=limits.bundle_bytes,
+        max_signatures=limits.signatures,
+    )
 
 
 def open_bundle(
@@ -361,6 +415,10 @@ def open_bundle(
         header.hpke_suite, key, signed.ciphertext, signed.hpke_info, "watchlist"
     )
     entries = decode_sealed_plaintext(plaintext, header.dim, limits)
+    if header.entry_count is not None and len(entries) != header.entry_count:
+        raise BadEncoding(
+            f"watchlist holds {len(entries)} entries; its signed header says {header.entry_count}"
+        )
     t = header.threshold
     if t.list_size is not None and len(entries) > t.list_size:
         # A threshold calibrated for a shorter list lets strangers through more often.
