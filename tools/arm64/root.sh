@@ -7,8 +7,9 @@ set -euo pipefail
 ROOT=${ARM64_ROOT:-.cache/arm64/root}
 STAMP="$ROOT/.lfr-root-complete"
 SUITE=bookworm
-# What the node needs from apt: the interpreter, venv (ensurepip) and CA certificates for pip.
-INCLUDE=python3.11,python3.11-venv,ca-certificates
+# What the node needs from apt: the interpreter, venv (ensurepip; its python3.11-distutils
+# dependency is virtual, which debootstrap does not resolve) and CA certificates for pip.
+INCLUDE=python3.11,python3.11-venv,python3-distutils,ca-certificates
 
 say() { echo "arm64-root: $*" >&2; }
 
@@ -60,7 +61,9 @@ main() {
     say "run as root on a kernel that allows it, or build the root elsewhere and set ARM64_ROOT"
     exit 2
   fi
-  rm -rf "$ROOT"
+  # A run killed before its cleanup may have left /proc bound inside: never recurse into it.
+  if [ -d "$ROOT/proc" ] && mountpoint -q "$ROOT/proc"; then umount -l "$ROOT/proc"; fi
+  rm -rf --one-file-system "$ROOT"
   mkdir -p "$(dirname "$ROOT")"
   local t0=$SECONDS
   say "debootstrap --arch=arm64 $SUITE into $ROOT (emulated second stage: several minutes)"

@@ -25,12 +25,11 @@ cleanup() {
   for m in "${mounted[@]}"; do umount -l "$m" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-for fs in proc dev; do
-  if ! mountpoint -q "$ROOT/$fs"; then
-    mount --bind "/$fs" "$ROOT/$fs"
-    mounted+=("$ROOT/$fs")
-  fi
-done
+# /proc only: debootstrap made the device nodes the root needs (null, zero, urandom).
+if ! mountpoint -q "$ROOT/proc"; then
+  mount -t proc proc "$ROOT/proc"
+  mounted+=("$ROOT/proc")
+fi
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"  # pip reaches the registry from inside
 
 inroot() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
