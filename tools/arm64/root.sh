@@ -61,8 +61,10 @@ main() {
     say "run as root on a kernel that allows it, or build the root elsewhere and set ARM64_ROOT"
     exit 2
   fi
-  # A run killed before its cleanup may have left /proc bound inside: never recurse into it.
-  if [ -d "$ROOT/proc" ] && mountpoint -q "$ROOT/proc"; then umount -l "$ROOT/proc"; fi
+  # A test run killed before its cleanup may have left /proc or /sys mounted inside: never recurse into it.
+  for fs in proc sys; do
+    if [ -d "$ROOT/$fs" ] && mountpoint -q "$ROOT/$fs"; then umount -l "$ROOT/$fs"; fi
+  done
   rm -rf --one-file-system "$ROOT"
   mkdir -p "$(dirname "$ROOT")"
   local t0=$SECONDS

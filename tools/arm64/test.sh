@@ -5,11 +5,16 @@
 # models' hash check, and each profile's embeddings of FACES LFW faces, compared with this
 # machine's (x86) on the same faces: fails below MIN_COSINE.
 #   FACES (4), MIN_COSINE (0.999), LFW (../shared/datasets/lfw), ARM64_ROOT, PYTHON (host venv)
+#   LITERT: the ai-edge-litert pinned in the root (1.4.0). 2.3.0, which pip picks by itself
+#   (cp311 manylinux_2_27_aarch64), segfaults under qemu-user 7.2 in allocate_tensors with
+#   its default XNNPACK delegate (fine without it): an emulator problem until a board shows
+#   otherwise. LITERT= (empty) keeps what pip chose.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FACES=${FACES:-4}
 MIN_COSINE=${MIN_COSINE:-0.999}
 LFW=${LFW:-../shared/datasets/lfw}
+LITERT=${LITERT-1.4.0}
 HOST_PY=${PYTHON:-.venv/bin/python}
 OUT=${ARM64_OUT:-reports/arm64}
 PREFIX=/opt/lfr-edge
@@ -25,28 +30,39 @@ cleanup() {
   for m in "${mounted[@]}"; do umount -l "$m" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-# /proc only: debootstrap made the device nodes the root needs (null, zero, urandom).
-if ! mountpoint -q "$ROOT/proc"; then
-  mount -t proc proc "$ROOT/proc"
-  mounted+=("$ROOT/proc")
-fi
+# /proc and /sys (XNNPACK reads the CPU list there); debootstrap made the device nodes.
+for fs in proc sys; do
+  if ! mountpoint -q "$ROOT/$fs"; then
+    mount -t "${fs/sys/sysfs}" "$fs" "$ROOT/$fs"
+    mounted+=("$ROOT/$fs")
+  fi
+done
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"  # pip reaches the registry from inside
+# ... through whatever TLS trust this machine's pip uses (a proxy's CA, say).
+HOST_CA=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
+cp "$HOST_CA" "$ROOT/etc/lfr-host-ca.crt"
+printf '[global]\ncert = /etc/lfr-host-ca.crt\n' >"$ROOT/etc/pip.conf"
 
 inroot() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-  LANG=C.UTF-8 LFR_MODELS_DIR=$PREFIX/models "$@"; }
+  LANG=C.UTF-8 LFR_MODELS_DIR=$PREFIX/models PIP_CERT=/etc/lfr-host-ca.crt \
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$@"; }
 
-# The code as a node gets it: a normal (non-editable) install in its own venv.
+# The code as a node gets it: the project's wheel (pure Python, built here: building it under
+# emulation takes minutes) installed in its own venv, the aarch64 dependencies from the registry.
 t0=$SECONDS
-rm -rf "$ROOT$PREFIX/src" && mkdir -p "$ROOT$PREFIX/src" "$ROOT$PREFIX/models"
-tar --exclude=./.venv --exclude=./.cache --exclude=./.git --exclude=./reports \
-  --exclude=./models/.cache --exclude=./models/.build-venv --exclude='__pycache__' -cf - . |
-  tar -xf - -C "$ROOT$PREFIX/src"
+rm -rf "$ROOT$PREFIX/dist" && mkdir -p "$ROOT$PREFIX/dist" "$ROOT$PREFIX/models"
+"$HOST_PY" -m pip wheel --quiet --no-deps -w "$ROOT$PREFIX/dist" . >/dev/null
 cp models/MANIFEST.json models/*.tflite "$ROOT$PREFIX/models/"
 if [ ! -x "$ROOT$PREFIX/.venv/bin/python" ]; then
   inroot python3.11 -m venv $PREFIX/.venv
   inroot $PREFIX/.venv/bin/python -m pip install --quiet --upgrade pip
 fi
-inroot $PREFIX/.venv/bin/python -m pip install --quiet --disable-pip-version-check $PREFIX/src
+wheel=$(cd "$ROOT$PREFIX/dist" && ls lfr_edge-*.whl)
+inroot $PREFIX/.venv/bin/python -m pip install --quiet --force-reinstall --no-deps "$PREFIX/dist/$wheel"
+inroot $PREFIX/.venv/bin/python -m pip install --quiet "$PREFIX/dist/$wheel"
+if [ -n "$LITERT" ]; then
+  inroot $PREFIX/.venv/bin/python -m pip install --quiet "ai-edge-litert==$LITERT"
+fi
 say "installed in $((SECONDS - t0)) s: $(inroot $PREFIX/.venv/bin/python -c \
   'import platform, importlib.metadata as m; print(platform.machine(), platform.python_version(), "ai-edge-litert", m.version("ai-edge-litert"), "numpy", m.version("numpy"))')"
 
