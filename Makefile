@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench bench-detection bench-concourse eval
+.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench bench-detection bench-concourse eval test-arm64 test-arm64-full
 
 help:
 	@echo "make install         venv in $(VENV) with the project and its dev tools (idempotent)"
@@ -13,6 +13,9 @@ help:
 	@echo "make test            the whole test suite (starts its own Mosquitto where needed)"
 	@echo "make test-reliability faults, load, attacks, fuzzing (CI size; FULL=1 for docs/reliability.md)"
 	@echo "make fuzz            100k inputs each on the watchlist, event, command, status parsers (SEED=...)"
+	@echo "make test-arm64      (root) the node in an arm64 Debian 12 root under qemu-user: install,"
+	@echo "                     check --offline, model hashes, embeddings vs x86 on FACES=4 LFW faces"
+	@echo "make test-arm64-full the same agreement on FACES=50 (figures for models/README.md)"
 	@echo "make lint            ruff + mypy --strict"
 	@echo "make bench           speed, memory, scaling, detection -> reports/bench.md (+ PNG)"
 	@echo "make bench-detection the detection section alone -> reports/detection.md (+ PNG)"
@@ -63,6 +66,16 @@ bench-detection: install
 # The 1080p concourse section alone: 10 people walking, fast and accurate end to end.
 bench-concourse: install
 	$(BIN)/python -m tools.bench.concourse_fps $(BENCH_ARGS)
+
+# The node on arm64 (an emulated Debian 12 root, cached in .cache/arm64; see tools/arm64/).
+# Not part of `make test`: it needs root, binfmt_misc, qemu-user-static and debootstrap, and is
+# slow (emulation). Fails when a profile's arm64 embeddings differ from x86 (MIN_COSINE).
+FACES ?= 4
+test-arm64: install
+	FACES=$(FACES) PYTHON=$(BIN)/python ./tools/arm64/test.sh
+
+test-arm64-full: install
+	FACES=50 ARM64_OUT=reports/arm64-full PYTHON=$(BIN)/python ./tools/arm64/test.sh
 
 eval: install
 	$(BIN)/python -m tools.evaluation $(EVAL_ARGS)
