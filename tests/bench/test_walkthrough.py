@@ -3,6 +3,7 @@ size, and how events are attributed to people (alerted, missed, false)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from tools.bench.walkthrough import (
     Person,
     Walker,
     score,
+    upper_bound,
 )
 
 
@@ -37,3 +39,15 @@ def test_events_are_attributed_per_person() -> None:
     assert (outcome.alerted, outcome.missed, outcome.false_alerts) == (1, 1, 2)
     assert (outcome.listed, outcome.strangers) == (2, 2)
     assert score(walkers, []).missed == 2
+
+
+def test_the_upper_bound_on_a_rate_is_clopper_pearsons() -> None:
+    # None seen in n: the closed form 1 - 0.05^(1/n) (about 3/n, the rule of three).
+    assert abs(upper_bound(0, 1000) - (1 - 0.05 ** (1 / 1000))) < 1e-9
+    # k seen: at the bound, seeing at most k has probability 0.05.
+    n, k = 1000, 2
+    p = upper_bound(k, n)
+    at_most = sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+    assert abs(at_most - 0.05) < 1e-6
+    assert upper_bound(0, 100) > upper_bound(0, 1000)
+    assert upper_bound(5, 5) == 1.0

@@ -6,9 +6,12 @@ so the clip's own people are not faces), towards the camera: the face grows from
 over ``WALK_FRAMES`` frames (10 frames/s), in several lanes at once. Listed people are enrolled
 (``lfr-watchlist enrol``, accurate) from two LFW photos and walk with a third, never enrolled;
 strangers are other LFW people; the watchlist is padded with further LFW people (one photo
-each) who never walk, to ``--entries``. The same clip is replayed once per decision rule
-(``[matching] decision``: track and frame) on a real device (quickstart authority, TLS
-Mosquitto, signed events), so the two rules are compared on the same faces.
+each) who never walk, to ``--entries``. By default the clip is replayed once on the real
+default path: the list sealed by ``lfr-watchlist seal`` with its default ``--fpir 1e-3`` (the
+threshold calibrated for the list's size and K = 3) and the agent's default config (track
+rule, ``min_margin`` 0.05, detector auto -> YuNet at 40 px). ``--fpir``, ``--thresholds``
+(a local ``[matching] threshold`` floor), ``--rules`` and ``--margins`` sweep on the same clip,
+on a real device (quickstart authority, TLS Mosquitto, signed events).
 
 Attribution: each listed person walks once and has their own reference, so an event for a
 walking person's reference is that person's alert (a second one is false), and an event for a
@@ -16,8 +19,8 @@ reference that never walks is a false alert (a stranger, or a listed person, tak
 else). The time to alert is the agent's own (status ``time_to_alert_s``: first frame at the
 minimum size to the event queued; median of its last 100 alerts).
 
-    python -m tools.bench.walkthrough --listed 24 --strangers 72 --entries 1000 \\
-        --thresholds 0.706,0.791 --out reports/walkthrough.md
+    python -m tools.bench.walkthrough --listed 50 --strangers 400 --entries 1000 \\
+        --fpir 1e-2,1e-3,1e-4 --out reports/walkthrough.md
 
 Needs ../shared (LFW and media) and Mosquitto; frames are written to a temporary folder
 (JPEG, about 0.3 MB each) and removed.
@@ -26,7 +29,7 @@ Needs ../shared (LFW and media) and Mosquitto; frames are written to a temporary
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import shutil
 import subprocess
 import sys
@@ -198,7 +201,14 @@ def enrol(people: list[Person], folder: Path, profile: str) -> Path:
     return out
 
 
-def seal(index: dict[str, Any], entries: Path, version: int, folder: Path) -> bytes:
+def seal(
+    index: dict[str, Any], entries: Path, version: int, folder: Path, fpir: float | None
+) -> tuple[bytes, str]:
+    """The bundle as ``lfr-watchlist seal`` makes it (its default FPIR unless ``fpir``), and
+    the line it prints about the threshold it chose."""
+    import contextlib
+    import io
+
     from central.watchlist_cli import main as watchlist_main
 
     device = index["devices"][0]
@@ -206,11 +216,17 @@ def seal(index: dict[str, Any], entries: Path, version: int, folder: Path) -> by
     args = ["seal", str(entries), "--device", device["id"], "--registry", index["registry"]]
     args += ["--authority", index["authority_dir"], "--version", str(version), "--expires", "2h"]
     args += ["--deployment", "walkthrough", "--out", str(bundle)]
+    if fpir is not None:
+        args += ["--fpir", str(fpir)]
     for key in index["ops_keys"]:
         args += ["--sign-with", key]
-    if watchlist_main(args) != 0:
-        raise RuntimeError("lfr-watchlist seal failed")
-    return bundle.read_bytes()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = watchlist_main(args)
+    if code != 0:
+        raise RuntimeError(f"lfr-watchlist seal exited {code}")
+    why = next(line for line in printed.getvalue().splitlines() if line.startswith("threshold"))
+    return bundle.read_bytes(), why
 
 
 def replay(
@@ -225,13 +241,13 @@ def replay(
     """One replay under ``rule``: the events' subject references, the last status, seconds."""
     from protocol.event import verify_event
     from provisioning.registry import Registry
-    from tools.broker import client, publish_retained
+    from tools.broker import client, publish_retained, status_json
 
     device = index["devices"][0]
     config = Path(device["config"])
     text = config.read_text().split("\n# walkthrough\n")[0]
-    extra = f'\n# walkthrough\n[vision]\ndetector = "yunet"\nmin_face_px = {MIN_FACE_PX}\n'
-    extra += f'[matching]\ndecision = "{rule}"\n'
+    # Only what a sweep sets: the rest is the agent's default config.
+    extra = f'\n# walkthrough\n[matching]\ndecision = "{rule}"\n'
     if threshold is not None:
         extra += f"threshold = {threshold}\n"
     if margin is not None:
@@ -262,7 +278,7 @@ def replay(
     status.close()
     keys = Registry.load(Path(index["registry"])).trusted_signing_keys()
     refs = [verify_event(token, keys).subject_ref for token in tokens]
-    reports = [json.loads(d) for d in docs]
+    reports = [status_json(d) for d in docs]  # the bench's own device
     last: dict[str, Any] = next((d for d in reversed(reports) if "frames" in d), {})
     return refs, last, took
 
@@ -300,6 +316,31 @@ def score(walkers: list[Walker], refs: list[str]) -> Outcome:
     return out
 
 
+def upper_bound(events: int, trials: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper bound of a rate seen ``events`` times in ``trials``: the
+    rate p at which seeing at most ``events`` has probability 1 - confidence (bisection)."""
+    if trials <= 0 or events >= trials:
+        return 1.0
+
+    def at_most(p: float) -> float:
+        return sum(
+            math.exp(
+                math.lgamma(trials + 1)
+                - math.lgamma(i + 1)
+                - math.lgamma(trials - i + 1)
+                + i * math.log(p)
+                + (trials - i) * math.log1p(-p)
+            )
+            for i in range(events + 1)
+        )
+
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if at_most(mid) > 1 - confidence else (lo, mid)
+    return hi
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listed", type=int, default=12)
@@ -307,9 +348,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=100, help="watchlist size (padded)")
     parser.add_argument("--lanes", type=int, default=3)
     parser.add_argument(
-        "--thresholds", default="", help="comma-separated; each replayed (default: the profile's)"
+        "--fpir",
+        default="",
+        help="comma-separated FPIRs the list is sealed for, each replayed "
+        "(default: lfr-watchlist seal's, 1e-3)",
     )
-    parser.add_argument("--rules", default="track,frame")
+    parser.add_argument(
+        "--thresholds",
+        default="",
+        help="comma-separated local [matching] threshold floors, each replayed (default: none, "
+        "the signed threshold)",
+    )
+    parser.add_argument("--rules", default="track")
     parser.add_argument(
         "--margins",
         default="",
@@ -334,20 +384,23 @@ def main(argv: list[str] | None = None) -> int:
         given: list[float | None] = [float(t) for t in args.thresholds.split(",") if t]
         thresholds = given or [None]
         margins: list[float | None] = [float(m) for m in args.margins.split(",") if m]
+        fpirs: list[float | None] = [float(f) for f in args.fpir.split(",") if f] or [None]
         runs = [
-            (t, r, m)
+            (f, t, r, m)
+            for f in fpirs
             for t in thresholds
             for r in args.rules.split(",")
             for m in ((margins or [None]) if r == "track" else [None])
         ]
-        for version, (threshold, rule, margin) in enumerate(runs, start=1):
-            bundle = seal(index, entries, version, folder)
+        for version, (fpir, threshold, rule, margin) in enumerate(runs, start=1):
+            bundle, why = seal(index, entries, version, folder, fpir)
             refs, status, took = replay(
                 index, folder / "frames", rule, threshold=threshold, margin=margin, bundle=bundle
             )
             outcome = score(walkers, refs)
-            rows.append((rule, threshold, margin, outcome, status, took))
-            print(rule, threshold, margin, outcome, status.get("time_to_alert_s"), f"{took:.0f} s")
+            rows.append((why, rule, threshold, margin, outcome, status, took))
+            print(why, rule, threshold, margin, outcome, status.get("time_to_alert_s"))
+            print(f"replay {took:.0f} s", flush=True)
     listed = sum(w.person.ref is not None for w in walkers)
     lines = [
         "# Walk-through: people walking past a node (issue 16 §4)",
@@ -356,20 +409,23 @@ def main(argv: list[str] | None = None) -> int:
         f"walkers ({listed} listed, {len(walkers) - listed} strangers) in {args.lanes} lanes, "
         f"{frames} frames of 1920x1080 at 10 frames/s; watchlist of "
         f"{sum(p.ref is not None for p in people)} entries (accurate, `lfr-watchlist enrol`); "
-        f"YuNet at {MIN_FACE_PX:.0f} px. False alerts per 1,000 passers-by count every walker.",
+        "the agent's default config (detector auto: YuNet at 40 px). False alerts per 1,000 "
+        "passers-by count every walker; the 95 % upper bound is for strangers (Clopper-Pearson).",
         "",
-        "| rule | threshold | margin | listed alerted | missed | false alerts "
-        "| per 1,000 passers-by | time to alert, median (s) | faces embedded | replay (s) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| signed threshold (seal) | local floor | rule | margin | listed alerted | missed "
+        "| false alerts | per 1,000 passers-by | 95 % upper bound per 1,000 strangers "
+        "| time to alert, median (s) | faces embedded | replay (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for rule, threshold, margin, o, status, took in rows:
+    for why, rule, threshold, margin, o, status, took in rows:
         per_k = 1000 * o.false_alerts / max(1, o.strangers + o.listed)
         tta = status.get("time_to_alert_s", {}).get("median")
         shown = DEFAULT_MIN_MARGIN if margin is None else margin
+        bound = 1000 * upper_bound(o.false_alerts, o.strangers)
         lines.append(
-            f"| {rule} | {threshold or 'profile'} | {'-' if rule == 'frame' else shown} "
+            f"| {why} | {threshold or '-'} | {rule} | {'-' if rule == 'frame' else shown} "
             f"| {o.alerted}/{o.listed} | {o.missed} | "
-            f"{o.false_alerts} | {per_k:.0f} | "
+            f"{o.false_alerts} | {per_k:.1f} | {bound:.1f} | "
             f"{'-' if tta is None else f'{tta:.2f}'} | {status.get('faces_embedded')} | "
             f"{took:.0f} |"
         )
