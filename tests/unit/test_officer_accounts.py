@@ -186,7 +186,9 @@ def test_a_version_2_store_gains_the_officer_tables(
     old.close()
     monkeypatch.undo()
     new = AlertStore(url)
-    assert new.schema_version == 3 and new.count() == 1
+    # Every later migration runs too (the officers' tables came with the third).
+    latest = len(store_module._MIGRATIONS["sqlite"])
+    assert latest >= 3 and new.schema_version == latest and new.count() == 1
     assert new.add_officer("PC 4", hash_password(PASSWORD))
     assert [o.name for o in new.officers()] == ["PC 4"]
     kept = new.get(event.event_id)
