@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,7 +11,9 @@ from typing import Any
 import pytest
 
 from provisioning.quickstart import quickstart
+from tests.integration.agent_helpers import start_agent
 from tools.broker import Broker
+from tools.synthetic import Appearance, make_clip, use_synthetic
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +37,22 @@ def broker(index: dict[str, Any]) -> Iterator[Broker]:
     running.start()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def live_agent(
+    index: dict[str, Any], broker: Broker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """The first device's agent running (synthetic vision, a looping clip, status every
+    second) for the tests of the ops tools that need a real node at the other end."""
+    device: dict[str, Any] = index["devices"][0]
+    use_synthetic(Path(device["config"]), loop=True)
+    Path(device["config"]).write_text(
+        Path(device["config"]).read_text() + "\n[status]\ninterval_seconds = 1\n"
+    )
+    clip = make_clip(tmp_path_factory.mktemp("clip") / "c.gif", 30, [Appearance(1, 0, 10)])
+    process = start_agent(device["config"], "--source", str(clip))
+    time.sleep(2)
+    yield device
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=10)

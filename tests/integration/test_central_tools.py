@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +27,11 @@ from provisioning.authority import Authority
 from provisioning.broker import refresh
 from provisioning.fleet import issue_client
 from tests.conftest import Fleet
-from tests.integration.agent_helpers import start_agent
 from tests.postgres import postgres_url  # noqa: F401 - fixture
 from tests.unit.test_event import make_event
 from tests.unit.test_status import AGENT_DOCUMENT
 from tools.broker import Broker, client
-from tools.synthetic import Appearance, make_clip, synthetic_entries, use_synthetic
+from tools.synthetic import synthetic_entries
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -50,23 +48,6 @@ def ops_args(index: dict[str, Any]) -> list[str]:
     for key in index["ops_keys"]:
         args += ["--sign-with", key]
     return args
-
-
-@pytest.fixture(scope="module")
-def live_agent(
-    index: dict[str, Any], broker: Broker, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
-    device: dict[str, Any] = index["devices"][0]
-    use_synthetic(Path(device["config"]), loop=True)
-    Path(device["config"]).write_text(
-        Path(device["config"]).read_text() + "\n[status]\ninterval_seconds = 1\n"
-    )
-    clip = make_clip(tmp_path_factory.mktemp("clip") / "c.gif", 30, [Appearance(1, 0, 10)])
-    process = start_agent(device["config"], "--source", str(clip))
-    time.sleep(2)
-    yield device
-    process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=10)
 
 
 def test_publish_status_and_wipe(

@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,29 +14,10 @@ import pytest
 
 from protocol.entries import dump_entries_file
 from protocol.watchlist import read_draft
-from tests.integration.agent_helpers import start_agent
 from tests.integration.test_central_tools import cli
-from tools.broker import Broker
-from tools.synthetic import Appearance, make_clip, synthetic_entries, use_synthetic
+from tools.synthetic import synthetic_entries
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def live_agent(
-    index: dict[str, Any], broker: Broker, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
-    device: dict[str, Any] = index["devices"][0]
-    use_synthetic(Path(device["config"]), loop=True)
-    Path(device["config"]).write_text(
-        Path(device["config"]).read_text() + "\n[status]\ninterval_seconds = 1\n"
-    )
-    clip = make_clip(tmp_path_factory.mktemp("clip") / "c.gif", 30, [Appearance(1, 0, 10)])
-    process = start_agent(device["config"], "--source", str(clip))
-    time.sleep(2)
-    yield device
-    process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=10)
 
 
 def _sign_on(workstation: Path, carried: Path, key: str) -> Path:

@@ -15,21 +15,9 @@ from protocol import hpke
 from protocol.encoding import b64url_encode, canonical_json
 from protocol.enrolment import EnrolmentRequest, parse_request, sign_request
 from provisioning import ca
-from provisioning.cli import main
+from tests.unit.provision_cli import ok, refused
 
 NOW = datetime.now(UTC)
-
-
-def ok(*argv: str) -> None:
-    assert main(list(argv)) == 0, argv
-
-
-def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    capsys.readouterr()
-    assert main(list(argv)) == 2, argv
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 @pytest.fixture

@@ -40,9 +40,9 @@ from protocol.trust import (
 )
 from protocol.watchlist import seal_bundle
 from provisioning.authority import load_ops_signer
-from provisioning.cli import main
 from provisioning.registry import Registry
 from tests.conftest import EMBEDDER, NOW, TEST_THRESHOLD, make_entries
+from tests.unit.provision_cli import ok, refused
 
 Signer = tuple[ed25519.Ed25519PrivateKey, str]
 
@@ -162,18 +162,6 @@ def test_a_signature_of_another_typ_is_not_a_rotation() -> None:
 
 
 # -- the node and the ops commands, end to end on disk -----------------------------------
-
-
-def ok(*argv: str) -> None:
-    assert main(list(argv)) == 0, argv
-
-
-def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    capsys.readouterr()
-    assert main(list(argv)) == 2, argv
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 @pytest.fixture
