@@ -41,6 +41,32 @@ def start_agent(
     )
 
 
+def start_listener(
+    index: dict[str, Any], cert: str | Path, db_url: str, group: str
+) -> subprocess.Popen[str]:
+    """``lfr-alerts listen`` on the quickstart broker, in shared-subscription group ``group``."""
+    broker = f"{index['broker']['host']}:{index['broker']['port']}"
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "lfr-alerts"),
+            "listen",
+            "--registry",
+            index["registry"],
+            "--broker",
+            broker,
+            "--client-cert",
+            str(cert),
+            "--group",
+            group,
+            "--db",
+            db_url,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def collect(link: MqttLink, seconds: float, quiet: float = 1.5) -> list[bytes]:
     """Payloads received until ``quiet`` seconds pass without one (or ``seconds`` in all)."""
     got: list[bytes] = []

@@ -27,6 +27,7 @@ from provisioning.authority import Authority
 from provisioning.broker import refresh
 from provisioning.fleet import issue_client
 from tests.conftest import Fleet
+from tests.integration.agent_helpers import start_listener
 from tests.postgres import postgres_url  # noqa: F401 - fixture
 from tests.unit.test_event import make_event
 from tests.unit.test_status import AGENT_DOCUMENT
@@ -208,28 +209,6 @@ def test_two_listeners_store_every_alert_once(
     store.close()
 
 
-def _listen(index: dict[str, Any], db: Path, cert: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            str(BIN / "lfr-alerts"),
-            "listen",
-            "--registry",
-            index["registry"],
-            "--broker",
-            f"{index['broker']['host']}:{index['broker']['port']}",
-            "--client-cert",
-            str(cert),
-            "--group",
-            "status-attack",
-            "--db",
-            f"sqlite:///{db}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def _hostile_statuses(device: str, key: ed25519.Ed25519PrivateKey) -> list[bytes]:
     """Issue 17 finding 1's reproductions, each signed with the device's own key (what a
     device with a shell can do), and the ones the review sent unsigned."""
@@ -265,7 +244,8 @@ def test_hostile_status_documents_do_not_stop_the_control_room(
     assert refresh(Authority.load(Path(index["authority_dir"])), datetime.now(UTC))
     broker.reload()
     cert = clients_dir / "alerts-3.crt"
-    listener = _listen(index, tmp_path / "alerts.db", cert)
+    db = f"sqlite:///{tmp_path / 'alerts.db'}"
+    listener = start_listener(index, cert, db, "status-attack")
     link = client(index, device["id"])
     try:
         time.sleep(2)  # subscribed
@@ -288,7 +268,7 @@ def test_hostile_status_documents_do_not_stop_the_control_room(
         assert json.loads(AGENT_DOCUMENT)["at"] not in {r[1] for r in rows}
         store.close()
         # A restart (persistent session, the last hostile status retained) starts cleanly.
-        listener = _listen(index, tmp_path / "alerts.db", cert)
+        listener = start_listener(index, cert, db, "status-attack")
         time.sleep(2)
         assert listener.poll() is None, listener.communicate(timeout=10)[0]
         # Ops see the refusal and exit 1; the retained status is not taken as cam-02's.

@@ -26,7 +26,7 @@ from provisioning.broker import refresh
 from provisioning.fleet import issue_client
 from provisioning.quickstart import quickstart
 from tests.conftest import Fleet
-from tests.integration.agent_helpers import start_agent
+from tests.integration.agent_helpers import start_agent, start_listener
 from tests.postgres import postgres_url  # noqa: F401 - fixture
 from tests.unit.test_event import make_event
 from tools.broker import Broker, client
@@ -55,33 +55,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield request.getfixturevalue("postgres_url")
 
 
-def listen(index: dict[str, Any], cert: str, db: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            str(BIN / "lfr-alerts"),
-            "listen",
-            "--registry",
-            index["registry"],
-            "--broker",
-            f"{index['broker']['host']}:{index['broker']['port']}",
-            "--client-cert",
-            cert,
-            "--group",
-            "cr",
-            "--db",
-            db,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def test_three_devices_two_listeners_report(
     index: dict[str, Any], broker: Broker, db_url: str, fleet: Fleet, tmp_path: Path
 ) -> None:
     clients = Path(index["clients"]["alerts"]["cert"]).parent
-    listeners = [listen(index, str(clients / f"{n}.crt"), db_url) for n in ("alerts", "alerts-2")]
+    listeners = [
+        start_listener(index, clients / f"{n}.crt", db_url, "cr") for n in ("alerts", "alerts-2")
+    ]
     clip = make_clip(tmp_path / "c.gif", 30, [Appearance(1, 0, 15), Appearance(2, 5, 25, 1)])
     agents = []
     for device in index["devices"]:
@@ -167,7 +147,8 @@ def test_three_devices_two_listeners_report(
         if complete or attempt == 1:
             break
         listeners = [
-            listen(index, str(clients / f"{n}.crt"), db_url) for n in ("alerts", "alerts-2")
+            start_listener(index, clients / f"{n}.crt", db_url, "cr")
+            for n in ("alerts", "alerts-2")
         ]
     assert all("stopped:" in o for o in outputs), outputs
     stored = [
