@@ -17,10 +17,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from central.device_status import record_status
 from central.store import AlertStore
 from lfrkit.mqtt import MqttLink
 from protocol.errors import RejectedInput, WrongDevice
@@ -96,6 +98,7 @@ class Listener:
             log.warning("status refused on %s (%s): %s", topic[:200], exc.reason, exc)
             return
         self.store.add_status(status.to_json())
+        record_status(self.store, status, datetime.now(UTC))  # the fleet view's latest
 
     def run(self, stop: threading.Event) -> None:
         last_refresh = time.monotonic()

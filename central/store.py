@@ -58,6 +58,23 @@ _V4 = """ALTER TABLE status_snapshots ADD COLUMN tracks_started BIGINT;
         ALTER TABLE daily_stats ADD COLUMN device_seconds DOUBLE PRECISION NOT NULL DEFAULT 0;
         ALTER TABLE daily_stats ADD COLUMN time_to_alert_s DOUBLE PRECISION"""
 
+# Version 5 belongs to the console (issue 19); an empty placeholder here so that version 6
+# keeps its number whichever branch lands first (the lead puts the console's script in).
+_V5_PLACEHOLDER = ""
+
+
+def _v6_device_status() -> str:
+    """Version 6 (issue 19, the fleet view): the latest verified status of each device.
+
+    ``document`` is the status as verified (canonical JSON); ``state_since`` changes only
+    when the state does (online/paused/offline since when); ``received_at`` is when this
+    listener last got a *new* document (a retained copy redelivered is not news), which is
+    what the fleet view judges staleness by."""
+    return """CREATE TABLE device_status (
+            device_id TEXT PRIMARY KEY, site TEXT NOT NULL, state TEXT NOT NULL,
+            state_since TEXT NOT NULL, received_at TEXT NOT NULL, document TEXT NOT NULL)"""
+
+
 _MIGRATIONS: dict[str, list[str]] = {
     "sqlite": [
         """CREATE TABLE alerts (
@@ -77,6 +94,8 @@ _MIGRATIONS: dict[str, list[str]] = {
         _V2,
         _V3.format(serial="INTEGER"),  # INTEGER PRIMARY KEY: SQLite's rowid, never reused
         _V4,
+        _V5_PLACEHOLDER,
+        _v6_device_status(),
     ],
     "postgresql": [
         """CREATE TABLE alerts (
@@ -96,6 +115,8 @@ _MIGRATIONS: dict[str, list[str]] = {
         _V2,
         _V3.format(serial="BIGSERIAL"),
         _V4,
+        _V5_PLACEHOLDER,
+        _v6_device_status(),
     ],
 }
 
