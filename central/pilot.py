@@ -46,6 +46,7 @@ class Day:
     no_action: int = 0
     adjudicated: int = 0
     adjudication_seconds: float = 0.0
+    waits: list[float] = field(default_factory=list)  # seconds to adjudicate (live alerts)
 
     @property
     def false_per_1000_faces(self) -> float | None:
@@ -63,6 +64,45 @@ class Day:
     def median_time_to_alert(self) -> float | None:
         return statistics.median(self.time_to_alert) if self.time_to_alert else None
 
+    @property
+    def mean_adjudication_s(self) -> float | None:
+        return self.adjudication_seconds / self.adjudicated if self.adjudicated else None
+
+    @property
+    def median_adjudication_s(self) -> float | None:
+        return statistics.median(self.waits) if self.waits else None
+
+    def add(self, other: Day) -> None:
+        """Fold ``other`` into this one (totals)."""
+        for name in (
+            "faces",
+            "people",
+            "device_seconds",
+            "alerts",
+            "confirmed",
+            "false_alerts",
+            "no_action",
+            "adjudicated",
+            "adjudication_seconds",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.people_partial |= other.people_partial
+        self.time_to_alert += other.time_to_alert
+        self.waits += other.waits
+
+
+@dataclass
+class PilotReport:
+    """One computation for the CLI's pilot.md, the deployment page and its downloads:
+    per site and day (purged days included, as aggregates), per camera and per hour of the
+    day (UTC; alerts still held only: a purged day keeps no camera or hour), and in all."""
+
+    generated_at: datetime
+    days: dict[tuple[str, str], Day]
+    cameras: dict[str, Day]
+    hours: dict[str, Day]
+    total: Day
+
 
 def _increase(previous: int | None, now: int, restarted: bool) -> int:
     """A counter's increase since the previous snapshot: after a restart it began again at 0;
@@ -72,57 +112,84 @@ def _increase(previous: int | None, now: int, restarted: bool) -> int:
     return now if restarted or now < previous else now - previous
 
 
-def _counters(store: AlertStore, days: dict[tuple[str, str], Day]) -> None:
-    """Faces, people and camera time per (site, day) from the increases between a device's
-    status snapshots (a smaller uptime means the agent restarted)."""
+def _counters(
+    store: AlertStore,
+    days: dict[tuple[str, str], Day],
+    cameras: dict[str, Day] | None = None,
+    hours: dict[str, Day] | None = None,
+) -> None:
+    """Faces, people and camera time per (site, day), per camera and per hour from the
+    increases between a device's status snapshots (a smaller uptime means the agent
+    restarted)."""
     rows = store.rows(
         "SELECT device_id, site, at, uptime_s, faces_detected, tracks_started, "
         "time_to_alert_s FROM status_snapshots ORDER BY device_id, at"
     )
     last: dict[str, tuple[int | None, int | None, int | None]] = {}
     for device, site, at, uptime, faces, tracks, timed in rows:
-        day = days[(str(site), str(at)[:10])]
+        records = [days[(str(site), str(at)[:10])]]
+        if cameras is not None:
+            records.append(cameras[str(device)])
+        if hours is not None:
+            records.append(hours[str(at)[11:13]])
         previous = last.get(device)
         before_uptime, before_faces, before_tracks = previous or (None, None, None)
         restarted = before_uptime is not None and int(uptime) < before_uptime
-        day.faces += _increase(before_faces, int(faces), restarted)
-        day.device_seconds += _increase(before_uptime, int(uptime), restarted)
-        if tracks is None:
-            day.people_partial = True
-        else:
-            if previous is not None and before_tracks is None and restarted:
-                before_tracks = 0  # upgraded to a version that counts: it began at 0
-            day.people += _increase(before_tracks, int(tracks), restarted)
-        if timed is not None:
-            day.time_to_alert.append(float(timed))
+        if tracks is not None and previous is not None and before_tracks is None and restarted:
+            before_tracks = 0  # upgraded to a version that counts: it began at 0
+        for day in records:
+            day.faces += _increase(before_faces, int(faces), restarted)
+            day.device_seconds += _increase(before_uptime, int(uptime), restarted)
+            if tracks is None:
+                day.people_partial = True
+            else:
+                day.people += _increase(before_tracks, int(tracks), restarted)
+            if timed is not None:
+                day.time_to_alert.append(float(timed))
         last[device] = (int(uptime), int(faces), None if tracks is None else int(tracks))
 
 
-def _live_days(store: AlertStore) -> dict[tuple[str, str], Day]:
+def _live(
+    store: AlertStore,
+) -> tuple[dict[tuple[str, str], Day], dict[str, Day], dict[str, Day]]:
     days: dict[tuple[str, str], Day] = defaultdict(Day)
-    _counters(store, days)
+    cameras: dict[str, Day] = defaultdict(Day)
+    hours: dict[str, Day] = defaultdict(Day)
+    _counters(store, days, cameras, hours)
     first_decision = dict(
         store.rows("SELECT event_id, MIN(decided_at) FROM adjudications GROUP BY event_id")
     )
     for alert in store.recent(limit=10_000_000):
-        record = days[(alert.site, alert.received_at[:10])]
-        record.alerts += 1
-        if alert.outcome is None:
-            continue
-        record.adjudicated += 1
-        record.confirmed += alert.outcome == "confirmed"
-        record.false_alerts += alert.outcome == "false_alert"
-        record.no_action += alert.outcome == "no_action"
-        wait = (
-            parse_time(first_decision[alert.event_id], "decided_at")
-            - parse_time(alert.received_at, "received_at")
-        ).total_seconds()
-        record.adjudication_seconds += wait
-    return days
+        records = (
+            days[(alert.site, alert.received_at[:10])],
+            cameras[alert.device_id],
+            hours[alert.received_at[11:13]],
+        )
+        wait = None
+        if alert.outcome is not None:
+            wait = (
+                parse_time(first_decision[alert.event_id], "decided_at")
+                - parse_time(alert.received_at, "received_at")
+            ).total_seconds()
+        for record in records:
+            record.alerts += 1
+            if wait is None:
+                continue
+            record.adjudicated += 1
+            record.confirmed += alert.outcome == "confirmed"
+            record.false_alerts += alert.outcome == "false_alert"
+            record.no_action += alert.outcome == "no_action"
+            record.adjudication_seconds += wait
+            record.waits.append(wait)
+    return days, cameras, hours
 
 
-def collect(store: AlertStore) -> dict[tuple[str, str], Day]:
-    days = _live_days(store)
+def _live_days(store: AlertStore) -> dict[tuple[str, str], Day]:
+    return _live(store)[0]
+
+
+def collect(store: AlertStore, now: datetime | None = None) -> PilotReport:
+    days, cameras, hours = _live(store)
     for row in store.rows(
         "SELECT site, day, faces, alerts, confirmed, false_alerts, no_action, adjudicated, "
         "adjudication_seconds, people, device_seconds, time_to_alert_s FROM daily_stats"
@@ -139,7 +206,16 @@ def collect(store: AlertStore) -> dict[tuple[str, str], Day]:
         day.device_seconds += float(row[10])
         if row[11] is not None:
             day.time_to_alert.append(float(row[11]))
-    return dict(sorted(days.items()))
+    total = Day()
+    for day in days.values():
+        total.add(day)
+    return PilotReport(
+        generated_at=(now or datetime.now(UTC)).replace(microsecond=0),
+        days=dict(sorted(days.items())),
+        cameras=dict(sorted(cameras.items())),
+        hours=dict(sorted(hours.items())),
+        total=total,
+    )
 
 
 CHARTS_MISSING = (
@@ -193,75 +269,15 @@ def _charts(days: dict[tuple[str, str], Day], out: Path) -> list[str]:
     return ["pilot_alerts.png", "pilot_people.png"]
 
 
-def _number(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
 def report(store: AlertStore, out: Path) -> Path:
+    """``lfr-alerts report``: pilot.md (0600, written atomically) and its PNG charts."""
+    from central.pilot_text import markdown
+
     out.mkdir(parents=True, exist_ok=True)
-    days = collect(store)
-    lines = [
-        "# Pilot assessment",
-        "",
-        f"Generated {format_time(datetime.now(UTC).replace(microsecond=0))} from the "
-        "alert store. People are counted by the devices as face tracks (one per person per "
-        "appearance in view; a person who leaves and comes back counts again), faces as "
-        "detections; both arrive as numbers only. Rates per person are what an officer and "
-        "a passer-by experience: per detection they would be smaller by about frames per "
-        "second x seconds in view. Alerts per hour are per camera-hour of status reported; "
-        "time to alert is the devices' median from a face reaching the minimum size to its "
-        "event queued.",
-        "",
-        "| site | day | people seen | faces | alerts | confirmed | false alerts | no action |"
-        " awaiting | false alerts / 1,000 people | alerts / camera-hour | time to alert |"
-        " mean time to adjudication |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    total = Day()
-    for (site, day), v in days.items():
-        people = f"{v.people}{'*' if v.people_partial else ''}"
-        wait = f"{v.adjudication_seconds / v.adjudicated / 60:.1f} min" if v.adjudicated else "-"
-        tta = v.median_time_to_alert
-        lines.append(
-            f"| {site} | {day} | {people} | {v.faces} | {v.alerts} | {v.confirmed} | "
-            f"{v.false_alerts} | {v.no_action} | {v.alerts - v.adjudicated} | "
-            f"{_number(v.false_per_1000_people, '.2f')} | {_number(v.alerts_per_hour, '.2f')} "
-            f"| {'-' if tta is None else f'{tta:.1f} s'} | {wait} |"
-        )
-        for name in (
-            "faces",
-            "people",
-            "device_seconds",
-            "alerts",
-            "confirmed",
-            "false_alerts",
-            "no_action",
-            "adjudicated",
-        ):
-            setattr(total, name, getattr(total, name) + getattr(v, name))
-        total.people_partial |= v.people_partial
-        total.time_to_alert += v.time_to_alert
-    precision = f"{100 * total.confirmed / total.adjudicated:.1f} %" if total.adjudicated else "-"
-    lines += [
-        "",
-        f"In all: {total.people} people seen ({total.faces} faces), {total.alerts} alerts, "
-        f"{total.confirmed} confirmed, {total.false_alerts} false alerts, "
-        f"{_number(total.false_per_1000_people, '.2f')} false alerts per 1,000 people, "
-        f"{_number(total.alerts_per_hour, '.2f')} alerts per camera-hour; share of "
-        f"adjudicated alerts confirmed: {precision}.",
-        "",
-    ]
-    if total.people_partial:
-        lines += [
-            "\\* A device on this day does not report people seen (software before "
-            "`tracks_started`): people are undercounted and the rate per person overstated.",
-            "",
-        ]
-    if days:
-        charts = _charts(days, out)
-        lines += [f"![{name}]({name})" for name in charts] if charts else [CHARTS_MISSING]
+    pilot = collect(store)
+    charts = _charts(pilot.days, out) if pilot.days else []  # [] without matplotlib
     path = out / "pilot.md"
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write(path, markdown(pilot, charts).encode("utf-8"), 0o600)
     return path
 
 

@@ -70,14 +70,14 @@ def pilot_store(path: Path, fleet: Fleet) -> AlertStore:
 
 def test_the_report_counts_people_not_detections(tmp_path: Path, fleet: Fleet) -> None:
     store = pilot_store(tmp_path / "alerts.db", fleet)
-    kx = collect(store)[("kx", DAY)]
+    kx = collect(store).days[("kx", DAY)]
     assert (kx.people, kx.faces, kx.device_seconds) == (1200, 2600, 5400)
     assert (kx.alerts, kx.false_alerts, kx.confirmed, kx.no_action) == (6, 2, 1, 1)
     assert kx.false_per_1000_people == pytest.approx(1000 * 2 / 1200)
     assert kx.alerts_per_hour == pytest.approx(6 / 1.5)
     assert kx.median_time_to_alert == pytest.approx(1.0)
     assert not kx.people_partial
-    pd = collect(store)[("pd", DAY)]
+    pd = collect(store).days[("pd", DAY)]
     assert pd.people_partial and pd.people == 0 and pd.faces == 100
     assert pd.false_per_1000_people is None  # no people counted: no rate, not a zero
     assert (
@@ -107,9 +107,9 @@ def test_the_report_counts_people_not_detections(tmp_path: Path, fleet: Fleet) -
 
 def test_purged_days_keep_their_per_person_figures(tmp_path: Path, fleet: Fleet) -> None:
     store = pilot_store(tmp_path / "alerts.db", fleet)
-    before = collect(store)[("kx", DAY)]
+    before = collect(store).days[("kx", DAY)]
     assert purge(store, timedelta(days=1), NOW + timedelta(days=3)) == (6, 5)
-    after = collect(store)[("kx", DAY)]
+    after = collect(store).days[("kx", DAY)]
     assert (after.people, after.device_seconds, after.alerts, after.false_alerts) == (
         before.people,
         before.device_seconds,
