@@ -130,6 +130,7 @@ def _page_tls(args: argparse.Namespace) -> tuple[Any, list[str]]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from central.ops_pages import OpsPages
     from central.sessions import Sessions
     from central.web import OfficerApp, serve
 
@@ -147,6 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
         allowed_hosts=allowed,
         references=args.references,
         secure=context is not None,
+        ops=OpsPages(store, args.registry, args.status_interval.total_seconds()),
     )
     server = serve(app, args.host, args.port, context)
     scheme = "https" if context is not None else "http"
@@ -361,6 +363,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="the control room's reference images, DIR/<subject_ref>.jpg",
+    )
+    p.add_argument(
+        "--registry",
+        type=Path,
+        metavar="REG",
+        help="the fleet registry: the fleet view lists every device in it",
+    )
+    p.add_argument(
+        "--status-interval",
+        type=parse_duration,
+        default=parse_duration("30s"),
+        metavar="DURATION",
+        help="the devices' status interval: the fleet view shows figures older than 2.5 "
+        "intervals as stale (default 30s, the agent's default)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8443)

@@ -42,7 +42,7 @@ def _people(v: Day) -> str:
     return f"{v.people}{'*' if v.people_partial else ''}"
 
 
-def _figures(v: Day) -> list[str]:
+def figures(v: Day) -> list[str]:
     """The columns shared by every table, after its key columns."""
     tta = v.median_time_to_alert
     return [
@@ -78,7 +78,7 @@ FIGURES = [
 def _table(keys: list[str], rows: Iterable[tuple[list[str], Day]]) -> list[str]:
     head = keys + FIGURES
     lines = [f"| {' | '.join(head)} |", "|" + "---|" * len(head)]
-    lines += [f"| {' | '.join(key + _figures(v))} |" for key, v in rows]
+    lines += [f"| {' | '.join(key + figures(v))} |" for key, v in rows]
     return lines
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from central.ops_pages import PAGES, OpsPages
 from central.sessions import LoginResult, Session, Sessions
 from central.store import OUTCOMES, AlertStore, StoredAlert
 from lfrkit.files import read_bounded
@@ -41,6 +42,7 @@ from protocol.event import open_probe, parse_stored_event
 from protocol.keys import HpkePrivateKey
 
 log = logging.getLogger(__name__)
+OPS_PAGES = [[page] for page in PAGES]
 _EVENT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 _LENGTH = re.compile(r"^[0-9]{1,9}$")
@@ -151,8 +153,9 @@ class OfficerApp:
         references: Path | None = None,
         secure: bool = True,
         clock: Callable[[], float] = time.time,
+        ops: OpsPages | None = None,  # /fleet and /deployment (issue 19)
     ) -> None:
-        self.store, self.key, self.references = store, adjudication_key, references
+        self.store, self.key, self.references, self.ops = store, adjudication_key, references, ops
         self.sessions, self.secure, self.clock = sessions, secure, clock
         self.allowed_hosts = frozenset(host_name(h) for h in allowed_hosts)
         self.session_cookie = SECURE_SESSION_COOKIE if secure else SESSION_COOKIE
@@ -356,7 +359,7 @@ def make_handler(app: OfficerApp) -> type[BaseHTTPRequestHandler]:
                 cookies=[app.cookie(LOGIN_COOKIE, nonce, "/login", max_age=900)],
             )
 
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: PLR0912 (one more route: the ops pages, issue 19)
             if "Content-Length" in self.headers or "Transfer-Encoding" in self.headers:
                 self.close_connection = True  # a body we do not read must not become a request
             if not self._host_allowed():
@@ -367,7 +370,7 @@ def make_handler(app: OfficerApp) -> type[BaseHTTPRequestHandler]:
                 return
             session = self._session()
             if session is None:
-                if not parts or (len(parts) == 2 and parts[0] == "alerts"):
+                if not parts or (len(parts) == 2 and parts[0] == "alerts") or parts in OPS_PAGES:
                     self._redirect("/login")  # pages; images (and favicon.ico) get a 401
                 else:
                     self._refuse(HTTPStatus.UNAUTHORIZED, "Log in first.")
@@ -376,6 +379,8 @@ def make_handler(app: OfficerApp) -> type[BaseHTTPRequestHandler]:
                 self._send(200, app.index(session))
             elif len(parts) == 2 and parts[0] == "alerts" and (a := self._alert(parts[1])):
                 self._send(200, app.detail(a, session))
+            elif len(parts) == 1 and app.ops and (ops := app.ops.get(parts[0], session.officer)):
+                self._send(200, ops.body, ops.content_type, extra=ops.headers)
             elif (
                 len(parts) == 3
                 and parts[0] == "alerts"
