@@ -59,6 +59,7 @@ def render_deployment(report: PilotReport) -> str:
     """The page body: summary, charts, then the same tables as pilot.md."""
     days = {f"{site} {day}": v for (site, day), v in report.days.items()}
     hours = {f"{h}:00": v for h, v in report.hours.items()}
+    by_hour = dict(report.hours)  # charts label hours "00".."23" (24 labels fit no axis)
     parts = [
         "<h1>Deployment</h1>",
         f'<p class="stats">{_e(summary(report))}</p>',
@@ -83,11 +84,11 @@ def render_deployment(report: PilotReport) -> str:
             [Series("false alerts / 1,000 people", rate, "#D55E00")],
         ),
         _outcomes("Alerts per camera, by outcome", report.cameras),
-        _outcomes("Alerts per hour of the day (UTC), by outcome", hours),
+        _outcomes("Alerts per hour of the day (UTC), by outcome", by_hour),
         bar_chart(
             "People seen per hour of the day (UTC)",
-            list(hours),
-            [Series("people seen", [float(v.people) for v in hours.values()], "#0072B2")],
+            list(by_hour),
+            [Series("people seen", [float(v.people) for v in by_hour.values()], "#0072B2")],
         ),
         "</div>",
         _table("Per site and day", ["site", "day"], dict(report.days)),

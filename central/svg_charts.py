@@ -59,7 +59,9 @@ def _frame(title: str, labels: Sequence[str], upper: float, grid: Sequence[float
             f'<text x="{_LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">{_number(value)}</text>'
         )
     slot = (WIDTH - _LEFT - _RIGHT) / max(1, len(labels))
-    every = max(1, -(-len(labels) // 24))  # at most 24 axis labels, whatever the data
+    # Every label while they fit (about 7 px a character), else every n-th.
+    widest = 7 * max((len(label[:16]) for label in labels), default=1) + 6
+    every = max(1, int(-(-widest // slot)))
     for i, label in enumerate(labels):
         if i % every:
             continue
