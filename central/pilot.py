@@ -156,29 +156,30 @@ def _live(
     cameras: dict[str, Day] = defaultdict(Day)
     hours: dict[str, Day] = defaultdict(Day)
     _counters(store, days, cameras, hours)
-    first_decision = dict(
-        store.rows("SELECT event_id, MIN(decided_at) FROM adjudications GROUP BY event_id")
+    # One pass, no probes (the tokens are most of the bytes) and no per-alert subquery: the
+    # latest decision and the first decision time of each alert come from one GROUP BY.
+    rows = store.rows(
+        "SELECT a.site, a.device_id, a.received_at, d.outcome, g.first_decided FROM alerts a "
+        "LEFT JOIN (SELECT event_id, MAX(id) AS last_id, MIN(decided_at) AS first_decided "
+        "FROM adjudications GROUP BY event_id) g ON g.event_id = a.event_id "
+        "LEFT JOIN adjudications d ON d.id = g.last_id"
     )
-    for alert in store.recent(limit=10_000_000):
-        records = (
-            days[(alert.site, alert.received_at[:10])],
-            cameras[alert.device_id],
-            hours[alert.received_at[11:13]],
-        )
+    for site, device, received_at, outcome, first_decided in rows:
+        received = str(received_at)
+        records = (days[(str(site), received[:10])], cameras[str(device)], hours[received[11:13]])
         wait = None
-        if alert.outcome is not None:
+        if outcome is not None:
             wait = (
-                parse_time(first_decision[alert.event_id], "decided_at")
-                - parse_time(alert.received_at, "received_at")
+                parse_time(str(first_decided), "decided_at") - parse_time(received, "received_at")
             ).total_seconds()
         for record in records:
             record.alerts += 1
             if wait is None:
                 continue
             record.adjudicated += 1
-            record.confirmed += alert.outcome == "confirmed"
-            record.false_alerts += alert.outcome == "false_alert"
-            record.no_action += alert.outcome == "no_action"
+            record.confirmed += outcome == "confirmed"
+            record.false_alerts += outcome == "false_alert"
+            record.no_action += outcome == "no_action"
             record.adjudication_seconds += wait
             record.waits.append(wait)
     return days, cameras, hours
