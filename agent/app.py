@@ -159,7 +159,13 @@ def build_agent(
     if policy is None:
         policy = UntilDrained(watchlist_wait) if until_end else RunUntilStopped()
     return Agent(
-        about=About(identity.device_id, identity.site, vision.embedder.id, vision.model_hashes),
+        about=About(
+            identity.device_id,
+            identity.site,
+            vision.embedder.id,
+            vision.model_hashes,
+            unsealed_keys=tuple(p.name for p in identity.keys.unsealed()),
+        ),
         link=link,
         topics=topics,
         control=control,

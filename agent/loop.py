@@ -139,6 +139,9 @@ class Agent:
             alarms += (
                 Alarm(AlarmKind.CAMERA_STALLED, f"camera stalled: no frame for {since:.0f}s"),
             )
+        if self.about.unsealed_keys:
+            names = ", ".join(self.about.unsealed_keys)
+            alarms += (Alarm(AlarmKind.KEYS_UNSEALED, f"keys unsealed: {names} plain"),)
         if state is None:
             state = State.PAUSED if self.control.paused else State.ONLINE
         return assemble(

@@ -46,6 +46,7 @@ class AlarmKind(IntEnum):
     PUBLISH_REFUSED = 7
     CAMERA_ERRORS = 8
     FLOORS_UNPROVEN = 9  # the counters file was missing, edited or not this device's
+    KEYS_UNSEALED = 10  # private keys read from plain files, not sealed credentials (issue 19)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class About:
     embedder_sha256: str
     model_hashes: Mapping[str, str]
     software_version: str = SOFTWARE_VERSION
+    unsealed_keys: tuple[str, ...] = ()  # key file names read plain (the fleet view's alarm)
 
 
 def assemble(
