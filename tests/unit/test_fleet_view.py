@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from central.device_status import LatestStatus, latest_statuses, record_status
+from central.device_status import LatestStatus, alerts_since, latest_statuses, record_status
 from central.fleet_view import FleetRow, assess, render_fleet
 from central.listener import Listener
 from central.ops_pages import fleet_rows
 from central.store import AlertStore
 from lfrkit.mqtt import MqttLink, MqttSettings
+from protocol.event import sign_event
 from protocol.keys import load_signing_private
 from protocol.status import (
     DeviceStatus,
@@ -28,7 +29,9 @@ from protocol.status import (
 )
 from provisioning.quickstart import quickstart
 from provisioning.registry import Registry
-from tests.conftest import NOW
+from tests.conftest import NOW, Fleet
+from tests.postgres import postgres_url  # noqa: F401 - fixture
+from tests.unit.test_event import make_event
 from tests.unit.test_status import report
 
 INTERVAL = 30.0
@@ -131,8 +134,15 @@ def test_the_page_shows_every_figure_and_escapes_names() -> None:
 # -- the store and the listener ---------------------------------------------------------
 
 
-def test_state_since_moves_only_when_the_state_changes(tmp_path: Path) -> None:
-    store = AlertStore(f"sqlite:///{tmp_path}/a.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/a.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_state_since_moves_only_when_the_state_changes(store_url: str, fleet: Fleet) -> None:
+    store = AlertStore(store_url)
     assert store.schema_version == 6
     first, later = online(uptime_s=5), online(uptime_s=35)
     record_status(store, first, NOW)
@@ -145,6 +155,12 @@ def test_state_since_moves_only_when_the_state_changes(tmp_path: Path) -> None:
     record_status(store, DeviceStatus(State.OFFLINE, "cam-01", "kx"), NOW + timedelta(hours=1))
     gone = latest_statuses(store)["cam-01"]
     assert gone.status.state is State.OFFLINE and gone.state_since == NOW + timedelta(hours=1)
+    record_status(store, online(device="cam-02"), NOW)
+    assert set(latest_statuses(store)) == {"cam-01", "cam-02"}
+    for minutes in (-30, 5, 10):  # one before midnight, two after: "alerts today"
+        event = make_event(fleet)
+        store.add(event, sign_event(event, fleet.device_signing), NOW + timedelta(minutes=minutes))
+    assert alerts_since(store, NOW) == {"cam-01": 2}
     store.close()
 
 
