@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from central.store import AlertStore
 from protocol.encoding import format_time, parse_time
@@ -26,26 +26,39 @@ class LatestStatus:
     received_at: datetime  # when a new document last arrived: staleness is judged by it
 
 
+REORDER_S = 60  # an older document is ignored unless the stored one is this old (clock set back)
+
+
 def record_status(store: AlertStore, status: DeviceStatus, received_at: datetime) -> None:
     """Keep ``status`` as the device's latest. The state's start time moves only when the
     state changes; the same document again (a retained copy after a reconnect) changes
-    nothing, so a dead device's last words do not look fresh."""
-    stamp = format_time(received_at.astimezone(UTC).replace(microsecond=0))
+    nothing, so a dead device's last words do not look fresh. Listeners in one shared group
+    may store a device's consecutive documents out of order: a document older (by its own
+    time) than the stored one is ignored, unless the stored one arrived over
+    :data:`REORDER_S` ago (a device whose clock went back must not be frozen as stale)."""
+    received = received_at.astimezone(UTC).replace(microsecond=0)
+    stamp = format_time(received)
+    at = None if status.report is None else format_time(status.report.at.replace(microsecond=0))
     store.execute(
-        "INSERT INTO device_status (device_id, site, state, state_since, received_at, "
-        "document) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET "
+        "INSERT INTO device_status (device_id, site, state, state_since, received_at, at, "
+        "document) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET "
         "state_since = CASE WHEN device_status.state = excluded.state THEN "
         "device_status.state_since ELSE excluded.state_since END, "
         "received_at = CASE WHEN device_status.document = excluded.document THEN "
         "device_status.received_at ELSE excluded.received_at END, "
-        "site = excluded.site, state = excluded.state, document = excluded.document",
+        "site = excluded.site, state = excluded.state, at = excluded.at, "
+        "document = excluded.document "
+        "WHERE excluded.at IS NULL OR device_status.at IS NULL OR "
+        "excluded.at >= device_status.at OR device_status.received_at < ?",
         (
             status.device_id,
             status.site,
             status.state.value,
             stamp,
             stamp,
+            at,
             encode_status(status).decode("utf-8"),
+            format_time(received - timedelta(seconds=REORDER_S)),
         ),
     )
 

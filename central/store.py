@@ -69,10 +69,12 @@ def _v6_device_status() -> str:
     ``document`` is the status as verified (canonical JSON); ``state_since`` changes only
     when the state does (online/paused/offline since when); ``received_at`` is when this
     listener last got a *new* document (a retained copy redelivered is not news), which is
-    what the fleet view judges staleness by."""
+    what the fleet view judges staleness by; ``at`` is the document's own time (NULL in a last
+    will), so that of two listeners in one group the one storing an older document loses."""
     return """CREATE TABLE device_status (
             device_id TEXT PRIMARY KEY, site TEXT NOT NULL, state TEXT NOT NULL,
-            state_since TEXT NOT NULL, received_at TEXT NOT NULL, document TEXT NOT NULL)"""
+            state_since TEXT NOT NULL, received_at TEXT NOT NULL, at TEXT,
+            document TEXT NOT NULL)"""
 
 
 _MIGRATIONS: dict[str, list[str]] = {

@@ -155,7 +155,16 @@ def test_state_since_moves_only_when_the_state_changes(store_url: str, fleet: Fl
     record_status(store, DeviceStatus(State.OFFLINE, "cam-01", "kx"), NOW + timedelta(hours=1))
     gone = latest_statuses(store)["cam-01"]
     assert gone.status.state is State.OFFLINE and gone.state_since == NOW + timedelta(hours=1)
-    record_status(store, online(device="cam-02"), NOW)
+    # two listeners in one group: the device's older document, stored second, is ignored ...
+    newer = online(device="cam-02", uptime_s=40, at=NOW + timedelta(seconds=40))
+    record_status(store, newer, NOW + timedelta(seconds=41))
+    record_status(store, online(device="cam-02", uptime_s=39, at=NOW + timedelta(seconds=39)),
+                  NOW + timedelta(seconds=41))  # fmt: skip
+    assert latest_statuses(store)["cam-02"].status == newer
+    # ... unless what is stored is over a minute old (the device's clock went back)
+    back = online(device="cam-02", uptime_s=100, at=NOW - timedelta(hours=1))
+    record_status(store, back, NOW + timedelta(seconds=102))
+    assert latest_statuses(store)["cam-02"].status == back
     assert set(latest_statuses(store)) == {"cam-01", "cam-02"}
     for minutes in (-30, 5, 10):  # one before midnight, two after: "alerts today"
         event = make_event(fleet)
