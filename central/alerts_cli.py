@@ -419,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "report",
-        help="pilot assessment per site, day and person (Markdown; charts need matplotlib)",
+        help="pilot assessment per site and day, camera and hour, and per person (Markdown, "
+        "0600; charts need matplotlib; the same report is the page's /deployment)",
     )
     p.add_argument("--db", default="sqlite:///alerts.db")
     p.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR")

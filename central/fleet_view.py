@@ -208,7 +208,11 @@ def render_fleet(rows: Sequence[FleetRow], now: datetime, status_interval: float
             f'data-device="{_e(row.device_id)}">{"".join(_cells(row, view, now))}</tr>'
             for row, view in views
         )
-        body.append(f'<table class="fleet"><caption>Devices</caption>{_HEAD}{trs}</table>')
+        # On a tablet the table scrolls sideways inside its box; the page itself does not.
+        body.append(
+            '<div class="scroll" role="region" aria-label="devices" tabindex="0">'
+            f'<table class="fleet"><caption>Devices</caption>{_HEAD}{trs}</table></div>'
+        )
     return "".join(body)
 
 
@@ -216,4 +220,4 @@ FLEET_STYLE = """.fleet td,.fleet th{vertical-align:top}.since,.site{color:#555;
 .state{font-weight:600;padding:.1rem .4rem;border-radius:.3rem}.online{background:#d7f5dd}
 .paused{background:#fff1c2}.offline,.revoked{background:#f8d0d0}.stale,.never-heard{
 background:#e4e4e4}tr.stale td{color:#666}tr.alarm ul{color:#900;margin:0;padding-left:1rem}
-caption{text-align:left;font-weight:600}"""
+caption{text-align:left;font-weight:600}.scroll{overflow-x:auto}"""

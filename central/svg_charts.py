@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,14 +25,18 @@ class Series:
     colour: str  # a CSS colour, chosen by the caller for contrast
 
 
+# Characters XML 1.0 does not allow at all (escaping cannot help): dropped from labels.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(_NOT_XML.sub("", str(value)), quote=True)
 
 
 def _scale(top: float) -> tuple[float, list[float]]:
     """A round upper bound at or above ``top`` and its five gridlines (0, 1/4 ... 4/4): the
     gridline step is 1, 2, 2.5 or 5 times a power of ten."""
-    if not top > 0:
+    if not top > 1e-9:  # nothing (or too little to draw): a 0..1 axis
         return 1.0, [0.0, 0.25, 0.5, 0.75, 1.0]
     magnitude = 10.0 ** math.floor(math.log10(top / 4))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if 4 * m * magnitude >= top)

@@ -4,17 +4,21 @@ the rendering (no script, names escaped)."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from central.device_status import LatestStatus, alerts_since, latest_statuses, record_status
 from central.fleet_view import FleetRow, assess, render_fleet
 from central.listener import Listener
 from central.ops_pages import fleet_rows
 from central.store import AlertStore
+from central.svg_charts import Series, bar_chart, line_chart
 from lfrkit.mqtt import MqttLink, MqttSettings
 from protocol.event import sign_event
 from protocol.keys import load_signing_private
@@ -32,7 +36,8 @@ from provisioning.registry import Registry
 from tests.conftest import NOW, Fleet
 from tests.postgres import postgres_url  # noqa: F401 - fixture
 from tests.unit.test_event import make_event
-from tests.unit.test_status import report
+from tests.unit.test_parsers_fuzz import FUZZ
+from tests.unit.test_status import report, statuses
 
 INTERVAL = 30.0
 CERT = NOW + timedelta(days=365)
@@ -204,3 +209,37 @@ def test_the_listener_keeps_only_verified_statuses_for_the_fleet_view(
     rows = fleet_rows(Registry.load(listener.registry_path), listener.store, now)
     assert assess(rows[0], now, INTERVAL).connection == "offline"
     listener.store.close()
+
+
+# -- any verified status renders: nothing a device signs can break the page or inject --------
+
+
+@FUZZ
+@given(
+    statuses,
+    st.integers(-(10**6), 10**6),
+    st.integers(-400, 400),
+    st.sampled_from(["active", "revoked"]),
+)
+def test_any_status_renders_escaped(
+    status: DeviceStatus, silent_s: int, cert_days: int, registered: str
+) -> None:
+    latest = LatestStatus(status, NOW - timedelta(hours=1), NOW - timedelta(seconds=silent_s))
+    fleet_row = FleetRow(status.device_id, status.site, registered,
+                         NOW + timedelta(days=cert_days), latest, 0)  # fmt: skip
+    view = assess(fleet_row, NOW, INTERVAL)
+    assert view.connection in {"online", "paused", "offline", "stale", "revoked"}
+    html = render_fleet([fleet_row], NOW, INTERVAL)
+    assert "<script" not in html.lower() and html.count("<tr") == 2
+
+
+@FUZZ
+@given(
+    st.lists(st.text(max_size=40), max_size=30),
+    st.lists(st.floats(0, 1e9, allow_nan=False), min_size=30, max_size=30),
+    st.text(max_size=80),
+)
+def test_any_chart_is_well_formed_svg(labels: list[str], values: list[float], title: str) -> None:
+    series = [Series("s", values[: len(labels)], "#000")]
+    for chart in (bar_chart(title, labels, series), line_chart(title, labels, series)):
+        ET.fromstring(chart)
