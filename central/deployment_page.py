@@ -52,7 +52,10 @@ def _table(
         + "</tr>"
         for key, v in rows.items()
     )
-    return f"<table><caption>{_e(caption)}</caption><tr>{head}</tr>{body}</table>"
+    return (
+        f'<div class="scroll" role="region" aria-label="{_e(caption)}" tabindex="0">'
+        f"<table><caption>{_e(caption)}</caption><tr>{head}</tr>{body}</table></div>"
+    )
 
 
 def render_deployment(report: PilotReport) -> str:
@@ -102,4 +105,4 @@ def render_deployment(report: PilotReport) -> str:
 
 DEPLOYMENT_STYLE = """.charts{display:flex;flex-wrap:wrap;gap:1rem}
 .chart{max-width:100%;height:auto;border:1px solid #ddd}
-caption{text-align:left;font-weight:600;margin-top:1rem}"""
+caption{text-align:left;font-weight:600;margin-top:1rem}.scroll{overflow-x:auto}"""

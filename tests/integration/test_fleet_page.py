@@ -213,6 +213,14 @@ def _until_row(tab: Any, console: Console, device_id: str, text: str, timeout: f
     return _row(tab, device_id)
 
 
+def _fits_a_tablet(tab: Any) -> None:
+    """At 768 px wide the page itself does not scroll sideways (wide tables scroll in their
+    own box, charts shrink); the 1366 px screenshots were taken before."""
+    tab.set_viewport_size({"width": 768, "height": 1024})
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 768
+    tab.set_viewport_size({"width": 1366, "height": 768})
+
+
 def _pause(index: dict[str, Any], device_id: str) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     signers = [load_ops_signer(Path(k)) for k in index["ops_keys"][:2]]
@@ -260,6 +268,7 @@ def test_the_fleet_view_follows_devices_offline_back_paused_and_expiring(
         assert tab.locator("script").count() == 0
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         tab.screenshot(path=str(DOCS_IMG / "fleet-view.png"), full_page=True)
+        _fits_a_tablet(tab)
         # frozen (SIGSTOP: its connection stays open, so no offline status yet): shown as
         # stale once 2.5 status intervals pass without a new document
         process = console.agents.pop("cam-03")
@@ -320,6 +329,7 @@ def test_the_deployment_page_shows_the_pilot_report_and_its_downloads(
             box = svg.bounding_box()
             assert box is not None and box["width"] > 300  # drawn, not an empty box
         tab.screenshot(path=str(DOCS_IMG / "deployment-page.png"), full_page=True)
+        _fits_a_tablet(tab)
         # The links, fetched with the browser's session (Chromium cancels a download from
         # a site whose certificate it does not trust, as here with the test's own CA).
         links = {a.inner_text(): a.get_attribute("href") for a in tab.locator("a[download]").all()}
