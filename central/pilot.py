@@ -1,10 +1,13 @@
 """The pilot's assessment from the alert store: report, export, retention.
 
-- ``report``: per site and day, people seen (the devices' face tracks: one per person per
-  appearance in view) and faces processed (from the devices' privacy counters), alerts,
-  outcomes, false alerts per 1,000 people, alerts per camera-hour, the devices' median time to
-  alert, time to adjudication; Markdown, and PNG charts when matplotlib is installed
-  (``pip install 'lfr-edge[charts]'``; without it the report says so and keeps the tables).
+- ``collect``: per site and day, per camera and per hour of the day, and in all: people seen
+  (the devices' face tracks: one per person per appearance in view) and faces processed (from
+  the devices' privacy counters), alerts, outcomes, false alerts per 1,000 people, alerts per
+  camera-hour, the devices' median time to alert, time to adjudication. One computation for
+  ``lfr-alerts report``, the console's /deployment page and its downloads
+  (:mod:`central.pilot_text` writes it as Markdown and CSV).
+- ``report``: pilot.md, and PNG charts when matplotlib is installed (``pip install
+  'lfr-edge[charts]'``; without it the report says so and keeps the tables).
 - ``export``: alerts and outcomes as CSV or JSON, probe images only when asked.
 - ``purge``: alerts and counters past retention are deleted after their day's numbers are
   folded into ``daily_stats``, so the report keeps only aggregates for those days.

@@ -25,8 +25,8 @@ PARTIAL = (
     "`tracks_started`): people are undercounted and the rate per person overstated."
 )
 HELD_ONLY = (
-    "Per camera and per hour of the day (UTC) cover the alerts and status still held: a "
-    "purged day keeps only its per-site totals."
+    "Per camera and per hour of the day (UTC), and the median time to adjudicate, cover the "
+    "alerts and status still held: a purged day keeps only its per-site totals."
 )
 
 
