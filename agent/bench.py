@@ -48,6 +48,7 @@ RESOLUTIONS = ((1280, 720), (1920, 1080))
 FACES = (1, 3, 10)
 PREFERENCE = ("accurate", "fast")  # most accurate first (models/README.md)
 WATCHLIST_SIZE = 1000
+BUSY_SHARE = 0.7  # below this many CPUs used on average, say the board was busy
 
 # `vcgencmd get_throttled` bits (Raspberry Pi firmware documentation).
 THROTTLE_BITS = {
@@ -113,8 +114,9 @@ class Cell:
 @dataclass(frozen=True)
 class FaceTime:
     profile: str
-    per_face_ms: float | None  # None: the detector found no face to embed
+    per_face_ms: float | None  # wall, median; None: the detector found no face to embed
     runs: int
+    cpu_ms: float | None = None  # process CPU per face (all threads): steadier on a busy board
 
 
 @dataclass(frozen=True)
@@ -227,8 +229,11 @@ def render(report: Report) -> str:
         "per face (align + embed, median):",
     ]
     for ft in report.face_times:
-        ms = f"{ft.per_face_ms:7.1f} ms" if ft.per_face_ms is not None else "n/a (no face found)"
-        out.append(f"  {ft.profile:<9} {ms}  ({ft.runs} runs)")
+        if ft.per_face_ms is None:
+            out.append(f"  {ft.profile:<9} n/a (the detector found no face)")
+            continue
+        cpu = f", {ft.cpu_ms:.1f} ms CPU" if ft.cpu_ms is not None else ""
+        out.append(f"  {ft.profile:<9} {ft.per_face_ms:7.1f} ms{cpu}  ({ft.runs} runs)")
     out += [
         "",
         f"frames/s through the pipeline (detect, track, quality, embed as scheduled, match "
@@ -243,10 +248,26 @@ def render(report: Report) -> str:
             f"{c.fps:>6.1f} {c.fps_per_cpu_s:>9.1f} {c.embedded:>8}  {c.detector}"
         )
     out.append("")
+    share = cpu_share(report.cells)
+    if share is not None:
+        busy = (
+            "; the board was busy with other work, so these fps are below an idle board's"
+            " (fps/CPU-s is less affected)"
+            if share < BUSY_SHARE
+            else ""
+        )
+        out.append(f"the bench used {share:.2f} CPUs on average{busy}")
     if report.verdict is not None:
         out += list(report.verdict.lines)
     out.append(f"(bench took {report.seconds:.0f} s)")
     return "\n".join(out)
+
+
+def cpu_share(cells: Sequence[Cell]) -> float | None:
+    """CPU-seconds per wall second over the cells: about 1 or more on an idle board (TFLite
+    runs ``threads`` threads), well below 1 when other processes take the cores."""
+    wall = sum(c.wall_s for c in cells)
+    return sum(c.cpu_s for c in cells) / wall if wall > 0 else None
 
 
 def _temperature(value: float | None) -> str:
@@ -337,12 +358,14 @@ def _face_time(vision: Vision, scenes: Scenes, runs: int, profile: str) -> FaceT
         return FaceTime(profile, None, 0)
     vision.embedder.embed(frame, detections[0])  # warm-up: first invocations allocate
     samples = []
+    cpu = time.process_time()
     for i in range(runs):
         det = detections[i % len(detections)]
         t = time.perf_counter()
         vision.embedder.embed(frame, det)
         samples.append(time.perf_counter() - t)
-    return FaceTime(profile, 1000 * statistics.median(samples), runs)
+    cpu_ms = 1000 * (time.process_time() - cpu) / runs
+    return FaceTime(profile, 1000 * statistics.median(samples), runs, cpu_ms)
 
 
 def _cell(
