@@ -100,7 +100,8 @@ def _check(args: argparse.Namespace) -> int:
     if failed:
         print(f"check FAILED: {', '.join(failed)}")
         return EXIT_CHECK_FAILED
-    print("check passed")
+    warned = [r.name for r in rows if r.warn]
+    print("check passed" + (f" (look at: {', '.join(warned)})" if warned else ""))
     return EXIT_OK
 
 
