@@ -118,23 +118,25 @@ def clock_sync(run: Runner = run_command) -> ClockSync:
     """Whether the system clock is synchronised: systemd (timesyncd or chrony through
     timedated) first, then ``chronyc tracking``; "unknown" when neither answers (a container
     without systemd, a board without either)."""
+    said = []
     try:
         code, out = run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
         if code == 0 and out.strip() in ("yes", "no"):
             return ClockSync(out.strip(), "timedatectl NTPSynchronized")
+        said.append(f"timedatectl exit {code} (no systemd?)")
     except OSError:
-        pass
+        said.append("no timedatectl")
     try:
         code, out = run(["chronyc", "tracking"])
     except OSError:
-        return ClockSync("unknown", "neither timedatectl nor chronyc answered")
+        return ClockSync("unknown", ", ".join([*said, "no chronyc"]))
     if code == 0:
         for line in out.splitlines():
             key, _, value = line.partition(":")
             if key.strip() == "Leap status":
                 synced = value.strip() != "Not synchronised"
                 return ClockSync("yes" if synced else "no", f"chronyc: {value.strip()}")
-    return ClockSync("unknown", "timedatectl and chronyc did not answer (no systemd?)")
+    return ClockSync("unknown", ", ".join([*said, f"chronyc exit {code} (chronyd down?)"]))
 
 
 @dataclass(frozen=True)
