@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -90,12 +91,9 @@ def throttled(run: Runner = run_command) -> int | None:
     except OSError:
         return None
     _, _, value = out.strip().partition("=")
-    if code != 0 or not value:
+    if code != 0 or not re.fullmatch(r"0x[0-9a-fA-F]{1,8}", value):
         return None
-    try:
-        return int(value, 16)
-    except ValueError:
-        return None
+    return int(value, 16)
 
 
 def read_board(run: Runner = run_command) -> Board:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.bench import Cell, conclude, cpu_share, decode_throttled, describe_throttling
 from agent.bench_scene import cycle, scene
@@ -160,3 +162,9 @@ def test_yunet_finds_every_drawn_face(width: int, height: int) -> None:
     for faces in (1, 3, 10):
         for frame in cycle(width, height, faces, 4):
             assert len(detector.detect(frame)) == faces
+
+
+@given(st.integers(-1, 255), st.text(max_size=200))
+def test_any_vcgencmd_output_is_a_number_or_none(code: int, out: str) -> None:
+    bits = throttled(lambda argv: (code, out))
+    assert bits is None or (isinstance(bits, int) and isinstance(describe_throttling(bits), str))

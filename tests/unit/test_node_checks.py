@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.check import render
 from agent.config import AgentConfig, parse_config
@@ -155,3 +157,9 @@ def test_render_marks_warnings() -> None:
         "clock-sync  warn  unknown",
         "models      FAIL  bad",
     ]
+
+
+@given(st.integers(-1, 255), st.text(max_size=300))
+def test_command_output_never_breaks_the_clock_row(code: int, out: str) -> None:
+    row = clock_sync_row(online=True, run=lambda argv: (code, out))
+    assert row.name == "clock-sync" and (row.ok or not row.warn)
