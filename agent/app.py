@@ -65,11 +65,8 @@ def matching_policy(config: AgentConfig) -> MatchingPolicy:
     return MatchingPolicy(config.matching.threshold, config.matching.storage)
 
 
-def camera_frames(
-    config: AgentConfig, vision: Vision, source: str | None, *, replay: bool, started: datetime
-) -> CameraFrames:
-    """The camera (or clip) through the vision pipeline; a replay reads every frame once, on
-    the clip's own timeline."""
+def frame_pipeline(config: AgentConfig, vision: Vision) -> tuple[FramePipeline, Tracker[U8]]:
+    """The daemon's per-frame work as ``config`` sets it up (``lfr-agent bench`` times this)."""
     m = config.matching
     tracker: Tracker[U8] = Tracker(
         window=timedelta(seconds=m.window_seconds),
@@ -88,6 +85,15 @@ def camera_frames(
         rule=Rule(m.decision),
         min_margin=m.min_margin,
     )
+    return pipeline, tracker
+
+
+def camera_frames(
+    config: AgentConfig, vision: Vision, source: str | None, *, replay: bool, started: datetime
+) -> CameraFrames:
+    """The camera (or clip) through the vision pipeline; a replay reads every frame once, on
+    the clip's own timeline."""
+    pipeline, tracker = frame_pipeline(config, vision)
     capture = Capture(
         open_source(
             source or config.camera.source,

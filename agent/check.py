@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.io.credentials import KeySource
 from agent.io.identity import load_identity
+from agent.node_checks import Row, node_rows
 from lfrkit.files import InsecureKeyFile, read_bounded, read_private
 from lfrkit.layout import DeviceLayout
 from lfrkit.mqtt import MqttError, MqttLink
@@ -28,13 +29,6 @@ from protocol.errors import RejectedInput
 from protocol.watchlist import read_signed
 
 RENEW_BEFORE = timedelta(days=14)
-
-
-@dataclass(frozen=True)
-class Row:
-    name: str
-    ok: bool
-    detail: str
 
 
 class CheckFailed(Exception):
@@ -212,11 +206,13 @@ def run_checks(
             rows.append(Row(name, False, f"missing file {exc.filename}"))
         except Exception as exc:  # noqa: BLE001 - a preflight reports every failure as a row
             rows.append(Row(name, False, f"{type(exc).__name__}: {exc}"))
+    rows += node_rows(config, online=broker)  # disk, clock-sync, models (agent/node_checks.py)
     return rows
 
 
 def render(rows: list[Row]) -> str:
     width = max(len(r.name) for r in rows)
     return "\n".join(
-        f"{r.name.ljust(width)}  {'ok  ' if r.ok else 'FAIL'}  {r.detail}" for r in rows
+        f"{r.name.ljust(width)}  {('warn' if r.warn else 'ok  ') if r.ok else 'FAIL'}  {r.detail}"
+        for r in rows
     )

@@ -100,7 +100,32 @@ def _check(args: argparse.Namespace) -> int:
     if failed:
         print(f"check FAILED: {', '.join(failed)}")
         return EXIT_CHECK_FAILED
-    print("check passed")
+    warned = [r.name for r in rows if r.warn]
+    print("check passed" + (f" (look at: {', '.join(warned)})" if warned else ""))
+    return EXIT_OK
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import sys
+
+    from agent.bench import Budget, render, run_bench, to_json
+    from agent.config import load_config
+    from agent.io.board import cpu_temperature, read_board
+    from agent.vision.errors import VisionError
+
+    config = load_config(args.config)
+    budget = Budget.quick(config) if args.quick else Budget.full()
+    try:
+        report = run_bench(
+            config,
+            budget,
+            read_board(),
+            cpu_temperature,
+            lambda text: print(f"bench: {text}", file=sys.stderr, flush=True),
+        )
+    except VisionError as exc:
+        raise UsageError(str(exc)) from None
+    print(to_json(report) if args.json else render(report))
     return EXIT_OK
 
 
@@ -155,6 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
     chk.add_argument("--offline", action="store_true", help="skip the broker connection")
     chk.set_defaults(handler=_check)
+    b = sub.add_parser(
+        "bench",
+        help="about a minute: per-face time and frames/s of each profile on this board, and "
+        "which profile and frame rate it sustains (docs/operator-guide.md)",
+    )
+    b.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+    b.add_argument("--quick", action="store_true", help="a few seconds, configured resolution")
+    b.add_argument("--json", action="store_true", help="the figures as JSON on stdout")
+    b.set_defaults(handler=_bench)
     wl = sub.add_parser("watchlist", help="verify, install and inspect the watchlist")
     wl_sub = wl.add_subparsers(dest="watchlist_command", required=True, metavar="ACTION")
     for name, handler, text in (

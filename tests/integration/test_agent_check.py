@@ -31,6 +31,9 @@ def test_check_passes_on_a_provisioned_node(
         "watchlist",
         "detector",
         "broker",
+        "disk",
+        "clock-sync",
+        "models",
     }
 
 
