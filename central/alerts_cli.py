@@ -255,7 +255,7 @@ def _open_store(url: str) -> Any:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from central.pilot import report
+    from central.pilot_files import report
 
     store = _open_store(args.db)
     try:

@@ -13,7 +13,8 @@ import pytest
 
 from central.deployment_page import render_deployment
 from central.ops_pages import OpsPages
-from central.pilot import collect, report
+from central.pilot import collect
+from central.pilot_files import report
 from central.pilot_text import csv_text, markdown
 from central.svg_charts import Series, bar_chart, line_chart
 from tests.conftest import NOW, Fleet
