@@ -7,8 +7,8 @@
   ``lfr-alerts report``, the console's /deployment page and its downloads
   (:mod:`central.pilot_text` writes it as Markdown and CSV, :mod:`central.pilot_files` as
   ``pilot.md`` with PNG charts).
-- ``report`` (in :mod:`central.pilot_files`): pilot.md, and PNG charts when matplotlib is installed (``pip install
-  'lfr-edge[charts]'``; without it the report says so and keeps the tables).
+- ``report`` (in :mod:`central.pilot_files`): pilot.md, and PNG charts when matplotlib is
+  installed (``pip install 'lfr-edge[charts]'``; without it the report keeps the tables).
 - ``export``: alerts and outcomes as CSV or JSON, probe images only when asked.
 - ``purge``: alerts and counters past retention are deleted after their day's numbers are
   folded into ``daily_stats``, so the report keeps only aggregates for those days.
