@@ -60,6 +60,8 @@ def test_small_console_load_stores_each_alert_once_and_measures_everything(
     for figures in (doc["quiet"], load["pages"]):
         assert {"queue", "alert"} <= set(figures)
         assert all(not math.isnan(f["p95"]) for f in figures.values())
+    if load["browser"]:  # the first officer worked in Chromium: its page loads are there
+        assert {"browser queue", "browser alert", "browser decide"} <= set(load["pages"])
     assert doc["migration"]["to_version"] == 7 and doc["migration"]["migrate_s"] > 0
 
     report = (tmp_path / "console-load.md").read_text()

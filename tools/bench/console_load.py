@@ -34,6 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tools.bench.console_browser import available as browser_available
+from tools.bench.console_browser import browser_officer
 from tools.bench.console_officers import Desk, officer, watcher
 from tools.bench.console_report import render
 from tools.bench.console_seed import migration_figures, seed_alerts
@@ -106,6 +108,7 @@ class ConsoleBench:
         self.ports: list[int] = []
         self.servers: list[Proc] = []
         self.tls: ssl.SSLContext | None = None
+        self.browser = args.browser == "on" or (args.browser == "auto" and browser_available())
 
     @property
     def officer_names(self) -> list[str]:
@@ -189,6 +192,22 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             )
             for n, name in enumerate(bench.officer_names)
         ]
+        browser_timings: list[Timing] = []
+        if bench.browser:
+            # The first officer works in Chromium instead (same instance, same account).
+            name = bench.officer_names[0]
+            threads[0] = threading.Thread(
+                target=browser_officer,
+                args=(f"https://localhost:{clients[0].port}", name, bench.passwords[name]),
+                kwargs={
+                    "desk": desk,
+                    "stop": stop,
+                    "timings": browser_timings,
+                    "poll": args.poll,
+                    "think": args.think,
+                },
+                name=name,
+            )
         threads.append(
             threading.Thread(
                 target=watcher,
@@ -223,7 +242,10 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             desk=desk,
             seeded=seeded,
         )
-        doc["load"]["pages"] = _timings([t for c in clients for t in c.timings], start, end)
+        doc["load"]["pages"] = _timings(
+            [t for c in clients for t in c.timings] + browser_timings, start, end
+        )
+        doc["load"]["browser"] = bench.browser
         doc["load"]["console_cpu_percent"] = servers_cpu
     doc["load"]["listener_totals"] = bench.rig.listener_totals  # what close() collected
     doc["cpu_seconds"] = own_cpu_seconds()
@@ -301,6 +323,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--queue", choices=("page", "api"), default=DEFAULT_QUEUE)
     p.add_argument("--poll", type=float, default=1.0, help="queue polling period, s")
     p.add_argument("--think", type=float, default=2.0, help="an officer's look at an alert, s")
+    p.add_argument(
+        "--browser",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the first officer in Chromium (auto: when Playwright and Chromium are here)",
+    )
     p.add_argument("--page-loads", type=int, default=50, help="quiet loads of each page")
     p.add_argument("--nice", type=int, default=10, help="niceness of the device workers")
     p.add_argument("--out", type=Path, default=REPORTS)

@@ -21,6 +21,10 @@ KINDS = {
     "probe": "probe image (decrypted)",
     "decide": "decision (POST)",
     "login": "login (scrypt)",
+    "browser queue": "browser: queue page (to load event)",
+    "browser alert": "browser: alert view with images",
+    "browser decide": "browser: decision click to next page",
+    "browser login": "browser: login",
 }
 
 
@@ -44,7 +48,7 @@ def _pages(figures: dict[str, dict[str, float]]) -> list[list[str]]:
             _n(f["p50"], 1),
             _n(f["p95"], 1),
             _n(f["max"], 1),
-            _verdict(f["p95"] < PAGE_TARGET_MS) if kind in ("queue", "alert") else "",
+            _verdict(f["p95"] < PAGE_TARGET_MS) if "queue" in kind or "alert" in kind else "",
         ]
         for kind, f in sorted(figures.items(), key=lambda kv: _order(kv[0]))
     ]
@@ -96,7 +100,13 @@ def render(doc: dict[str, Any]) -> str:
         "Mosquitto to two `lfr-alerts listen` in one shared-subscription group, into "
         f"PostgreSQL holding {s['seed_alerts']:,} earlier alerts (seeded, all decided); "
         f"{s['instances']} `lfr-alerts serve` instances (HTTPS) on that database; "
-        f"{s['officers']} officers (HTTP clients, tools/bench/console_ui.py, queue read from "
+        f"{s['officers']} officers ("
+        + (
+            "the first in headless Chromium 1366x768 (tools/bench/console_browser.py), the others "
+            if doc.get("load", {}).get("browser")
+            else ""
+        )
+        + "HTTP clients, tools/bench/console_ui.py, queue read from "
         f"the {'index page' if s['queue'] == 'page' else '/api/queue'}) poll the queue every "
         f"{s['poll']:g} s, open the newest undecided alert and its probe, look for about "
         f"{s['think']:g} s and decide; one more client, the queue watcher, notes when each alert "
