@@ -115,3 +115,55 @@ def for_device(store: AlertStore, device_id: str, limit: int = 20) -> list[Store
         (device_id, _limit(limit)),
     )
     return [AlertStore._row(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class AlertDay:
+    """One site's alerts received on one UTC day, with their (latest) outcomes."""
+
+    site: str
+    day: str  # YYYY-MM-DD
+    alerts: int
+    adjudicated: int
+    confirmed: int
+    false_alerts: int
+    no_action: int
+    adjudication_seconds: float  # summed: received -> first decision, decided alerts only
+
+
+# Whole seconds between two stored stamps (RFC 3339, UTC, no fraction), per dialect.
+_SECONDS = {
+    "sqlite": "CAST(strftime('%s', {end}) AS INTEGER) - CAST(strftime('%s', {start}) AS INTEGER)",
+    "postgresql": "EXTRACT(EPOCH FROM CAST({end} AS TIMESTAMPTZ) - CAST({start} AS TIMESTAMPTZ))",
+}
+
+
+def alert_days(store: AlertStore) -> list[AlertDay]:
+    """Per site and day: alerts, outcomes and time to adjudication, grouped by the database
+    (the pilot report and the deployment page; no row, and no probe, reaches Python)."""
+    seconds = _SECONDS[store.dialect].format(end="f.first", start="a.received_at")
+    rows = store.rows(
+        "SELECT a.site, SUBSTR(a.received_at, 1, 10), COUNT(*), COUNT(l.outcome), "  # noqa: S608 - the one substitution is this module's constant
+        "SUM(CASE WHEN l.outcome = 'confirmed' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN l.outcome = 'false_alert' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN l.outcome = 'no_action' THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN l.outcome IS NULL THEN 0 ELSE {seconds} END) "
+        "FROM alerts a LEFT JOIN adjudications l ON l.event_id = a.event_id AND NOT EXISTS "
+        "(SELECT 1 FROM adjudications n WHERE n.event_id = l.event_id AND n.id > l.id) "
+        "LEFT JOIN (SELECT event_id, MIN(decided_at) AS first FROM adjudications "
+        "GROUP BY event_id) f ON f.event_id = a.event_id "
+        "GROUP BY a.site, SUBSTR(a.received_at, 1, 10) ORDER BY 1, 2"
+    )
+    return [
+        AlertDay(
+            site=str(r[0]),
+            day=str(r[1]),
+            alerts=int(r[2]),
+            adjudicated=int(r[3]),
+            confirmed=int(r[4] or 0),
+            false_alerts=int(r[5] or 0),
+            no_action=int(r[6] or 0),
+            adjudication_seconds=float(r[7] or 0.0),
+        )
+        for r in rows
+    ]

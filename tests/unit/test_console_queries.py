@@ -74,6 +74,22 @@ def test_counts_pending_and_per_subject_come_from_sql(store_url: str, fleet: Fle
     store.close()
 
 
+def test_days_are_tallied_by_the_database(store_url: str, fleet: Fleet) -> None:
+    store = AlertStore(store_url)
+    ids = _fill(store, fleet)  # received T0 + 0..5 minutes
+    store.adjudicate(ids[0], "no_action", "PC 1", T0 + timedelta(seconds=90))
+    store.adjudicate(ids[0], "confirmed", "PC 2", T0 + timedelta(minutes=5))  # latest counts
+    store.adjudicate(ids[4], "false_alert", "PC 1", T0 + timedelta(minutes=10))
+    late = make_event(fleet, site="pd")
+    store.add(late, sign_event(late, fleet.device_signing), T0 + timedelta(days=1))
+    # Time to adjudication runs to the *first* decision: 90 s and 6 minutes.
+    assert queries.alert_days(store) == [
+        queries.AlertDay("kx", "2026-11-30", 6, 2, 1, 1, 0, 450.0),
+        queries.AlertDay("pd", "2026-12-01", 1, 0, 0, 0, 0, 0.0),
+    ]
+    store.close()
+
+
 def test_a_version_4_store_migrates_to_7_keeping_rows_with_the_indexes(
     store_url: str, fleet: Fleet
 ) -> None:
