@@ -119,6 +119,9 @@ def _page_queries(store: AlertStore, now: datetime, runs: int) -> dict[str, dict
         "one subject's alerts (20)": _timed(
             lambda: queries.for_subject(store, SEED_DEPLOYMENT, "WL-0007"), runs
         ),
+        "per site and day (the pilot report's alerts)": _timed(
+            lambda: queries.alert_days(store), runs
+        ),
     }
 
 
