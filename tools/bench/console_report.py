@@ -166,7 +166,8 @@ def render(doc: dict[str, Any]) -> str:
             "",
             table(["request", "n", "p50", "p95", "max", "p95 < 300 ms"], _pages(doc["quiet"])),
             "",
-            "Under load (all officers and the watcher, during the run):",
+            "Under load (all officers and the watcher, from the first alert produced to the "
+            "end of the run):",
             "",
             table(["request", "n", "p50", "p95", "max", "p95 < 300 ms"], _pages(load["pages"])),
             "",
