@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from central import queries
 from central.store import AlertStore
 from lfrkit.files import atomic_write
 from protocol.encoding import format_time, parse_time
@@ -102,15 +101,23 @@ def _counters(store: AlertStore, days: dict[tuple[str, str], Day]) -> None:
 def _live_days(store: AlertStore) -> dict[tuple[str, str], Day]:
     days: dict[tuple[str, str], Day] = defaultdict(Day)
     _counters(store, days)
-    # Grouped by the database (issue 19): not every alert, probe and all, through Python.
-    for tally in queries.alert_days(store):
-        record = days[(tally.site, tally.day)]
-        record.alerts += tally.alerts
-        record.adjudicated += tally.adjudicated
-        record.confirmed += tally.confirmed
-        record.false_alerts += tally.false_alerts
-        record.no_action += tally.no_action
-        record.adjudication_seconds += tally.adjudication_seconds
+    first_decision = dict(
+        store.rows("SELECT event_id, MIN(decided_at) FROM adjudications GROUP BY event_id")
+    )
+    for alert in store.recent(limit=10_000_000):
+        record = days[(alert.site, alert.received_at[:10])]
+        record.alerts += 1
+        if alert.outcome is None:
+            continue
+        record.adjudicated += 1
+        record.confirmed += alert.outcome == "confirmed"
+        record.false_alerts += alert.outcome == "false_alert"
+        record.no_action += alert.outcome == "no_action"
+        wait = (
+            parse_time(first_decision[alert.event_id], "decided_at")
+            - parse_time(alert.received_at, "received_at")
+        ).total_seconds()
+        record.adjudication_seconds += wait
     return days
 
 
