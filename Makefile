@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench bench-detection bench-concourse eval test-arm64 test-arm64-full
+.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench bench-detection bench-concourse bench-console eval test-arm64 test-arm64-full
 
 help:
 	@echo "make install         venv in $(VENV) with the project and its dev tools (idempotent)"
@@ -19,6 +19,8 @@ help:
 	@echo "make lint            ruff + mypy --strict"
 	@echo "make bench           speed, memory, scaling, detection -> reports/bench.md (+ PNG)"
 	@echo "make bench-detection the detection section alone -> reports/detection.md (+ PNG)"
+	@echo "make bench-console   the officers' console on PostgreSQL under 50 devices' alerts"
+	@echo "                     -> reports/console-load.md (needs PostgreSQL, mosquitto)"
 	@echo "make eval            LFW accuracy, 1:N FNIR/FPIR with DET plot -> reports/eval.md"
 	@echo "make install-service (root) the agent as a hardened systemd service; uninstall-service [WIPE=1]"
 	@echo "make models          rebuild models/*.tflite and models/MANIFEST.json from pinned sources"
@@ -76,6 +78,12 @@ test-arm64: install
 
 test-arm64-full: install
 	FACES=50 ARM64_OUT=reports/arm64-full PYTHON=$(BIN)/python ./tools/arm64/test.sh
+
+# The control-room console under load (issue 19): 50 devices' alerts into PostgreSQL (two
+# listeners, one shared group) while three officers work two console instances; page loads at
+# 10,000 stored alerts; migration 4 -> 7 at 100,000. CONSOLE_ARGS=--help for the sizes.
+bench-console: install
+	$(BIN)/python -m tools.bench.console_load $(CONSOLE_ARGS)
 
 eval: install
 	$(BIN)/python -m tools.evaluation $(EVAL_ARGS)

@@ -77,6 +77,14 @@ def _v6_device_status() -> str:
             document TEXT NOT NULL)"""
 
 
+# Version 7 (issue 19, scale): indexes for what the pages ask. The latest decision of an alert
+# is found by (event_id, MAX(id)): without this index every listed alert scanned all decisions.
+# The queue is newest first (alerts_received, version 1); an alert view lists the subject's
+# other alerts in its deployment; the fleet view counts each device's alerts since midnight.
+_V7 = """CREATE INDEX adjudications_event ON adjudications (event_id, id);
+        CREATE INDEX alerts_subject ON alerts (deployment_id, subject_ref, received_at);
+        CREATE INDEX alerts_device ON alerts (device_id, received_at)"""
+
 _MIGRATIONS: dict[str, list[str]] = {
     "sqlite": [
         """CREATE TABLE alerts (
@@ -98,6 +106,7 @@ _MIGRATIONS: dict[str, list[str]] = {
         _V4,
         _V5_PLACEHOLDER,
         _v6_device_status(),
+        _V7,
     ],
     "postgresql": [
         """CREATE TABLE alerts (
@@ -119,6 +128,7 @@ _MIGRATIONS: dict[str, list[str]] = {
         _V4,
         _V5_PLACEHOLDER,
         _v6_device_status(),
+        _V7,
     ],
 }
 
@@ -177,7 +187,9 @@ class StoredAlert:
 
 
 class AlertStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, migrate_to: int | None = None) -> None:
+        """Open the store at ``url`` and migrate its schema to the latest version (or to
+        ``migrate_to``: the benchmark and the migration tests build an older schema)."""
         parsed = urlparse(url)
         self._lock = threading.Lock()
         if parsed.scheme == "sqlite":
@@ -204,7 +216,7 @@ class AlertStore:
                 raise StoreError(f"cannot connect to {parsed.hostname}: {exc}") from None
         else:
             raise StoreError(f"unsupported store URL {url!r} (sqlite:///FILE or postgresql://...)")
-        self._migrate()
+        self._migrate(migrate_to)
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
@@ -213,7 +225,7 @@ class AlertStore:
         with self._lock:
             return self._db.execute(self._sql(sql), params)
 
-    def _migrate(self) -> None:
+    def _migrate(self, up_to: int | None) -> None:
         # Several listeners may start at once on a new database: one migrates, the others
         # wait for it (an advisory lock on PostgreSQL, a write transaction on SQLite), then
         # find nothing left to do.
@@ -227,7 +239,7 @@ class AlertStore:
                 row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
                 current = int(row[0] or 0)
                 for number, script in enumerate(_MIGRATIONS[self.dialect], start=1):
-                    if number <= current:
+                    if number <= current or (up_to is not None and number > up_to):
                         continue
                     for statement in filter(str.strip, script.split(";")):
                         self._db.execute(statement)

@@ -14,6 +14,7 @@ import numpy as np
 
 from tools.bench import runtimes
 from tools.bench.concourse_fps import concourse_section
+from tools.bench.console_report import bench_section
 from tools.bench.detection_report import PLOT, detection_section, plot_recall_by_size
 from tools.bench.plots import plot_latency, plot_matching
 from tools.bench.timing import Timing
@@ -45,6 +46,7 @@ def render(doc: dict[str, Any], out: Path) -> None:
         clips,
         concourse_section,
         detection_section,
+        lambda _: bench_section(out),  # measured apart: make bench-console
         agent,
     )
     (out / "bench.md").write_text("\n".join(line for part in sections for line in part(doc)))
