@@ -4,6 +4,8 @@
   (video needs OpenCV: ``pip install opencv-python-headless``); ``rtsp://...`` too (OpenCV).
 - ``v4l2:/dev/video0`` or ``v4l2:0``: USB/CSI camera through OpenCV (Jetson, laptops).
 - ``picamera2:`` or ``picamera2:N``: Raspberry Pi camera (python3-picamera2 from apt).
+- ``gst:PIPELINE``: a GStreamer pipeline through gst-launch-1.0 (Jetson CSI with
+  nvarguscamerasrc, USB with v4l2src, RTSP with rtspsrc): :mod:`agent.io.gst`.
 
 Vendor libraries are imported in ``open()``, never at import time. Frames are RGB uint8.
 """
@@ -11,54 +13,35 @@ Vendor libraries are imported in ``open()``, never at import time. Frames are RG
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+# The base types live in source_types (the gst adapter needs them without this module).
+from agent.io.source_types import (
+    CameraError,
+    Frame,
+    FrameSource,
+    SourceError,
+    mask_credentials,
+)
+
+__all__ = [
+    "CameraError",
+    "Frame",
+    "FrameSource",
+    "ImageSequenceSource",
+    "OpenCvSource",
+    "Picamera2Source",
+    "SourceError",
+    "mask_credentials",
+    "open_source",
+]
 U8 = npt.NDArray[np.uint8]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
-
-# rtsp://user:password@host and GStreamer's user-pw=... / password=...: never logged or reported.
-_USERINFO = re.compile(r"(://[^\s:/@]+:)[^\s@]+@")
-_SECRET_PROPERTY = re.compile(r"\b(user-pw|password|passwd)=(\"[^\"]*\"|'[^']*'|\S+)", re.I)
-
-
-def mask_credentials(text: str) -> str:
-    """``text`` with the passwords of camera URIs and pipelines replaced by ``***``."""
-    return _SECRET_PROPERTY.sub(r"\1=***", _USERINFO.sub(r"\1***@", text))
-
-
-class CameraError(Exception):
-    """The camera failed (will be retried with back-off)."""
-
-
-class SourceError(Exception):
-    """The source cannot work as configured (bad URI, missing library): not retried."""
-
-
-@dataclass(frozen=True)
-class Frame:
-    image: U8
-    index: int
-    duration: float  # seconds this frame stands for (pacing for files; 0 for live cameras)
-
-
-class FrameSource(Protocol):
-    finite: bool
-
-    def open(self) -> None: ...
-
-    def read(self) -> Frame | None:
-        """The next frame; None when a finite source is exhausted."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class ImageSequenceSource:
@@ -279,10 +262,16 @@ def open_source(uri: str, *, loop: bool, width: int = 1280, height: int = 720) -
     if sep and kind == "v4l2":
         return OpenCvSource(int(rest) if rest.isdigit() else rest, live=True)
     if sep and kind == "picamera2":
+        if rest and not rest.isdigit():
+            raise SourceError(f"picamera2:{rest}: the camera number must be 0, 1, ...")
         return Picamera2Source(int(rest or 0), width, height)
+    if sep and kind == "gst":
+        from agent.io.gst import GstSource
+
+        return GstSource(rest, width, height)
     path = Path(rest if sep and kind == "file" else uri)
     if path.is_dir() or path.suffix.lower() in {".gif", *IMAGE_SUFFIXES}:
         return ImageSequenceSource(path, loop=loop)
     if sep and kind not in ("file",) and len(kind) > 1:
-        raise SourceError(f"unknown source kind {kind!r} (file, v4l2, picamera2, rtsp)")
+        raise SourceError(f"unknown source kind {kind!r} (file, v4l2, picamera2, gst, rtsp)")
     return OpenCvSource(str(path), live=False, loop=loop)
