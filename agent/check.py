@@ -184,8 +184,15 @@ def run_checks(
     now: datetime | None = None,
     broker: bool = True,
     credentials: Path | None = None,
+    *,
+    camera: bool = True,
+    source: str | None = None,
 ) -> list[Row]:
-    """``credentials``: the systemd ``$CREDENTIALS_DIRECTORY`` (sealed keys), if any."""
+    """``credentials``: the systemd ``$CREDENTIALS_DIRECTORY`` (sealed keys), if any;
+    ``camera``: open the camera and read a frame (else only its software is checked);
+    ``source``: instead of camera.source."""
+    from agent.camera_check import CameraCheckFailed, check_camera
+
     now = now or datetime.now(UTC)
     try:
         config = load_config(config_path)
@@ -200,13 +207,14 @@ def run_checks(
         ("clock", lambda: _clock(config, now)),
         ("watchlist", lambda: _watchlist(config, now, credentials)),
         ("detector", lambda: _detector(config)),
+        ("camera", lambda: check_camera(config, source, camera)),
     ]
     if broker:
         checks.append(("broker", lambda: _broker(config, tls_key)))
     for name, check in checks:
         try:
             rows.append(Row(name, True, check()))
-        except (CheckFailed, RejectedInput, InsecureKeyFile, ValueError) as exc:
+        except (CheckFailed, CameraCheckFailed, RejectedInput, InsecureKeyFile, ValueError) as exc:
             rows.append(Row(name, False, str(exc)))
         except FileNotFoundError as exc:
             rows.append(Row(name, False, f"missing file {exc.filename}"))

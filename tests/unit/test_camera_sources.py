@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -21,20 +20,13 @@ from agent.io.sources import (
     mask_credentials,
     open_source,
 )
-
-FAKES = Path(__file__).resolve().parents[1] / "fakes"
+from tests.fakes import use_fake_picamera2
 
 
 @pytest.fixture
-def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The fake on sys.path (and no real one cached), one camera attached."""
-    for name in ("FAKE_PICAMERA2_CAMERAS", "FAKE_PICAMERA2_BUSY", "FAKE_PICAMERA2_LEGACY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("FAKE_PICAMERA2_FAIL_AFTER", raising=False)
-    monkeypatch.syspath_prepend(str(FAKES))
-    monkeypatch.delitem(sys.modules, "picamera2", raising=False)
-    yield
-    sys.modules.pop("picamera2", None)
+def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The fake as ``picamera2``, one camera attached."""
+    return use_fake_picamera2(monkeypatch)
 
 
 def _source(camera: int = 0) -> Picamera2Source:
@@ -43,9 +35,7 @@ def _source(camera: int = 0) -> Picamera2Source:
     return source
 
 
-def test_picamera2_frames_are_rgb_at_the_configured_size(fake_picamera2: None) -> None:
-    import picamera2
-
+def test_picamera2_frames_are_rgb_at_the_configured_size(fake_picamera2: ModuleType) -> None:
     source = _source()
     source.open()
     first, second = source.read(), source.read()
@@ -55,7 +45,7 @@ def test_picamera2_frames_are_rgb_at_the_configured_size(fake_picamera2: None) -
     assert first.image.shape == (48, 64, 3) and first.image.dtype == np.uint8
     assert first.image[0, 5].tolist() == [255, 0, 0]  # red stays red: BGR memory order undone
     assert (first.image[0, 0, 2], second.image[0, 0, 2]) == (1, 2)  # frame numbers
-    cam = picamera2.opened[-1]
+    cam = fake_picamera2.opened[-1]
     assert cam.camera_config["main"] == {"format": "RGB888", "size": (64, 48), "preserve_ar": True}
     assert not cam.is_open and cam.closed_count == 1
 
@@ -74,7 +64,7 @@ def test_picamera2_frames_are_rgb_at_the_configured_size(fake_picamera2: None) -
     ],
 )
 def test_picamera2_absent_or_busy_is_a_camera_error_that_says_which(
-    fake_picamera2: None,
+    fake_picamera2: ModuleType,
     monkeypatch: pytest.MonkeyPatch,
     env: dict[str, str],
     camera: int,
@@ -88,7 +78,9 @@ def test_picamera2_absent_or_busy_is_a_camera_error_that_says_which(
     source.close()
 
 
-def test_picamera2_held_by_another_opener_is_busy_until_it_closes(fake_picamera2: None) -> None:
+def test_picamera2_held_by_another_opener_is_busy_until_it_closes(
+    fake_picamera2: ModuleType,
+) -> None:
     first, second = _source(), _source()
     first.open()
     with pytest.raises(CameraError, match="busy"):
@@ -100,7 +92,7 @@ def test_picamera2_held_by_another_opener_is_busy_until_it_closes(fake_picamera2
 
 
 def test_picamera2_unplugged_mid_stream_fails_the_read(
-    fake_picamera2: None, monkeypatch: pytest.MonkeyPatch
+    fake_picamera2: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_PICAMERA2_FAIL_AFTER", "2")
     source = _source()
