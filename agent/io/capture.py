@@ -22,9 +22,9 @@ from agent.io.sources import CameraError, Frame, FrameSource, SourceError, mask_
 log = logging.getLogger(__name__)
 MIN_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 30.0
-# An attempt to open a camera may itself take this long (RTSP open timeout 10 s) and still be
-# a retry in progress, not a hang.
-ATTEMPT_GRACE_S = 15.0
+# An attempt to open a camera may itself take this long (RTSP: 10 s open + 5 s read timeouts;
+# gst: 15 s to the first frame) and still be a retry in progress, not a hang.
+ATTEMPT_GRACE_S = 20.0
 
 
 @dataclass

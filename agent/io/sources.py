@@ -163,7 +163,7 @@ class OpenCvSource:
 PICAMERA2_MISSING = (
     "picamera2 cannot be imported ({error}): install it with "
     "`sudo apt install python3-picamera2` and make the venv with --system-site-packages "
-    "(`python3 -m venv --system-site-packages VENV`; make install-service and the .deb do)"
+    "(`python3 -m venv --system-site-packages VENV`; make install-service does)"
 )
 # capture_array's wait: a number is a timeout in current picamera2 (older ones wait forever).
 PICAMERA2_READ_TIMEOUT_S = 5.0
