@@ -123,9 +123,9 @@ class Capture:
                         self._ended = True
                         self._cond.notify_all()
                     return
-                self._put(frame)
+                self._came_back()  # before the frame is handed over: a reader sees it back
                 backoff = self._min_backoff
-                self._came_back()
+                self._put(frame)
                 if not self._replay and frame.duration > 0:
                     # A file played live keeps its own frame rate.
                     self._stop.wait(max(0.0, frame.duration - (time.monotonic() - started)))

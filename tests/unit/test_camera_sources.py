@@ -4,6 +4,7 @@ back-off: a camera that is absent, busy, unplugged mid-stream or not installed."
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from types import ModuleType
@@ -158,8 +159,9 @@ def test_a_dead_camera_backs_off_logs_once_and_counts_as_retrying(
     gaps = np.diff(camera.attempts)
     # 0.05, 0.1, 0.2, 0.4, 0.4, ...: doubling, then capped (not a tight loop).
     assert len(camera.attempts) <= 9, gaps
-    assert gaps[0] == pytest.approx(0.05, abs=0.04)
-    assert gaps[3] == pytest.approx(0.4, abs=0.08) and gaps[-1] == pytest.approx(0.4, abs=0.08)
+    # (generous bounds: the machine may be busy, which only lengthens the gaps)
+    assert 0.04 <= gaps[0] < 0.25 and 0.09 <= gaps[1] < 0.3 and 0.19 <= gaps[2] < 0.45
+    assert all(0.39 <= g < 0.8 for g in gaps[3:]), gaps
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "camera down" in warnings[0].getMessage()
     assert all("secret" not in r.getMessage() for r in caplog.records)
@@ -173,3 +175,38 @@ def test_a_dead_camera_backs_off_logs_once_and_counts_as_retrying(
     assert len(infos) == 1 and infos[0].startswith("camera back after")
     capture.stop()
     assert not capture.retrying(time.monotonic())
+
+
+def test_the_frames_status_carries_the_camera_down_alarm_until_it_is_back() -> None:
+    from datetime import timedelta
+
+    from agent.core.quality import QualityPolicy
+    from agent.core.tracker import Tracker
+    from agent.frames import CameraFrames, WallTimeline
+    from agent.pipeline import FramePipeline
+    from agent.status import AlarmKind
+    from agent.synthetic_vision import ColourEmbedder, SquareDetector
+
+    tracker: Tracker[np.ndarray] = Tracker(
+        window=timedelta(seconds=10), cooldown=timedelta(hours=1)
+    )
+    pipeline = FramePipeline(SquareDetector(), ColourEmbedder(), QualityPolicy(10, 0, 1.0), tracker)
+    camera = DeadCamera()
+    capture = Capture(camera, replay=False, min_backoff=0.2, max_backoff=0.2)
+    frames = CameraFrames(capture, pipeline, tracker, WallTimeline())
+    frames.start()
+    time.sleep(0.5)
+    part = frames.status()
+    kinds = [a.kind for a in part.alarms]
+    assert kinds == [AlarmKind.CAMERA_DOWN, AlarmKind.CAMERA_ERRORS]
+    assert re.match(
+        r"camera down for [01]s: cannot open 'rtsp://admin:\*\*\*@cam/1' \(next",
+        part.alarms[0].text,
+    )
+    assert frames.retrying(time.monotonic())
+    camera.alive = True
+    deadline = time.monotonic() + 3
+    while capture.stats.down_since is not None and time.monotonic() < deadline:
+        capture.get(0.1)
+    assert [a.kind for a in frames.status().alarms] == [AlarmKind.CAMERA_ERRORS]
+    capture.stop()
