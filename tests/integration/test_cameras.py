@@ -4,6 +4,7 @@ backs off, reports it down, keeps the watchdog fed, and does not flood the log."
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
@@ -155,3 +156,48 @@ def test_an_absent_camera_is_retried_reported_and_keeps_the_watchdog_fed(
     camera_lines = [line for line in out.splitlines() if "camera" in line.lower()]
     assert sum("camera down" in line for line in camera_lines) == 1, out
     assert len(camera_lines) <= 3, out
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(shutil.which("gst-launch-1.0") is None, reason="needs gstreamer1.0-tools")
+def test_the_daemon_runs_on_a_gst_pipeline_and_kill_9_takes_the_pipeline_along(
+    index: dict[str, Any], broker: Broker, tmp_path: Path
+) -> None:
+    device = index["devices"][1]
+    node = tmp_path / "agent.toml"
+    node.write_text(Path(device["config"]).read_text() + "\n[status]\ninterval_seconds = 1\n")
+    use_synthetic(node, width=320, height=240)
+    ops = client(index, "ops")
+    ops.subscribe([(f"lfr/v1/demo/{device['id']}/status", 1)])
+    pipeline = "gst:videotestsrc is-live=true ! video/x-raw,width=640,height=480,framerate=10/1"
+    agent = start_agent(str(node), "--source", pipeline)
+    frames, deadline = 0, time.monotonic() + 30
+    while frames < 20 and time.monotonic() < deadline:
+        message = ops.receive(0.2)
+        if message is not None:
+            frames = status_json(message.payload).get("frames", 0)
+    ops.close()
+    children = _children(agent.pid)
+    commands = [Path(f"/proc/{c}/cmdline").read_text() for c in children]
+    agent.kill()  # SIGKILL: no shutdown code runs
+    out, _ = agent.communicate(timeout=10)
+    assert frames >= 20, out
+    assert len(children) == 1, children  # the pipeline (setpriv exec'd gst-launch-1.0)
+    assert "gst-launch-1.0" in commands[0]
+    deadline = time.monotonic() + 5
+    while _running(children[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(children[0])
