@@ -46,7 +46,7 @@ class AlarmKind(IntEnum):
     PUBLISH_REFUSED = 7
     CAMERA_ERRORS = 8
     FLOORS_UNPROVEN = 9  # the counters file was missing, edited or not this device's
-    CAMERA_DOWN = 10  # the camera cannot be opened or read; retried with back-off
+    CAMERA_DOWN = 11  # the camera cannot be opened or read, retried (10: main's KEYS_UNSEALED)
 
 
 @dataclass(frozen=True)
