@@ -173,7 +173,7 @@ def _detector(config: AgentConfig) -> str:
             raise CheckFailed(f"{config.camera.source} has no frames")
         h, w = frame.image.shape[:2]
         return f"{resolve(AUTO, h)} for {w}x{h} frames ({rule}), {scale}"
-    if config.camera.source.startswith("picamera2"):
+    if config.camera.source.startswith(("picamera2", "gst:")):  # both deliver exactly w x h
         h, w = config.camera.height, config.camera.width
         return f"{resolve(AUTO, h)} for {w}x{h} (camera.width/height; {rule}), {scale}"
     return f"chosen at the first frame ({rule}; the log names it), {scale}"
