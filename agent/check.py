@@ -167,7 +167,7 @@ def _detector(config: AgentConfig) -> str:
             raise CheckFailed(f"{config.camera.source} has no frames")
         h, w = frame.image.shape[:2]
         return f"{resolve(AUTO, h)} for {w}x{h} frames ({rule}), {scale}"
-    if config.camera.source.startswith("picamera2"):
+    if config.camera.source.startswith(("picamera2", "gst:")):  # both deliver exactly w x h
         h, w = config.camera.height, config.camera.width
         return f"{resolve(AUTO, h)} for {w}x{h} (camera.width/height; {rule}), {scale}"
     return f"chosen at the first frame ({rule}; the log names it), {scale}"
@@ -178,8 +178,15 @@ def run_checks(
     now: datetime | None = None,
     broker: bool = True,
     credentials: Path | None = None,
+    *,
+    camera: bool = True,
+    source: str | None = None,
 ) -> list[Row]:
-    """``credentials``: the systemd ``$CREDENTIALS_DIRECTORY`` (sealed keys), if any."""
+    """``credentials``: the systemd ``$CREDENTIALS_DIRECTORY`` (sealed keys), if any;
+    ``camera``: open the camera and read a frame (else only its software is checked);
+    ``source``: instead of camera.source."""
+    from agent.camera_check import CameraCheckFailed, check_camera
+
     now = now or datetime.now(UTC)
     try:
         config = load_config(config_path)
@@ -194,13 +201,14 @@ def run_checks(
         ("clock", lambda: _clock(config, now)),
         ("watchlist", lambda: _watchlist(config, now, credentials)),
         ("detector", lambda: _detector(config)),
+        ("camera", lambda: check_camera(config, source, camera)),
     ]
     if broker:
         checks.append(("broker", lambda: _broker(config, tls_key)))
     for name, check in checks:
         try:
             rows.append(Row(name, True, check()))
-        except (CheckFailed, RejectedInput, InsecureKeyFile, ValueError) as exc:
+        except (CheckFailed, CameraCheckFailed, RejectedInput, InsecureKeyFile, ValueError) as exc:
             rows.append(Row(name, False, str(exc)))
         except FileNotFoundError as exc:
             rows.append(Row(name, False, f"missing file {exc.filename}"))

@@ -94,7 +94,13 @@ def _show(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from agent.check import render, run_checks
 
-    rows = run_checks(args.config, broker=not args.offline, credentials=credentials_from_env())
+    rows = run_checks(
+        args.config,
+        broker=not args.offline,
+        credentials=credentials_from_env(),
+        camera=not args.no_camera,
+        source=args.source,
+    )
     print(render(rows))
     failed = [r.name for r in rows if not r.ok]
     if failed:
@@ -175,10 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(handler=_run)
     chk = sub.add_parser(
         "check",
-        help="preflight for technicians: config, keys, certificate, clock, broker, watchlist",
+        help="preflight for technicians: config, keys, certificate, clock, broker, watchlist, "
+        "camera (opens it and reads one frame)",
     )
     chk.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
     chk.add_argument("--offline", action="store_true", help="skip the broker connection")
+    chk.add_argument(
+        "--no-camera",
+        action="store_true",
+        help="do not open the camera, only check its software is installed (the service's "
+        "ExecStartPre: the agent itself retries a camera that is down)",
+    )
+    chk.add_argument("--source", metavar="URI", help="check this camera instead of camera.source")
     chk.set_defaults(handler=_check)
     b = sub.add_parser(
         "bench",

@@ -60,6 +60,11 @@ class FrameStage(Protocol):
         """Why the source failed for good, if it did."""
         ...
 
+    def retrying(self, mono: float) -> bool:
+        """The camera is down and being retried with back-off: the agent is healthy, so the
+        loop keeps feeding the watchdog (the status carries the camera-down alarm)."""
+        ...
+
     def status(self) -> Part[FramesReport]: ...
 
 
@@ -160,6 +165,9 @@ class CameraFrames:
     def fatal(self) -> str | None:
         return self.capture.fatal
 
+    def retrying(self, mono: float) -> bool:
+        return self.capture.retrying(mono)
+
     def _time_to_alert_summary(self) -> dict[str, float]:
         if not self.time_to_alert:
             return {}
@@ -186,7 +194,16 @@ class CameraFrames:
             tracks_started=self.tracker.stats.tracks_started,
         )
         alarms: tuple[Alarm, ...] = ()
+        if camera.down_since is not None:
+            mono = time.monotonic()
+            alarms += (
+                Alarm(
+                    AlarmKind.CAMERA_DOWN,
+                    f"camera down for {mono - camera.down_since:.0f}s: {camera.last_error} "
+                    f"(next attempt in {max(0.0, camera.retry_at - mono):.0f}s)",
+                ),
+            )
         if camera.camera_errors:
             text = f"camera errors: {camera.camera_errors} ({camera.last_error})"
-            alarms = (Alarm(AlarmKind.CAMERA_ERRORS, text),)
+            alarms += (Alarm(AlarmKind.CAMERA_ERRORS, text),)
         return Part(report, alarms)

@@ -178,10 +178,19 @@ class Agent:
     def _housekeeping(self) -> None:
         mono = time.monotonic()
         progressing = mono - self._last_frame < self.stall_seconds
-        if progressing and mono - self._last_watchdog >= 1.0:
-            self.notifier.watchdog()  # only while frames are being processed
+        retrying = self.frames.retrying(mono)
+        if (progressing or retrying) and mono - self._last_watchdog >= 1.0:
+            # Only while frames are processed, or the camera is down and retried with back-off
+            # (a restart would not bring it back, and 5 restarts fail the unit for good).
+            self.notifier.watchdog()
             self._last_watchdog = mono
-        news = (*self.control.news(), *self.delivery.news(), self.link.generation, not progressing)
+        news = (
+            *self.control.news(),
+            *self.delivery.news(),
+            self.link.generation,
+            not progressing,
+            retrying,
+        )
         self.reporter.tick(
             mono,
             news,

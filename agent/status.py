@@ -47,6 +47,7 @@ class AlarmKind(IntEnum):
     CAMERA_ERRORS = 8
     FLOORS_UNPROVEN = 9  # the counters file was missing, edited or not this device's
     KEYS_UNSEALED = 10  # private keys read from plain files, not sealed credentials (issue 19)
+    CAMERA_DOWN = 11  # the camera cannot be opened or read, retried
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ case "$action" in
 install)
   mkdir -p "$root$prefix" "$(dirname "$unit")" "$(dirname "$sysusers")" "$(dirname "$tmpfiles")"
   # The code, as a normal (non-editable) install in its own venv, with the models and docs.
-  python3 -m venv "$root$prefix/.venv"
+  # --system-site-packages: picamera2 exists only as apt's python3-picamera2 (issue 18).
+  # NODE_PYTHON: the interpreter, e.g. python3.11 on a Jetson (JetPack 6 ships 3.10).
+  "${NODE_PYTHON:-python3}" -m venv --system-site-packages "$root$prefix/.venv"
   "$root$prefix/.venv/bin/python" -m pip install --quiet --upgrade pip
   "$root$prefix/.venv/bin/python" -m pip install --quiet "$repo"
   # systemd-python needs libsystemd-dev and pkg-config; without it the agent speaks the

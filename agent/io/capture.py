@@ -2,7 +2,12 @@
 
 Live mode: the slot keeps only the newest frame, so a slow model drops frames (counted) and
 never builds a backlog. Replay mode (``--until-end`` on a file): every frame is handed over in
-order, for audits and tests. Camera failures are retried with exponential back-off.
+order, for audits and tests. Camera failures are retried with exponential back-off (1 s
+doubling to 30 s, back to 1 s after a frame): the camera is then *down*, which the status
+reports as an alarm, and the log says so once per change of state, not once per attempt
+(issue 18: a missing camera logged 100 identical errors per second). While the thread waits
+out a back-off it is alive, so the loop keeps the systemd watchdog fed (:meth:`retrying`);
+a read that hangs is not retrying, and the watchdog stops as before.
 """
 
 from __future__ import annotations
@@ -12,9 +17,14 @@ import threading
 import time
 from dataclasses import dataclass
 
-from agent.io.sources import CameraError, Frame, FrameSource, SourceError
+from agent.io.sources import CameraError, Frame, FrameSource, SourceError, mask_credentials
 
 log = logging.getLogger(__name__)
+MIN_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 30.0
+# An attempt to open a camera may itself take this long (RTSP: 10 s open + 5 s read timeouts;
+# gst: 15 s to the first frame) and still be a retry in progress, not a hang.
+ATTEMPT_GRACE_S = 20.0
 
 
 @dataclass
@@ -23,14 +33,24 @@ class CaptureStats:
     frames_dropped: int = 0
     camera_errors: int = 0
     camera_restarts: int = 0
-    last_error: str = ""
+    last_error: str = ""  # passwords masked
+    down_since: float | None = None  # monotonic: the camera failed and has not delivered since
+    retry_at: float = 0.0  # monotonic: the next attempt to open it
 
 
 class Capture:
-    def __init__(self, source: FrameSource, *, replay: bool, max_backoff: float = 30.0) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        *,
+        replay: bool,
+        max_backoff: float = MAX_BACKOFF_S,
+        min_backoff: float = MIN_BACKOFF_S,
+    ) -> None:
         self._source = source
         self._replay = replay
         self._max_backoff = max_backoff
+        self._min_backoff = min(min_backoff, max_backoff)
         self._cond = threading.Condition()
         self._slot: Frame | None = None
         self._ended = False
@@ -58,6 +78,16 @@ class Capture:
     def fatal(self) -> str | None:
         return self._fatal
 
+    def retrying(self, mono: float) -> bool:
+        """The camera is down and this thread is working on it: waiting out a back-off, or in
+        an attempt no longer than :data:`ATTEMPT_GRACE_S` past its start."""
+        stats = self.stats
+        return (
+            stats.down_since is not None
+            and self._thread.is_alive()
+            and mono < stats.retry_at + ATTEMPT_GRACE_S
+        )
+
     def get(self, timeout: float) -> Frame | None:
         """The next frame, or None if none arrived within ``timeout``."""
         with self._cond:
@@ -79,7 +109,7 @@ class Capture:
             self._cond.notify_all()
 
     def _run(self) -> None:
-        backoff = 0.5
+        backoff = self._min_backoff
         opened = False
         while not self._stop.is_set():
             try:
@@ -93,25 +123,53 @@ class Capture:
                         self._ended = True
                         self._cond.notify_all()
                     return
+                self._came_back()  # before the frame is handed over: a reader sees it back
+                backoff = self._min_backoff
                 self._put(frame)
-                backoff = 0.5
                 if not self._replay and frame.duration > 0:
                     # A file played live keeps its own frame rate.
                     self._stop.wait(max(0.0, frame.duration - (time.monotonic() - started)))
             except SourceError as exc:
-                self._fatal = str(exc)
-                log.error("camera source unusable: %s", exc)
+                self._fatal = mask_credentials(str(exc))
+                log.error("camera source unusable: %s", self._fatal)
                 with self._cond:
                     self._ended = True
                     self._cond.notify_all()
                 return
             except CameraError as exc:
-                self.stats.camera_errors += 1
-                self.stats.last_error = str(exc)
-                log.warning("camera error (retry in %.1fs): %s", backoff, exc)
+                self._went_down(mask_credentials(str(exc)), backoff)
                 self._source.close()
                 opened = False
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 self.stats.camera_restarts += 1
         self._source.close()
+
+    def _went_down(self, error: str, backoff: float) -> None:
+        stats = self.stats
+        stats.camera_errors += 1
+        stats.retry_at = time.monotonic() + backoff
+        changed = error != stats.last_error
+        stats.last_error = error
+        if stats.down_since is None:
+            stats.down_since = time.monotonic()
+            log.warning(
+                "camera error, camera down: %s (retrying every %g s up to %g s)",
+                error,
+                backoff,
+                self._max_backoff,
+            )
+        elif changed:
+            log.warning("camera error, still down: %s", error)
+        else:
+            log.debug("camera still down (attempt %d): %s", stats.camera_errors, error)
+
+    def _came_back(self) -> None:
+        stats = self.stats
+        if stats.down_since is not None:
+            log.info(
+                "camera back after %.0f s down (%d errors)",
+                time.monotonic() - stats.down_since,
+                stats.camera_errors,
+            )
+            stats.down_since = None

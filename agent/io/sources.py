@@ -4,49 +4,44 @@
   (video needs OpenCV: ``pip install opencv-python-headless``); ``rtsp://...`` too (OpenCV).
 - ``v4l2:/dev/video0`` or ``v4l2:0``: USB/CSI camera through OpenCV (Jetson, laptops).
 - ``picamera2:`` or ``picamera2:N``: Raspberry Pi camera (python3-picamera2 from apt).
+- ``gst:PIPELINE``: a GStreamer pipeline through gst-launch-1.0 (Jetson CSI with
+  nvarguscamerasrc, USB with v4l2src, RTSP with rtspsrc): :mod:`agent.io.gst`.
 
 Vendor libraries are imported in ``open()``, never at import time. Frames are RGB uint8.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+# The base types live in source_types (the gst adapter needs them without this module).
+from agent.io.source_types import (
+    CameraError,
+    Frame,
+    FrameSource,
+    SourceError,
+    mask_credentials,
+)
+
+__all__ = [
+    "CameraError",
+    "Frame",
+    "FrameSource",
+    "ImageSequenceSource",
+    "OpenCvSource",
+    "Picamera2Source",
+    "SourceError",
+    "mask_credentials",
+    "open_source",
+]
 U8 = npt.NDArray[np.uint8]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
-
-class CameraError(Exception):
-    """The camera failed (will be retried with back-off)."""
-
-
-class SourceError(Exception):
-    """The source cannot work as configured (bad URI, missing library): not retried."""
-
-
-@dataclass(frozen=True)
-class Frame:
-    image: U8
-    index: int
-    duration: float  # seconds this frame stands for (pacing for files; 0 for live cameras)
-
-
-class FrameSource(Protocol):
-    finite: bool
-
-    def open(self) -> None: ...
-
-    def read(self) -> Frame | None:
-        """The next frame; None when a finite source is exhausted."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class ImageSequenceSource:
@@ -165,6 +160,43 @@ class OpenCvSource:
         self._capture = None
 
 
+PICAMERA2_MISSING = (
+    "picamera2 cannot be imported ({error}): install it with "
+    "`sudo apt install python3-picamera2` and make the venv with --system-site-packages "
+    "(`python3 -m venv --system-site-packages VENV`; make install-service does)"
+)
+# capture_array's wait: a number is a timeout in current picamera2 (older ones wait forever).
+PICAMERA2_READ_TIMEOUT_S = 5.0
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes (picamera2 wraps libcamera's in its own RuntimeError)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def describe_picamera2_error(exc: BaseException, camera: int, count: int | None) -> str:
+    """One line for an error Picamera2(N) raised: absent, busy, or what it said."""
+    chain = _chain(exc)
+    text = "; ".join(dict.fromkeys(str(e) for e in chain if str(e)))
+    if any("resource busy" in str(e).lower() for e in chain):
+        return (
+            f"picamera2 camera {camera} is busy: another process holds it (the lfr-agent "
+            "service, or rpicam-*/libcamera-* apps): stop it first"
+        )
+    if any(isinstance(e, IndexError) or "not found" in str(e) for e in chain):
+        seen = "no camera" if not count else f"{count} camera(s) (numbered from 0)"
+        return (
+            f"picamera2 camera {camera} is absent: libcamera sees {seen}; check the ribbon "
+            "cable and camera_auto_detect=1 in /boot/firmware/config.txt"
+        )
+    return f"picamera2 camera {camera}: {text or type(exc).__name__}"
+
+
 class Picamera2Source:
     """Raspberry Pi camera. picamera2 comes from apt (python3-picamera2)."""
 
@@ -178,11 +210,8 @@ class Picamera2Source:
     def open(self) -> None:
         try:
             from picamera2 import Picamera2
-        except ImportError:
-            raise SourceError(
-                "picamera2 is not installed: apt install python3-picamera2 and "
-                "create the venv with --system-site-packages"
-            ) from None
+        except ImportError as exc:
+            raise SourceError(PICAMERA2_MISSING.format(error=exc)) from None
         try:
             self._cam = Picamera2(self.camera)
             config = self._cam.create_video_configuration(
@@ -191,7 +220,9 @@ class Picamera2Source:
             self._cam.configure(config)
             self._cam.start()
         except (RuntimeError, IndexError, OSError) as exc:
-            raise CameraError(f"picamera2 camera {self.camera}: {exc}") from exc
+            self.close()
+            message = describe_picamera2_error(exc, self.camera, _count(Picamera2))
+            raise CameraError(message) from exc
 
     def read(self) -> Frame | None:
         if self._cam is None:
@@ -199,16 +230,28 @@ class Picamera2Source:
         try:
             # capture_array copies out of the request, so the buffer goes back at once.
             # libcamera's "RGB888" is BGR in memory order.
-            array = self._cam.capture_array("main")
+            array = self._cam.capture_array("main", wait=PICAMERA2_READ_TIMEOUT_S)
+        except TimeoutError:
+            raise CameraError(
+                f"picamera2: no frame within {PICAMERA2_READ_TIMEOUT_S:g} s"
+            ) from None
         except (RuntimeError, OSError) as exc:
             raise CameraError(f"picamera2: {exc}") from exc
         self._count += 1
         return Frame(np.ascontiguousarray(array[:, :, 2::-1]), self._count, 0.0)
 
     def close(self) -> None:
-        if self._cam is not None:
-            self._cam.close()
-        self._cam = None
+        cam, self._cam = self._cam, None
+        if cam is not None:
+            with contextlib.suppress(RuntimeError, OSError):  # a vanished camera cannot be released
+                cam.close()
+
+
+def _count(picamera2: Any) -> int | None:
+    try:
+        return len(picamera2.global_camera_info())
+    except Exception:  # noqa: BLE001 - only a hint for the message
+        return None
 
 
 def open_source(uri: str, *, loop: bool, width: int = 1280, height: int = 720) -> FrameSource:
@@ -219,10 +262,16 @@ def open_source(uri: str, *, loop: bool, width: int = 1280, height: int = 720) -
     if sep and kind == "v4l2":
         return OpenCvSource(int(rest) if rest.isdigit() else rest, live=True)
     if sep and kind == "picamera2":
+        if rest and not rest.isdigit():
+            raise SourceError(f"picamera2:{rest}: the camera number must be 0, 1, ...")
         return Picamera2Source(int(rest or 0), width, height)
+    if sep and kind == "gst":
+        from agent.io.gst import GstSource
+
+        return GstSource(rest, width, height)
     path = Path(rest if sep and kind == "file" else uri)
     if path.is_dir() or path.suffix.lower() in {".gif", *IMAGE_SUFFIXES}:
         return ImageSequenceSource(path, loop=loop)
     if sep and kind not in ("file",) and len(kind) > 1:
-        raise SourceError(f"unknown source kind {kind!r} (file, v4l2, picamera2, rtsp)")
+        raise SourceError(f"unknown source kind {kind!r} (file, v4l2, picamera2, gst, rtsp)")
     return OpenCvSource(str(path), live=False, loop=loop)

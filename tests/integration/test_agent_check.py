@@ -10,14 +10,19 @@ import pytest
 
 from agent.check import run_checks
 from agent.cli import main as agent_main
+from tests.fakes import use_fake_picamera2
 from tools.broker import Broker
 
 pytestmark = pytest.mark.integration
 
 
 def test_check_passes_on_a_provisioned_node(
-    index: dict[str, Any], broker: Broker, capsys: pytest.CaptureFixture[str]
+    index: dict[str, Any],
+    broker: Broker,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    use_fake_picamera2(monkeypatch)  # camera.source is picamera2:0: check reads a frame
     config = index["devices"][0]["config"]
     assert agent_main(["check", "--config", config]) == 0
     out = capsys.readouterr().out
@@ -30,6 +35,7 @@ def test_check_passes_on_a_provisioned_node(
         "clock",
         "watchlist",
         "detector",
+        "camera",
         "broker",
         "disk",
         "clock-sync",

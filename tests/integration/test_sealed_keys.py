@@ -23,6 +23,7 @@ from agent.io.identity import load_identity
 from protocol.enrolment import parse_request
 from protocol.keys import public_pem
 from provisioning.cli import main as provision_main
+from tests.fakes import use_fake_picamera2
 from tools.broker import Broker
 
 pytestmark = pytest.mark.integration
@@ -97,10 +98,11 @@ def test_sealed_keys_are_read_from_the_credentials_directory(
     assert set(identity.hpke_keys) == set(request.hpke_keys)
 
     # `lfr-agent check` as the unit's ExecStartPre runs it: keys sealed, the TLS key from
-    # the credentials accepted by the real broker.
+    # the credentials accepted by the real broker; the camera (picamera2:0) not opened.
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    use_fake_picamera2(monkeypatch)
     capsys.readouterr()
-    assert agent_main(["check", "--config", str(config)]) == 0
+    assert agent_main(["check", "--config", str(config), "--no-camera"]) == 0
     out = capsys.readouterr().out
     assert "sealed: 4 keys from systemd credentials" in out and "check passed" in out
     assert "TLS + client certificate accepted" in out

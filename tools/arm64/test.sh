@@ -70,7 +70,9 @@ say "installed in $((SECONDS - t0)) s: $(inroot $PREFIX/.venv/bin/python -c \
 t0=$SECONDS
 inroot rm -rf /srv/fleet
 inroot $PREFIX/.venv/bin/lfr-provision quickstart --dir /srv/fleet --devices 1 >/dev/null
-inroot $PREFIX/.venv/bin/lfr-agent check --offline --config /srv/fleet/devices/cam-01/agent.toml
+# No camera (nor Debian's picamera2) in the root: --no-camera, and a file source stands in.
+inroot $PREFIX/.venv/bin/lfr-agent check --offline --no-camera --source file:/srv/fleet \
+  --config /srv/fleet/devices/cam-01/agent.toml
 say "provision + check --offline: $((SECONDS - t0)) s"
 
 # The same faces on both machines; the arm64 side loads every model hash-checked.

@@ -112,6 +112,9 @@ class ScheduledAlerts:
     def fatal(self) -> str | None:
         return None
 
+    def retrying(self, mono: float) -> bool:
+        return False
+
     def status(self) -> Part[FramesReport]:
         c = self.counters
         return Part(FramesReport(c.frames, c.faces_detected, 0, {}, c.matches, 0, 0, 0))
