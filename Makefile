@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench bench-detection bench-concourse eval test-arm64 test-arm64-full
+.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench bench-detection bench-concourse eval test-arm64 test-arm64-full deb
 
 help:
 	@echo "make install         venv in $(VENV) with the project and its dev tools (idempotent)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench           speed, memory, scaling, detection -> reports/bench.md (+ PNG)"
 	@echo "make bench-detection the detection section alone -> reports/detection.md (+ PNG)"
 	@echo "make eval            LFW accuracy, 1:N FNIR/FPIR with DET plot -> reports/eval.md"
+	@echo "make deb             dist/lfr-edge_<version>_<arch>.deb + .sha256 (ARCH=amd64|arm64; lintian)"
 	@echo "make install-service (root) the agent as a hardened systemd service; uninstall-service [WIPE=1]"
 	@echo "make models          rebuild models/*.tflite and models/MANIFEST.json from pinned sources"
 
@@ -94,6 +95,12 @@ fmt: install
 
 models:
 	$(MAKE) -C models
+
+# The Debian package (Raspberry Pi OS Bookworm / Debian 12): code, models and hash-locked wheels
+# for ARCH under /opt/lfr-edge, venv built offline by postinst (see tools/deb/build.sh).
+ARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+deb: install
+	ARCH=$(ARCH) PYTHON=$(BIN)/python ./tools/deb/build.sh
 
 # The agent as a hardened systemd service (root). PREFIX holds the code; WIPE=1 on uninstall
 # also deletes keys, state and config.
