@@ -18,7 +18,9 @@ case "$action" in
 install)
   mkdir -p "$root$prefix" "$(dirname "$unit")" "$(dirname "$sysusers")" "$(dirname "$tmpfiles")"
   # The code, as a normal (non-editable) install in its own venv, with the models and docs.
-  python3 -m venv "$root$prefix/.venv"
+  # --system-site-packages: picamera2 and libcamera come from apt (python3-picamera2), never
+  # from PyPI; without it the service cannot open the default camera (issue 18).
+  python3 -m venv --system-site-packages "$root$prefix/.venv"
   "$root$prefix/.venv/bin/python" -m pip install --quiet --upgrade pip
   "$root$prefix/.venv/bin/python" -m pip install --quiet "$repo"
   # systemd-python needs libsystemd-dev and pkg-config; without it the agent speaks the
