@@ -13,8 +13,9 @@ help:
 	@echo "make test            the whole test suite (starts its own Mosquitto where needed)"
 	@echo "make test-reliability faults, load, attacks, fuzzing (CI size; FULL=1 for docs/reliability.md)"
 	@echo "make fuzz            100k inputs each on the watchlist, event, command, status parsers (SEED=...)"
-	@echo "make test-arm64      (root) the node in an arm64 Debian 12 root under qemu-user: install,"
-	@echo "                     check --offline, model hashes, embeddings vs x86 on FACES=4 LFW faces"
+	@echo "make test-arm64      (root) the node in an arm64 Debian 12 root under qemu-user: apt install"
+	@echo "                     of the arm64 .deb, check --offline, model hashes, embeddings vs x86 on"
+	@echo "                     FACES=4 LFW faces, run --until-end against a broker on this host"
 	@echo "make test-arm64-full the same agreement on FACES=50 (figures for models/README.md)"
 	@echo "make lint            ruff + mypy --strict"
 	@echo "make bench           speed, memory, scaling, detection -> reports/bench.md (+ PNG)"
@@ -68,9 +69,10 @@ bench-detection: install
 bench-concourse: install
 	$(BIN)/python -m tools.bench.concourse_fps $(BENCH_ARGS)
 
-# The node on arm64 (an emulated Debian 12 root, cached in .cache/arm64; see tools/arm64/).
-# Not part of `make test`: it needs root, binfmt_misc, qemu-user-static and debootstrap, and is
-# slow (emulation). Fails when a profile's arm64 embeddings differ from x86 (MIN_COSINE).
+# The node on arm64 (an emulated Debian 12 root, cached in .cache/arm64; see tools/arm64/),
+# installed from the arm64 .deb (make deb). Not part of `make test`: it needs root,
+# binfmt_misc, qemu-user-static and debootstrap, and is slow (emulation). Fails when a
+# profile's arm64 embeddings differ from x86 (MIN_COSINE) or the end to end (e2e.py) fails.
 FACES ?= 4
 test-arm64: install
 	FACES=$(FACES) PYTHON=$(BIN)/python ./tools/arm64/test.sh
