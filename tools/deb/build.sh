@@ -120,7 +120,9 @@ chmod 0755 "$PKG"/usr/bin/* "$PKG"/DEBIAN/postinst "$PKG"/DEBIAN/prerm "$PKG"/DE
 (cd "$PKG" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z |
   xargs -0 md5sum >DEBIAN/md5sums)
 find "$PKG" -exec touch --no-dereference -d "@$SOURCE_DATE_EPOCH" {} +
-dpkg-deb --root-owner-group -Zxz --build "$PKG" "$OUT/$DEB" >/dev/null
+# gzip, not xz: the payload is mostly wheels (already zip-compressed); xz saved 0.5 % of 73 MB
+# and took 69 s here against gzip's 3 s.
+dpkg-deb --root-owner-group -Zgzip --build "$PKG" "$OUT/$DEB" >/dev/null
 (cd "$OUT" && sha256sum "$DEB" >"$DEB.sha256")
 say "$OUT/$DEB ($(du -h "$OUT/$DEB" | cut -f1), sha256 $(cut -c1-16 "$OUT/$DEB.sha256")...)"
 
