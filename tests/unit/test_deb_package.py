@@ -81,6 +81,7 @@ def test_contents(deb: Path) -> None:
     assert all(row[1] == "root/root" for row in rows)
     for name in ("lfr-agent", "lfr-provision"):
         assert paths[f"usr/bin/{name}"][0] == "-rwxr-xr-x"
+        assert f"usr/share/man/man1/{name}.1.gz" in paths
     for needed in (
         "lib/systemd/system/lfr-agent.service",
         "usr/lib/sysusers.d/lfr-agent.conf",

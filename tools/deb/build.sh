@@ -78,6 +78,18 @@ cp systemd/lfr-agent.tmpfiles "$PKG/usr/lib/tmpfiles.d/lfr-agent.conf"
 for name in lfr-agent lfr-provision; do
   sed "s|@NAME@|$name|g" tools/deb/wrapper >"$PKG/usr/bin/$name"
 done
+# Their manual pages: the commands' own --help, so that `man lfr-agent` works on the node.
+mkdir -p "$PKG/usr/share/man/man1"
+for name in lfr-agent lfr-provision; do
+  {
+    printf '.TH %s 1 "" "lfr-edge %s" "User Commands"\n' "$(echo "$name" | tr a-z A-Z)" "$VERSION"
+    printf '.SH NAME\n%s \\- lfr-edge %s\n' "$name" \
+      "$([ "$name" = lfr-agent ] && echo "camera node daemon" || echo "node provisioning")"
+    printf '.SH DESCRIPTION\n.nf\n'
+    COLUMNS=80 "$(dirname "$PY")/$name" --help | sed 's/\\/\\e/g; s/^[.'"'"']/\\\&&/'
+    printf '.fi\n.SH SEE ALSO\n%s/docs/operator-guide.md\n' "$PREFIX"
+  } | gzip -9n >"$PKG/usr/share/man/man1/$name.1.gz"
+done
 cp tools/deb/copyright "$PKG/usr/share/doc/lfr-edge/copyright"
 cp tools/deb/lintian-overrides "$PKG/usr/share/lintian/overrides/lfr-edge"
 cat >"$WORK/changelog" <<EOF
