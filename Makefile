@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench bench-detection bench-concourse bench-console eval test-arm64 test-arm64-full
+.PHONY: help install install-system test test-reliability fuzz fuzz-atheris lint fmt clean models demo install-service uninstall-service bench bench-detection bench-concourse bench-console eval test-arm64 test-arm64-full deb
 
 help:
 	@echo "make install         venv in $(VENV) with the project and its dev tools (idempotent)"
@@ -13,8 +13,9 @@ help:
 	@echo "make test            the whole test suite (starts its own Mosquitto where needed)"
 	@echo "make test-reliability faults, load, attacks, fuzzing (CI size; FULL=1 for docs/reliability.md)"
 	@echo "make fuzz            100k inputs each on the watchlist, event, command, status parsers (SEED=...)"
-	@echo "make test-arm64      (root) the node in an arm64 Debian 12 root under qemu-user: install,"
-	@echo "                     check --offline, model hashes, embeddings vs x86 on FACES=4 LFW faces"
+	@echo "make test-arm64      (root) the node in an arm64 Debian 12 root under qemu-user: apt install"
+	@echo "                     of the arm64 .deb, check --offline, model hashes, embeddings vs x86 on"
+	@echo "                     FACES=4 LFW faces, run --until-end against a broker on this host"
 	@echo "make test-arm64-full the same agreement on FACES=50 (figures for models/README.md)"
 	@echo "make lint            ruff + mypy --strict"
 	@echo "make bench           speed, memory, scaling, detection -> reports/bench.md (+ PNG)"
@@ -22,6 +23,7 @@ help:
 	@echo "make bench-console   the officers' console on PostgreSQL under 50 devices' alerts"
 	@echo "                     -> reports/console-load.md (needs PostgreSQL, mosquitto)"
 	@echo "make eval            LFW accuracy, 1:N FNIR/FPIR with DET plot -> reports/eval.md"
+	@echo "make deb             dist/lfr-edge_<version>_<arch>.deb + .sha256 (ARCH=amd64|arm64; lintian)"
 	@echo "make install-service (root) the agent as a hardened systemd service; uninstall-service [WIPE=1]"
 	@echo "make models          rebuild models/*.tflite and models/MANIFEST.json from pinned sources"
 
@@ -69,9 +71,10 @@ bench-detection: install
 bench-concourse: install
 	$(BIN)/python -m tools.bench.concourse_fps $(BENCH_ARGS)
 
-# The node on arm64 (an emulated Debian 12 root, cached in .cache/arm64; see tools/arm64/).
-# Not part of `make test`: it needs root, binfmt_misc, qemu-user-static and debootstrap, and is
-# slow (emulation). Fails when a profile's arm64 embeddings differ from x86 (MIN_COSINE).
+# The node on arm64 (an emulated Debian 12 root, cached in .cache/arm64; see tools/arm64/),
+# installed from the arm64 .deb (make deb). Not part of `make test`: it needs root,
+# binfmt_misc, qemu-user-static and debootstrap, and is slow (emulation). Fails when a
+# profile's arm64 embeddings differ from x86 (MIN_COSINE) or the end to end (e2e.py) fails.
 FACES ?= 4
 test-arm64: install
 	FACES=$(FACES) PYTHON=$(BIN)/python ./tools/arm64/test.sh
@@ -102,6 +105,12 @@ fmt: install
 
 models:
 	$(MAKE) -C models
+
+# The Debian package (Raspberry Pi OS Bookworm / Debian 12): code, models and hash-locked wheels
+# for ARCH under /opt/lfr-edge, venv built offline by postinst (see tools/deb/build.sh).
+ARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+deb: install
+	ARCH=$(ARCH) PYTHON=$(BIN)/python ./tools/deb/build.sh
 
 # The agent as a hardened systemd service (root). PREFIX holds the code; WIPE=1 on uninstall
 # also deletes keys, state and config.

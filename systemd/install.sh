@@ -18,7 +18,8 @@ case "$action" in
 install)
   mkdir -p "$root$prefix" "$(dirname "$unit")" "$(dirname "$sysusers")" "$(dirname "$tmpfiles")"
   # The code, as a normal (non-editable) install in its own venv, with the models and docs.
-  # --system-site-packages: picamera2 exists only as apt's python3-picamera2 (issue 18).
+  # --system-site-packages: picamera2 and libcamera come from apt (python3-picamera2), never
+  # from PyPI; without it the service cannot open the default camera (issue 18).
   # NODE_PYTHON: the interpreter, e.g. python3.11 on a Jetson (JetPack 6 ships 3.10).
   "${NODE_PYTHON:-python3}" -m venv --system-site-packages "$root$prefix/.venv"
   "$root$prefix/.venv/bin/python" -m pip install --quiet --upgrade pip

@@ -71,6 +71,9 @@ def test_install_verify_and_uninstall_with_wipe(tmp_path: Path) -> None:
     assert score is not None, security.stdout + security.stderr
     assert float(score.group(1)) <= 2.0, security.stdout
     agent = tmp_path / PREFIX.lstrip("/") / ".venv/bin/lfr-agent"
+    # apt's python3-picamera2 (the default camera) is importable only with system site packages.
+    venv_cfg = (agent.parent.parent / "pyvenv.cfg").read_text()
+    assert "include-system-site-packages = true" in venv_cfg
     assert (
         subprocess.run(
             [str(agent), "--help"],

@@ -8,8 +8,10 @@ ROOT=${ARM64_ROOT:-.cache/arm64/root}
 STAMP="$ROOT/.lfr-root-complete"
 SUITE=bookworm
 # What the node needs from apt: the interpreter, venv (ensurepip; its python3.11-distutils
-# dependency is virtual, which debootstrap does not resolve) and CA certificates for pip.
-INCLUDE=python3.11,python3.11-venv,python3-distutils,ca-certificates
+# dependency is virtual, which debootstrap does not resolve), CA certificates for pip, and the
+# .deb's Depends (python3, python3-venv, systemd), so that `apt install ./lfr-edge_*.deb` in
+# the cached root configures only the package itself.
+INCLUDE=python3.11,python3.11-venv,python3-distutils,ca-certificates,python3,python3-venv,systemd
 
 say() { echo "arm64-root: $*" >&2; }
 

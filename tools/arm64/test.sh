@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# make test-arm64: the node's code on arm64 (Debian 12 root under qemu-user, see root.sh).
-# Installs the project as a node would (venv + aarch64 wheels from the registry, models under
-# /opt/lfr-edge/models), then inside the root: provisioning, `lfr-agent check --offline`, the
-# models' hash check, and each profile's embeddings of FACES LFW faces, compared with this
-# machine's (x86) on the same faces: fails below MIN_COSINE.
+# make test-arm64: the node's code on arm64 (Debian 12 root under qemu-user, see root.sh),
+# installed as a node gets it: the arm64 .deb (make deb, tools/deb) with `apt install
+# ./lfr-edge_*.deb`. Then inside the root, as the technician would: `lfr-agent --help`,
+# `lfr-agent check --offline` as the lfr-agent user, the models' hash check and each profile's
+# embeddings of FACES LFW faces compared with this machine's (x86) on the same faces (fails
+# below MIN_COSINE), and the end to end (e2e.py): `lfr-agent run --until-end` on a short clip
+# against the fleet's TLS Mosquitto on this host, the alert received by `lfr-alerts listen`
+# here, a stranger giving none.
 #   FACES (4), MIN_COSINE (0.999), LFW (../shared/datasets/lfw), ARM64_ROOT, PYTHON (host venv)
-#   LITERT: the ai-edge-litert pinned in the root (1.4.0). 2.3.0, which pip picks by itself
-#   (cp311 manylinux_2_27_aarch64), segfaults under qemu-user 7.2 in allocate_tensors with
-#   its default XNNPACK delegate (fine without it): an emulator problem until a board shows
-#   otherwise. LITERT= (empty) keeps what pip chose.
+#   The package pins ai-edge-litert 1.4.0 on arm64 (tools/deb/build.sh, LITERT=...): 2.3.0,
+#   which pip picks by itself (cp311 manylinux_2_27_aarch64), segfaults under qemu-user 7.2
+#   in allocate_tensors with its default XNNPACK delegate (fine without it): an emulator
+#   problem until a board shows otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FACES=${FACES:-4}
@@ -21,6 +24,7 @@ PREFIX=/opt/lfr-edge
 
 say() { echo "test-arm64: $*" >&2; }
 t_start=$SECONDS
+mkdir -p "$OUT"
 ROOT=$(tools/arm64/root.sh)
 say "root $ROOT ready ($((SECONDS - t_start)) s)"
 
@@ -28,6 +32,8 @@ mounted=()
 cleanup() {
   local m
   for m in "${mounted[@]}"; do umount -l "$m" 2>/dev/null || true; done
+  # The throwaway fleet (its keys included) goes with the run.
+  if [ -n "${FLEET:-}" ]; then rm -rf "$FLEET"; rmdir "$ROOT$FLEET" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 # /proc and /sys (XNNPACK reads the CPU list there); debootstrap made the device nodes.
@@ -37,43 +43,50 @@ for fs in proc sys; do
     mounted+=("$ROOT/$fs")
   fi
 done
-cp /etc/resolv.conf "$ROOT/etc/resolv.conf"  # pip reaches the registry from inside
-# ... through whatever TLS trust this machine's pip uses (a proxy's CA, say).
-HOST_CA=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
-cp "$HOST_CA" "$ROOT/etc/lfr-host-ca.crt"
-printf '[global]\ncert = /etc/lfr-host-ca.crt\n' >"$ROOT/etc/pip.conf"
+# apt's log wants a pty; debootstrap made the other device nodes.
+if ! mountpoint -q "$ROOT/dev/pts"; then
+  mount --bind /dev/pts "$ROOT/dev/pts"
+  mounted+=("$ROOT/dev/pts")
+fi
 
 inroot() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-  LANG=C.UTF-8 LFR_MODELS_DIR=$PREFIX/models PIP_CERT=/etc/lfr-host-ca.crt \
-  PIP_DISABLE_PIP_VERSION_CHECK=1 "$@"; }
+  LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
+as_agent() { inroot runuser -u lfr-agent -- "$@"; }
 
-# The code as a node gets it: the project's wheel (pure Python, built here: building it under
-# emulation takes minutes) installed in its own venv, the aarch64 dependencies from the registry.
+# The package, built here for arm64 (wheels from the registry at build time), installed with
+# apt as on a Pi: no network inside the root at install time (Depends are in the cached root).
 t0=$SECONDS
-rm -rf "$ROOT$PREFIX/dist" && mkdir -p "$ROOT$PREFIX/dist" "$ROOT$PREFIX/models"
-"$HOST_PY" -m pip wheel --quiet --no-deps -w "$ROOT$PREFIX/dist" . >/dev/null
-cp models/MANIFEST.json models/*.tflite "$ROOT$PREFIX/models/"
-if [ ! -x "$ROOT$PREFIX/.venv/bin/python" ]; then
-  inroot python3.11 -m venv $PREFIX/.venv
-  inroot $PREFIX/.venv/bin/python -m pip install --quiet --upgrade pip
+deb=$(ARCH=arm64 LITERT="$LITERT" OUT="$OUT/deb" PYTHON="$HOST_PY" tools/deb/build.sh)
+say "built $deb in $((SECONDS - t0)) s"
+t0=$SECONDS
+if inroot dpkg-query -W lfr-edge >/dev/null 2>&1; then
+  inroot dpkg --purge lfr-edge >/dev/null  # a rerun on the cached root starts from scratch
 fi
-wheel=$(cd "$ROOT$PREFIX/dist" && ls lfr_edge-*.whl)
-inroot $PREFIX/.venv/bin/python -m pip install --quiet --force-reinstall --no-deps "$PREFIX/dist/$wheel"
-inroot $PREFIX/.venv/bin/python -m pip install --quiet "$PREFIX/dist/$wheel"
-if [ -n "$LITERT" ]; then
-  inroot $PREFIX/.venv/bin/python -m pip install --quiet "ai-edge-litert==$LITERT"
-fi
-say "installed in $((SECONDS - t0)) s: $(inroot $PREFIX/.venv/bin/python -c \
+cp "$deb" "$ROOT/tmp/"
+inroot apt-get install -y -q "/tmp/$(basename "$deb")" >"$OUT/apt-install.log" 2>&1 ||
+  { tail -20 "$OUT/apt-install.log" >&2; exit 1; }
+rm -f "$ROOT/tmp/$(basename "$deb")"
+grep -q 'include-system-site-packages = true' "$ROOT$PREFIX/.venv/pyvenv.cfg"
+say "apt install ./$(basename "$deb"): $((SECONDS - t0)) s: $(inroot $PREFIX/.venv/bin/python -c \
   'import platform, importlib.metadata as m; print(platform.machine(), platform.python_version(), "ai-edge-litert", m.version("ai-edge-litert"), "numpy", m.version("numpy"))')"
+inroot lfr-agent --help >/dev/null
+say "lfr-agent --help: ok"
 
-# Provisioning and the technician's preflight, inside the root.
+# Provisioning (quickstart on the host, in a directory bind-mounted at the same path inside the
+# root, so that the fleet's paths mean the same on both sides), then the technician's
+# preflight inside the root, as the service user.
 t0=$SECONDS
-inroot rm -rf /srv/fleet
-inroot $PREFIX/.venv/bin/lfr-provision quickstart --dir /srv/fleet --devices 1 >/dev/null
+FLEET=$(mktemp -d /tmp/lfr-arm64-fleet.XXXXXX)
+"$(dirname "$HOST_PY")/lfr-provision" quickstart --dir "$FLEET" --devices 1 >/dev/null
+chmod 0755 "$FLEET"
+mkdir -p "$ROOT$FLEET"
+mount --bind "$FLEET" "$ROOT$FLEET"
+mounted=("$ROOT$FLEET" "${mounted[@]}")
+inroot chown -R lfr-agent:lfr-agent "$FLEET/devices/cam-01"
 # No camera (nor Debian's picamera2) in the root: --no-camera, and a file source stands in.
-inroot $PREFIX/.venv/bin/lfr-agent check --offline --no-camera --source file:/srv/fleet \
-  --config /srv/fleet/devices/cam-01/agent.toml
-say "provision + check --offline: $((SECONDS - t0)) s"
+as_agent lfr-agent check --offline --no-camera --source "file:$FLEET" \
+  --config "$FLEET/devices/cam-01/agent.toml"
+say "provision + check --offline as lfr-agent: $((SECONDS - t0)) s"
 
 # The same faces on both machines; the arm64 side loads every model hash-checked.
 rm -rf "$ROOT/srv/faces" && mkdir -p "$ROOT/srv/faces" "$OUT"
@@ -89,7 +102,7 @@ for f in pick_faces(Path(sys.argv[1]), int(sys.argv[2])):
 PY
 cp tools/arm64/agreement.py "$ROOT/srv/agreement.py"
 t0=$SECONDS
-inroot $PREFIX/.venv/bin/python /srv/agreement.py embed --lfw /srv/faces --faces "$FACES" \
+inroot env LFR_MODELS_DIR=$PREFIX/models $PREFIX/.venv/bin/python /srv/agreement.py embed --lfw /srv/faces --faces "$FACES" \
   --out /srv/arm64.npz >"$OUT/arm64-timings.json"
 say "arm64 embeddings of $FACES faces, both profiles: $((SECONDS - t0)) s"
 cp "$ROOT/srv/arm64.npz" "$OUT/arm64.npz"
@@ -108,5 +121,12 @@ PY
 status=0
 if ! "$HOST_PY" tools/arm64/agreement.py compare "$OUT/x86.npz" "$OUT/arm64.npz" \
   --min "$MIN_COSINE" | tee "$OUT/agreement.txt"; then status=1; fi
+
+# The end to end: the packaged agent in the root, broker and control room on this host.
+t0=$SECONDS
+if ! "$HOST_PY" -m tools.arm64.e2e --root "$ROOT" --fleet "$FLEET" --lfw "$LFW" |
+  tee "$OUT/e2e.txt"; then status=1; fi
+cp "$FLEET/agent-run.log" "$FLEET/listener.log" "$OUT/" 2>/dev/null || true
+say "end to end: $((SECONDS - t0)) s"
 say "total $((SECONDS - t_start)) s"
 exit "$status"
