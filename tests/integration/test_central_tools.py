@@ -23,6 +23,7 @@ from protocol.event import sign_event
 from protocol.jws import sign_compact
 from protocol.keys import load_signing_private
 from protocol.status import TYP as STATUS_TYP
+from protocol.topics import DEFAULT_SHARE_GROUP
 from provisioning.authority import Authority
 from provisioning.broker import refresh
 from provisioning.fleet import issue_client
@@ -245,7 +246,7 @@ def test_hostile_status_documents_do_not_stop_the_control_room(
     broker.reload()
     cert = clients_dir / "alerts-3.crt"
     db = f"sqlite:///{tmp_path / 'alerts.db'}"
-    listener = start_listener(index, cert, db, "status-attack")
+    listener = start_listener(index, cert, db, DEFAULT_SHARE_GROUP)
     link = client(index, device["id"])
     try:
         time.sleep(2)  # subscribed
@@ -268,7 +269,7 @@ def test_hostile_status_documents_do_not_stop_the_control_room(
         assert json.loads(AGENT_DOCUMENT)["at"] not in {r[1] for r in rows}
         store.close()
         # A restart (persistent session, the last hostile status retained) starts cleanly.
-        listener = start_listener(index, cert, db, "status-attack")
+        listener = start_listener(index, cert, db, DEFAULT_SHARE_GROUP)
         time.sleep(2)
         assert listener.poll() is None, listener.communicate(timeout=10)[0]
         # Ops see the refusal and exit 1; the retained status is not taken as cam-02's.

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from lfrkit.mqtt import MqttError, MqttLink, MqttSettings
+from protocol.topics import DEFAULT_SHARE_GROUP, shared
 from tests.integration.test_broker_policy import NOT_AUTHORIZED, drain
 from tests.reliability.conftest import Recorder
 from tools.processes import BIN, Rig
@@ -124,7 +125,12 @@ def test_device_cannot_publish_as_another_device(rig: Rig, record: Recorder) -> 
     alerts, ops = rig.client("alerts"), rig.client("ops")
     intruder = rig.client("cam-01")
     try:
-        alerts.subscribe([("lfr/v1/+/+/events", 1), ("lfr/v1/+/+/status", 1)])
+        alerts.subscribe(
+            [
+                (shared(DEFAULT_SHARE_GROUP, "lfr/v1/+/+/events"), 1),
+                (shared(DEFAULT_SHARE_GROUP, "lfr/v1/+/+/status"), 1),
+            ]
+        )
         ops.subscribe([("lfr/v1/+/+/status", 1)])
         drain(alerts, 0.3)
         drain(ops, 0.3)

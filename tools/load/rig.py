@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from central.store import AlertStore
+from protocol.topics import DEFAULT_SHARE_GROUP
 from provisioning.authority import Authority
 from provisioning.broker import refresh
 from provisioning.fleet import issue_client
@@ -54,7 +55,7 @@ class LoadRig:
         db: str = "sqlite",
         db_dir: Path | None = None,
         workers: int = 4,
-        group: str = "load",
+        group: str = DEFAULT_SHARE_GROUP,
         tick: float = 0.04,
         log_level: str = "WARNING",
         nice: int = 10,
