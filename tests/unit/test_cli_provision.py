@@ -232,3 +232,26 @@ def test_broker_acl_renders_the_policy_for_mosquitto_and_emqx(
     ok("broker-acl", "--authority", "auth", "--flavour", "emqx")
     after = capsys.readouterr().out
     assert '{user, "cam-01"}' not in after and '%% "cam-01": revoked, no access' in after
+
+
+def test_share_group_is_recorded_and_a_bad_one_refused(
+    ops: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("broker-config", "--authority", "auth", "--out", "broker", "--listen", "127.0.0.1:1")
+    for bad in ("a/b", "+", "#", "Control-Room", ""):
+        err = refused(capsys, *args, "--share-group", bad)
+        assert "--share-group" in err and len(err.strip().splitlines()) == 1, err
+    assert json.loads(Path("auth/broker.json").read_text())["share_group"] == "control-room"
+    ok(*args, "--share-group", "night-desk")
+    assert json.loads(Path("auth/broker.json").read_text())["share_group"] == "night-desk"
+    capsys.readouterr()
+    ok("broker-acl", "--authority", "auth")
+    policy = json.loads(capsys.readouterr().out)
+    # no alerts client yet: no alerts role either
+    assert not any(r["rolename"] == "lfr-alerts" for r in policy["roles"])
+    ok("issue-client", "cr-1", "--role", "alerts", "--authority", "auth", "--out", "clients")
+    capsys.readouterr()
+    ok("broker-acl", "--authority", "auth")
+    policy = json.loads(capsys.readouterr().out)
+    (alerts,) = [r for r in policy["roles"] if r["rolename"] == "lfr-alerts"]
+    assert {a["topic"] for a in alerts["acls"]} >= {"$share/night-desk/lfr/v1/+/+/events"}
