@@ -26,14 +26,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def update_broker(authority_dir: Path, now: datetime | None = None) -> None:
+def update_broker(authority_dir: Path, now: datetime | None = None) -> bool:
     """After a registry change: rewrite the policy and CRL files, then apply the policy to
-    the running broker over $CONTROL. A broker that is down picks the files up at start."""
+    the running broker over $CONTROL (True when it did). A broker that is down picks the
+    files up at start."""
     authority = Authority.load(authority_dir)
     out = refresh(authority, now or _now())
     if out is None:
         print("no broker config on record: run broker-config to publish the CRL and policy")
-        return
+        return False
     try:
         done = sync(authority)
     except SyncError as exc:
@@ -42,11 +43,12 @@ def update_broker(authority_dir: Path, now: datetime | None = None) -> None:
             "take effect when the broker starts",
             file=sys.stderr,
         )
-        return
+        return False
     print(
         f"policy and CRL regenerated in {out}; broker updated live ({done.commands} "
         f"commands, {done.seconds:.2f} s)"
     )
+    return True
 
 
 def _broker_config(args: argparse.Namespace) -> int:
@@ -96,11 +98,12 @@ def _revoke(args: argparse.Namespace) -> int:
     now = _now()
     kind = revoke(args.authority, args.id, now)
     print(f"{kind} {args.id} revoked in the registry; consumers stop trusting its events")
-    update_broker(args.authority, now)
-    print(
-        "the broker deleted its client: it is disconnected and refused everything now; "
-        "reload the broker (systemctl reload mosquitto) so the CRL refuses its TLS handshake"
-    )
+    if update_broker(args.authority, now):
+        print(
+            "the broker deleted its client: it is disconnected and refused everything now; "
+            "reload the broker (systemctl reload mosquitto) so the CRL refuses its TLS "
+            "handshake too"
+        )
     return EXIT_OK
 
 
