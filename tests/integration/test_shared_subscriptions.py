@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from lfrkit.layout import DeviceLayout
 from lfrkit.mqtt import MqttLink, MqttSettings
 from protocol.topics import DEFAULT_SHARE_GROUP, shared
 from provisioning.cli import main as provision_main
@@ -141,6 +142,45 @@ def test_two_members_of_the_group_get_every_alert_exactly_once(connect: Any) -> 
     )
     assert sorted(got[0] + got[1]) == sorted(sent)  # every alert, none twice
     assert min(len(g) for g in got) > 0  # both shared the work
+
+
+def test_a_device_approved_while_the_broker_runs_works_at_once(
+    index: dict[str, Any], connect: Any, fleet_dir: Path
+) -> None:
+    state = fleet_dir / "late" / "state"
+    assert (
+        provision_main(["device-init", "--id", "cam-09", "--site", "demo", "--state", str(state)])
+        == 0
+    )
+    approved = provision_main(
+        [
+            "approve",
+            str(state / "request.json"),
+            "--authority",
+            index["authority_dir"],
+            "--out",
+            str(fleet_dir / "late" / "bundle"),
+        ]
+    )
+    assert approved == 0
+    room = connect("alerts")
+    assert room.subscribe([(shared(DEFAULT_SHARE_GROUP, EVENTS), 1)]) == [1]
+    late = MqttLink(
+        MqttSettings(
+            index["broker"]["host"],
+            index["broker"]["port"],
+            Path(index["ca_cert"]),
+            fleet_dir / "late" / "bundle" / "device.crt",
+            DeviceLayout(state).tls_key,
+        )
+    )
+    late.connect()
+    try:
+        assert late.wait_ack(late.publish("lfr/v1/demo/cam-09/events", b"new")) == 0
+        assert late.wait_ack(late.publish("lfr/v1/demo/cam-01/events", b"x")) == NOT_AUTHORIZED
+        assert drain(room, 1.0) == [b"new"]
+    finally:
+        late.close()
 
 
 def test_a_revoked_device_is_cut_off_live(index: dict[str, Any], connect: Any) -> None:
