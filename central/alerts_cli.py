@@ -18,7 +18,7 @@ from protocol.errors import RejectedInput
 from protocol.event import MatchEvent, open_probe, verify_event
 from protocol.keys import load_hpke_private
 from protocol.limits import DEFAULT_LIMITS
-from protocol.topics import Kind, fleet_filter, shared
+from protocol.topics import DEFAULT_SHARE_GROUP, Kind, fleet_filter, shared
 from provisioning.registry import Registry
 
 PROG = "lfr-alerts"
@@ -347,7 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-cert", type=Path, required=True, metavar="CERT")
     p.add_argument("--client-key", type=Path, metavar="KEY", help="default: CERT with .key")
     p.add_argument("--ca", type=Path, metavar="CA", help="default: ca.crt beside the registry")
-    p.add_argument("--group", default="control-room", help="shared subscription group")
+    p.add_argument(
+        "--group",
+        default=DEFAULT_SHARE_GROUP,
+        help="shared subscription group: the one the broker allows the alerts role "
+        f"(lfr-provision broker-config --share-group, default {DEFAULT_SHARE_GROUP})",
+    )
     p.add_argument(
         "--db",
         default="sqlite:///alerts.db",

@@ -13,6 +13,9 @@ from protocol.errors import BadEncoding
 from protocol.names import check_name
 
 ROOT = "lfr/v1"
+# The control room's shared-subscription group: the only one the broker lets the alerts role
+# join (lfr-provision broker-config --share-group records another in broker.json).
+DEFAULT_SHARE_GROUP = "control-room"
 
 
 class Kind(StrEnum):

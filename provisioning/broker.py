@@ -1,11 +1,13 @@
-"""The broker's files, written from the authority: TLS server key and certificate, CRL, ACL.
+"""The broker's files, written from the authority: TLS server key and certificate, CRL and the
+dynamic-security policy.
 
 ``broker-config`` writes everything a Mosquitto 2 broker needs in one directory and records
-it in the authority's broker.json, so ``refresh`` (after approve, issue-client, revoke) can
-regenerate the ACL and CRL there. The policy itself is ``provisioning.policy``; its Mosquitto
-syntax is ``provisioning.brokers.mosquitto``. TLS only, a client certificate from our CA
-required, its CN the MQTT username *and* the client id, no anonymous access, and a revoked
-identity's certificate serial in the CRL.
+it (with the control room's share group) in the authority's broker.json, so ``refresh``
+(after approve, issue-client, revoke) can regenerate the policy and CRL there; the running
+broker gets the change over ``$CONTROL`` (``provisioning.broker_admin``). The policy itself
+is ``provisioning.policy``; its Mosquitto form ``provisioning.brokers.mosquitto_dynsec``. TLS
+only, a client certificate from our CA required, its CN the MQTT username *and* the client
+id, no anonymous access, and a revoked identity's certificate serial in the CRL.
 """
 
 from __future__ import annotations
@@ -21,30 +23,59 @@ from lfrkit import tls
 from lfrkit.console import UsageError
 from lfrkit.files import atomic_write, ensure_private_dir, read_bounded
 from protocol.encoding import format_time
+from protocol.names import check_name
+from protocol.topics import DEFAULT_SHARE_GROUP
 from provisioning import ca
 from provisioning.authority import Authority
+from provisioning.broker_admin import ensure_admin, share_group
 from provisioning.broker_info import BrokerInfo, write_broker_info
-from provisioning.brokers.mosquitto import render_acl, render_conf
+from provisioning.brokers.mosquitto import DYNSEC_JSON, render_conf
+from provisioning.brokers.mosquitto_dynsec import render_dynsec
 from provisioning.fleet import write_crl
 from provisioning.policy import access_policy
+
+PLUGIN = "mosquitto_dynamic_security.so"
+# Where Debian and most builds put the plugin (the multiarch folder differs on a Pi).
+PLUGIN_DIRS = ("/usr/lib/*-linux-gnu*", "/usr/lib", "/usr/local/lib", "/usr/lib/mosquitto")
 
 
 @dataclass(frozen=True)
 class BrokerFiles:
     config: Path
-    acl: Path
+    policy: Path  # the dynamic-security plugin's JSON
     crl: Path
     host: str
     port: int
+    share_group: str
+
+
+def find_plugin() -> Path:
+    """The dynamic-security plugin on this host, or a one-line error saying what to pass."""
+    for folder in PLUGIN_DIRS:
+        for candidate in sorted(Path("/").glob(f"{folder.lstrip('/')}/{PLUGIN}")):
+            return candidate
+    raise UsageError(
+        f"{PLUGIN} not found under {', '.join(PLUGIN_DIRS)}: install mosquitto (2.0 or "
+        "later) or pass --plugin PATH as it is on the broker host"
+    )
+
+
+def write_policy(authority: Authority, out: Path) -> Path:
+    """The dynamic-security JSON from the registry. The broker reads it at start only; the
+    plugin rewrites it after each live change (so the broker's user must be able to)."""
+    policy = access_policy(authority.registry(), share_group(authority))
+    atomic_write(out / DYNSEC_JSON, render_dynsec(policy).encode(), 0o644)
+    return out / DYNSEC_JSON
 
 
 def refresh(authority: Authority, now: datetime) -> Path | None:
-    """Regenerate ACL and CRL where broker-config last wrote them (after a revocation)."""
+    """Regenerate the policy and CRL where broker-config last wrote them (after approve,
+    issue-client, revoke); ``broker_admin.sync`` then applies the change live."""
     out = authority.broker_dir()
     if out is None or not (out / "mosquitto.conf").exists():
         return None
     write_crl(authority, out / "crl.pem", now)
-    atomic_write(out / "acl", render_acl(access_policy(authority.registry())).encode(), 0o644)
+    write_policy(authority, out)
     return out
 
 
@@ -58,12 +89,18 @@ def broker_config(
     now: datetime,
     user: str | None = None,
     extra_hosts: tuple[str, ...] = (),
+    group: str = DEFAULT_SHARE_GROUP,
+    plugin: Path | None = None,
 ) -> BrokerFiles:
     """Write (or refresh) everything the broker needs in ``out``; idempotent.
 
-    The server key and certificate are created once and kept; ACL and CRL are regenerated
-    from the registry every time, so this is also how a revocation reaches the broker.
+    The server key and certificate are created once and kept, and so is the broker-admin
+    client (its certificate in the authority); the policy and CRL are regenerated from the
+    registry every time. A changed share group takes effect when the broker restarts.
     """
+    check_name(group, "--share-group")
+    plugin = plugin or find_plugin()
+    ensure_admin(Path(authority_dir), now)
     authority = Authority.load(authority_dir)
     out = ensure_private_dir(Path(out).resolve())
     ensure_private_dir(out / "data")
@@ -79,10 +116,11 @@ def broker_config(
         atomic_write(out / "server.crt", ca.cert_pem(cert), 0o644)
         atomic_write(out / "server.key", tls.tls_key_pem(key), 0o600)
     write_crl(authority, out / "crl.pem", now)
-    atomic_write(out / "acl", render_acl(access_policy(authority.registry())).encode(), 0o644)
-    atomic_write(out / "mosquitto.conf", render_conf(out, port, bind, user).encode(), 0o644)
-    write_broker_info(authority.broker_path, BrokerInfo(host, port, out))
-    return BrokerFiles(out / "mosquitto.conf", out / "acl", out / "crl.pem", host, port)
+    write_broker_info(authority.broker_path, BrokerInfo(host, port, out, group))
+    policy = write_policy(authority, out)
+    conf = render_conf(out, port, bind, user, plugin)
+    atomic_write(out / "mosquitto.conf", conf.encode(), 0o644)
+    return BrokerFiles(out / "mosquitto.conf", policy, out / "crl.pem", host, port, group)
 
 
 # The CRL lives CRL_LIFETIME (30 days); the daily timer re-issues it this long before it

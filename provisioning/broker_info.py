@@ -13,6 +13,7 @@ from typing import Any
 
 from lfrkit.files import atomic_write, read_bounded
 from protocol.encoding import Fields, canonical_json, parse_json_object
+from protocol.names import check_name
 
 BROKER_JSON = "broker.json"
 MAX_BYTES = 4096
@@ -23,6 +24,8 @@ class BrokerInfo:
     host: str
     port: int
     dir: Path | None = None  # where broker-config wrote the broker's files (authority copy)
+    # The only shared-subscription group the alerts role may join (authority copy).
+    share_group: str | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -34,15 +37,22 @@ class BrokerInfo:
         fields = Fields(
             parse_json_object(data, what, MAX_BYTES),
             what,
-            allowed=frozenset({"host", "port", "dir"}),
+            allowed=frozenset({"host", "port", "dir", "share_group"}),
         )
         folder = Path(fields.text("dir", max_len=MAX_BYTES)) if fields.has("dir") else None
-        return cls(fields.text("host", max_len=253), fields.integer("port", 1, 65535), folder)
+        group = None
+        if fields.has("share_group"):
+            group = check_name(fields.text("share_group", max_len=63), f"{what}: share_group")
+        return cls(
+            fields.text("host", max_len=253), fields.integer("port", 1, 65535), folder, group
+        )
 
     def render(self) -> bytes:
         doc: dict[str, Any] = {"host": self.host, "port": self.port}
         if self.dir is not None:
             doc["dir"] = str(self.dir)
+        if self.share_group is not None:
+            doc["share_group"] = self.share_group
         return canonical_json(doc) + b"\n"
 
 

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lfrkit.console import EXIT_OK, UsageError, host_port, run
-from lfrkit.files import atomic_write
-from protocol.encoding import format_time
 from provisioning.approve import approve
 from provisioning.authority import Authority, init_authority
-from provisioning.broker import CRL_RENEW_BEFORE, broker_config, refresh, renew_crl
-from provisioning.brokers import emqx, mosquitto
+from provisioning.broker_cli import broker_commands, update_broker
 from provisioning.device import device_init, device_install
-from provisioning.fleet import issue_client, renew, revoke
-from provisioning.policy import IdentityAccess, access_policy
+from provisioning.fleet import issue_client, renew
 from provisioning.quickstart import quickstart
-from provisioning.registry import ROLES
+from provisioning.registry import CLIENT_ROLES
 from provisioning.sealing import CREDSTORE, DROPIN, WITH_KEY, seal_keys
 
 PROG = "lfr-provision"
@@ -52,18 +48,9 @@ def _device_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _refresh_broker(authority_dir: Path) -> None:
-    out = refresh(Authority.load(authority_dir), _now())
-    if out is not None:
-        print(
-            f"broker ACL and CRL regenerated in {out}: reload the broker (kill -HUP) so new "
-            "identities get their topics"
-        )
-
-
 def _approve(args: argparse.Namespace) -> int:
     approval = approve(args.request, args.authority, args.out, _now(), broker=args.broker)
-    _refresh_broker(args.authority)
+    update_broker(args.authority)
     record = approval.record
     verb = "already approved" if approval.reused else "approved"
     print(
@@ -89,70 +76,6 @@ def _device_install(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _broker_config(args: argparse.Namespace) -> int:
-    host, port = args.listen
-    files = broker_config(
-        args.authority,
-        args.out,
-        host=args.host or host,
-        port=port,
-        bind=host,
-        now=_now(),
-        user=args.user,
-        extra_hosts=tuple(args.san),
-    )
-    print(f"broker config written: {files.config} (ACL {files.acl}, CRL {files.crl})")
-    print(f"run: mosquitto -c {files.config}")
-    return EXIT_OK
-
-
-# The access policy in each broker's syntax (docs/broker.md).
-ACL_RENDERERS: dict[str, Callable[[Sequence[IdentityAccess]], str]] = {
-    "mosquitto": mosquitto.render_acl,
-    "emqx": emqx.render_acl,
-}
-
-
-def _broker_acl(args: argparse.Namespace) -> int:
-    policy = access_policy(Authority.load(args.authority).registry())
-    text = ACL_RENDERERS[args.flavour](policy)
-    if args.out is None:
-        print(text, end="")
-        return EXIT_OK
-    atomic_write(args.out, text.encode(), 0o644)
-    active = sum(identity.active for identity in policy)
-    print(f"{args.flavour} ACL written to {args.out}: {active} of {len(policy)} identities active")
-    return EXIT_OK
-
-
-def _revoke(args: argparse.Namespace) -> int:
-    now = _now()
-    kind = revoke(args.authority, args.id, now)
-    print(f"{kind} {args.id} revoked in the registry; consumers stop trusting its events")
-    out = refresh(Authority.load(args.authority), now)
-    if out is None:
-        print("no broker config on record: run broker-config to publish the CRL and ACL")
-    else:
-        print(
-            f"CRL and ACL regenerated in {out}; reload the broker (systemctl reload mosquitto, "
-            "or kill -HUP): Mosquitto 2 re-reads CRL and ACL on SIGHUP, other clients stay "
-            "connected"
-        )
-    return EXIT_OK
-
-
-def _crl_renew(args: argparse.Namespace) -> int:
-    done = renew_crl(Authority.load(args.authority), _now(), timedelta(days=args.before_days))
-    if done.renewed:
-        print(
-            f"CRL re-issued ({done.reason}): {done.path}, next update "
-            f"{format_time(done.next_update)}; reload the broker (systemctl reload mosquitto)"
-        )
-    else:
-        print(f"CRL current: {done.path}, next update {format_time(done.next_update)}")
-    return EXIT_OK
-
-
 def _renew(args: argparse.Namespace) -> int:
     record = renew(args.authority, args.id, args.out, _now())
     print(
@@ -164,7 +87,7 @@ def _renew(args: argparse.Namespace) -> int:
 
 def _issue_client(args: argparse.Namespace) -> int:
     record = issue_client(args.authority, args.role, args.name, args.out, _now())
-    _refresh_broker(args.authority)
+    update_broker(args.authority)
     print(
         f"{record.role} client {record.name}: {args.out}/{record.name}.crt and .key "
         f"(valid until {record.cert_not_after})"
@@ -311,57 +234,7 @@ def _enrolment_commands(sub: Any) -> None:
 
 
 def _fleet_commands(sub: Any) -> None:
-    p = sub.add_parser("broker-config", help="write mosquitto.conf, ACL, CRL and TLS files")
-    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR")
-    p.add_argument(
-        "--listen",
-        type=host_port,
-        default=("0.0.0.0", 8883),  # noqa: S104
-        metavar="ADDR:PORT",
-        help="listener (default 0.0.0.0:8883)",
-    )
-    p.add_argument("--host", help="name devices use to reach the broker (in its certificate)")
-    p.add_argument(
-        "--san",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="extra DNS name or IP in the broker certificate",
-    )
-    p.add_argument(
-        "--user",
-        default="mosquitto",
-        help="user the broker drops to when started as root (default mosquitto)",
-    )
-    p.set_defaults(handler=_broker_config)
-
-    p = sub.add_parser(
-        "broker-acl",
-        help="the access policy from the registry as a Mosquitto acl or an EMQX acl.conf",
-    )
-    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
-    p.add_argument("--flavour", choices=sorted(ACL_RENDERERS), default="mosquitto")
-    p.add_argument("--out", type=Path, metavar="FILE", help="write it here (default: stdout)")
-    p.set_defaults(handler=_broker_acl)
-
-    p = sub.add_parser("revoke", help="revoke a device or client; regenerate CRL and ACL")
-    p.add_argument("id", metavar="ID")
-    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
-    p.set_defaults(handler=_revoke)
-
-    p = sub.add_parser(
-        "crl-renew", help="re-issue the broker's CRL if it expires soon (daily timer)"
-    )
-    p.add_argument("--authority", type=Path, required=True, metavar="DIR")
-    p.add_argument(
-        "--before-days",
-        type=int,
-        default=CRL_RENEW_BEFORE.days,
-        metavar="N",
-        help=f"re-issue when it expires within N days (default {CRL_RENEW_BEFORE.days})",
-    )
-    p.set_defaults(handler=_crl_renew)
+    broker_commands(sub)
 
     p = sub.add_parser("renew", help="a new certificate for a device's existing key")
     p.add_argument("id", metavar="ID")
@@ -371,7 +244,7 @@ def _fleet_commands(sub: Any) -> None:
 
     p = sub.add_parser("issue-client", help="certificate for an ops or alerts client")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--role", choices=ROLES, required=True)
+    p.add_argument("--role", choices=CLIENT_ROLES, required=True)
     p.add_argument("--authority", type=Path, required=True, metavar="DIR")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.set_defaults(handler=_issue_client)

@@ -24,7 +24,8 @@ from protocol.names import check_name
 FORMAT = "lfr-registry/1"
 MAX_BYTES = 64 * 1024 * 1024
 STATUSES = ("active", "revoked")
-ROLES = ("ops", "alerts")
+ROLES = ("ops", "alerts", "broker-admin")
+CLIENT_ROLES = ("ops", "alerts")  # what issue-client hands out; broker-config makes the admin
 
 
 @dataclass(frozen=True)

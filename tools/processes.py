@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from lfrkit.mqtt import MqttLink
+from protocol.topics import DEFAULT_SHARE_GROUP
 from provisioning.quickstart import quickstart
 from tools.broker import Broker, client, publish_retained
 from tools.synthetic import seal_for, use_synthetic
@@ -159,7 +160,7 @@ class Rig:
         self.procs.append(proc)
         return proc
 
-    def listener(self, name: str, cert: str, db: str, group: str = "cr") -> Proc:
+    def listener(self, name: str, cert: str, db: str, group: str = DEFAULT_SHARE_GROUP) -> Proc:
         proc = Proc(
             [
                 str(BIN / "lfr-alerts"),

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lfrkit.mqtt import MqttLink
+from lfrkit.mqtt import MqttLink, MqttSettings
 from protocol.event import MatchEvent, verify_event
 from provisioning.registry import Registry
 
@@ -83,3 +83,21 @@ def collect(link: MqttLink, seconds: float, quiet: float = 1.5) -> list[bytes]:
 def verified(index: dict[str, Any], tokens: list[bytes]) -> list[MatchEvent]:
     keys = Registry.load(Path(index["registry"])).trusted_signing_keys()
     return [verify_event(token, keys) for token in tokens]
+
+
+def forget_session(index: dict[str, Any], cert: str | Path) -> None:
+    """Connect once with a clean start as ``cert``'s identity (CN = client id): the broker
+    drops that identity's stored session and with it a stopped listener's place in the share
+    group, which would otherwise keep taking (and queueing) its share of the alerts."""
+    cert = Path(cert)
+    link = MqttLink(
+        MqttSettings(
+            index["broker"]["host"],
+            index["broker"]["port"],
+            Path(index["ca_cert"]),
+            cert,
+            cert.with_suffix(".key"),
+        )
+    )
+    link.connect()
+    link.close()

@@ -24,6 +24,7 @@ from agent.io.identity import load_identity
 from agent.io.watchlist_store import WatchlistStore
 from agent.synthetic_vision import PALETTE, PROFILE_ID, colour_embedding
 from protocol.command import Action, Command, sign_command
+from protocol.topics import DEFAULT_SHARE_GROUP, shared
 from provisioning.authority import load_ops_signer
 from tests.integration.agent_helpers import collect, run_agent, start_agent, verified
 from tools.broker import Broker, client, status_json
@@ -131,7 +132,7 @@ def test_broker_outage_loses_nothing(
     assert process.poll() is None  # still waiting to deliver its events
     broker.start()
     alerts = client(index, "alerts")
-    alerts.subscribe([("lfr/v1/+/+/events", 1)])
+    alerts.subscribe([(shared(DEFAULT_SHARE_GROUP, "lfr/v1/+/+/events"), 1)])
     out, _ = process.communicate(timeout=120)
     assert process.returncode == 0, out
     produced = set(QUEUED.findall(out))
@@ -163,7 +164,7 @@ def test_kill_9_with_events_in_the_outbox(
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     broker.start()
     alerts = client(index, "alerts")
-    alerts.subscribe([("lfr/v1/+/+/events", 1)])
+    alerts.subscribe([(shared(DEFAULT_SHARE_GROUP, "lfr/v1/+/+/events"), 1)])
     empty = str(make_clip(tmp_path / "empty.gif", 5, []))
     result = run_agent(node["config"], "--source", empty, "--until-end")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -279,7 +280,7 @@ def test_strangers_leave_no_trace(
     strangers = [Appearance(c, 5 * c, 60 + 5 * c, row=c % 3) for c in (1, 2, 3)]
     # A control room is listening (events earlier tests left queued on this node go to it).
     alerts = client(index, "alerts")
-    alerts.subscribe([("lfr/v1/+/+/events", 1)])
+    alerts.subscribe([(shared(DEFAULT_SHARE_GROUP, "lfr/v1/+/+/events"), 1)])
     try:
         result = run_agent(node["config"], "--source", clip(tmp_path, strangers), "--until-end")
     finally:

@@ -18,6 +18,7 @@ from PIL import Image, ImageSequence
 from central.watchlist_cli import main as watchlist_main
 from protocol.event import open_probe
 from protocol.keys import load_hpke_private
+from protocol.topics import DEFAULT_SHARE_GROUP, shared
 from tests.conftest import SHARED
 from tests.integration.agent_helpers import collect, run_agent, verified
 from tools.broker import Broker, client, publish_retained
@@ -137,7 +138,7 @@ def walk_past(index: dict[str, Any], config: str, tmp_path: Path) -> None:
             Image.fromarray(picture).save(frames / f"{count:05d}.png")
             count += 1
     alerts = client(index, "alerts")
-    alerts.subscribe([("lfr/v1/+/+/events", 1)])
+    alerts.subscribe([(shared(DEFAULT_SHARE_GROUP, "lfr/v1/+/+/events"), 1)])
     result = run_agent(config, "--source", str(frames), "--until-end")
     assert result.returncode == 0, result.stdout + result.stderr
     events = verified(index, collect(alerts, 15))
@@ -163,7 +164,7 @@ def test_cc_by_clip_only_the_enrolled_person_alerts(
     entries = enrol({"WL-0100": [tmp_path / "photo" / "right.png"]}, tmp_path, "accurate")
     seal_and_push(index, device, entries, 2, tmp_path)
     alerts = client(index, "alerts")
-    alerts.subscribe([("lfr/v1/+/+/events", 1)])
+    alerts.subscribe([(shared(DEFAULT_SHARE_GROUP, "lfr/v1/+/+/events"), 1)])
     result = run_agent(device["config"], "--source", str(clip), "--until-end")
     assert result.returncode == 0, result.stdout + result.stderr
     events = verified(index, collect(alerts, 15))
@@ -228,7 +229,7 @@ def test_a_listed_person_at_60_px_in_1080p_alerts_once_with_the_default_config(
     frames = tmp_path / "concourse"
     concourse_walk(frames, lfw("Colin_Powell", 4))
     alerts = client(index, "alerts")
-    alerts.subscribe([("lfr/v1/+/+/events", 1)])
+    alerts.subscribe([(shared(DEFAULT_SHARE_GROUP, "lfr/v1/+/+/events"), 1)])
     result = run_agent(str(config), "--source", str(frames), "--until-end")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "detector: yunet for 1920x1080 frames (vision.detector = auto)" in result.stderr

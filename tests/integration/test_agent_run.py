@@ -17,6 +17,7 @@ from agent.synthetic_vision import PALETTE
 from protocol.event import open_probe
 from protocol.keys import load_hpke_private, public_pem
 from protocol.status import verify_status
+from protocol.topics import DEFAULT_SHARE_GROUP, shared
 from provisioning.registry import Registry
 from tests.integration.agent_helpers import collect, run_agent, verified
 from tools.broker import Broker, client, publish_retained
@@ -51,7 +52,7 @@ def test_one_event_per_appearance_and_nothing_else(
         ],
     )
     alerts = client(index, "alerts")
-    alerts.subscribe([("$share/test/lfr/v1/+/+/events", 1)])
+    alerts.subscribe([(shared(DEFAULT_SHARE_GROUP, "lfr/v1/+/+/events"), 1)])
     status = client(index, "ops")  # one connection per certificate: the CN is the client id
     status.subscribe([(f"{topic}/status", 1)])
     result = run_agent(device["config"], "--source", str(clip), "--until-end")

@@ -1,4 +1,5 @@
-"""The generated broker policy, observed on a real Mosquitto: every refusal is the broker's."""
+"""The generated broker policy (dynamic-security plugin), observed on a real Mosquitto: every
+refusal is the broker's."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from lfrkit.mqtt import MqttError, MqttLink, MqttSettings
+from protocol.topics import DEFAULT_SHARE_GROUP, shared
 from provisioning.authority import Authority, init_authority
 from provisioning.broker import refresh
 from provisioning.fleet import issue_client, revoke
@@ -18,6 +20,7 @@ from tools.broker import Broker
 
 pytestmark = pytest.mark.integration
 NOT_AUTHORIZED = 0x87
+GROUP = DEFAULT_SHARE_GROUP
 
 
 def settings(
@@ -75,7 +78,9 @@ def test_device_publishes_its_events_and_alerts_receive_them(connect: Any) -> No
 
 def test_device_cannot_write_another_devices_topics(connect: Any) -> None:
     alerts = connect("alerts")
-    alerts.subscribe([("lfr/v1/+/+/events", 1), ("lfr/v1/+/+/status", 1)])
+    alerts.subscribe(
+        [(shared(GROUP, "lfr/v1/+/+/events"), 1), (shared(GROUP, "lfr/v1/+/+/status"), 1)]
+    )
     drain(alerts, 0.3)
     intruder = connect("cam-01")
     for kind in ("events", "status"):
@@ -85,11 +90,11 @@ def test_device_cannot_write_another_devices_topics(connect: Any) -> None:
 
 
 def test_device_cannot_read_another_devices_watchlist_or_commands(connect: Any) -> None:
-    # Mosquitto grants the SUBSCRIBE and enforces read access on every delivery (MQTT allows
-    # either), so the refusal to observe is that nothing arrives, while the owner gets it.
+    # The dynamic-security plugin refuses the SUBSCRIBE (0x87) and checks read access on
+    # every delivery too: nothing arrives, while the owner gets it.
     owner, intruder, ops = connect("cam-02"), connect("cam-01"), connect("ops")
     owner.subscribe([(topic("cam-02", "watchlist"), 1), (topic("cam-02", "command"), 1)])
-    intruder.subscribe(
+    granted = intruder.subscribe(
         [
             (topic("cam-02", "watchlist"), 1),
             (topic("cam-02", "command"), 1),
@@ -97,6 +102,7 @@ def test_device_cannot_read_another_devices_watchlist_or_commands(connect: Any) 
             ("#", 1),
         ]
     )
+    assert granted == [NOT_AUTHORIZED] * 4
     for kind in ("watchlist", "command"):
         assert ops.wait_ack(ops.publish(topic("cam-02", kind), b"for-cam-02")) in (0, 16)
     device = connect("cam-02")  # a device's own events are not for other devices either
@@ -127,8 +133,14 @@ def test_device_reads_its_retained_watchlist_from_ops(connect: Any) -> None:
 
 def test_ops_and_alerts_get_only_their_own_rights(connect: Any) -> None:
     ops, alerts = connect("ops"), connect("alerts")
-    ops.subscribe([("lfr/v1/+/+/status", 1), ("lfr/v1/+/+/events", 1)])
-    alerts.subscribe([("$SYS/#", 0), ("#", 1)])
+    assert ops.subscribe([("lfr/v1/+/+/status", 1), ("lfr/v1/+/+/events", 1)]) == [
+        1,
+        NOT_AUTHORIZED,
+    ]
+    assert alerts.subscribe([("$SYS/#", 0), ("#", 1)]) == [NOT_AUTHORIZED] * 2
+    alerts.subscribe(
+        [(shared(GROUP, "lfr/v1/+/+/events"), 1), (shared(GROUP, "lfr/v1/+/+/status"), 1)]
+    )
     drain(alerts, 0.3)
     assert ops.wait_ack(ops.publish(topic("cam-01", "events"), b"x")) == NOT_AUTHORIZED
     assert alerts.wait_ack(alerts.publish(topic("cam-01", "watchlist"), b"x")) == NOT_AUTHORIZED
@@ -174,6 +186,23 @@ def test_certificate_from_another_ca_is_refused(
         rogue.connect(timeout=5)
 
 
+def test_a_device_joining_the_control_rooms_group_does_not_swallow_alerts(
+    connect: Any,
+) -> None:
+    alerts = connect("alerts")
+    assert alerts.subscribe([("$share/control-room/lfr/v1/+/+/events", 1)]) == [1]
+    rogue = connect("cam-02")  # any certificate: it has no read right on events
+    # The dynamic-security plugin checks the whole $share filter: refused, so never a member.
+    assert rogue.subscribe([("$share/control-room/lfr/v1/+/+/events", 1)]) == [NOT_AUTHORIZED]
+    device = connect("cam-01")
+    for i in range(20):
+        code = device.wait_ack(device.publish(topic("cam-01", "events"), f"e{i}".encode()))
+        assert code == 0  # accepted: the device deletes the event from its outbox
+    assert drain(rogue, 0.5) == []
+    # With acl_file: 10 (the broker handed every other one to the device, then dropped it).
+    assert len(drain(alerts, 1.0)) == 20
+
+
 def test_revoked_device_is_refused_after_restart(
     index: dict[str, Any], broker: Broker, connect: Any
 ) -> None:
@@ -181,29 +210,7 @@ def test_revoked_device_is_refused_after_restart(
     now = datetime.now(UTC)
     revoke(Path(index["authority_dir"]), "cam-02", now)
     assert refresh(Authority.load(Path(index["authority_dir"])), now) is not None
-    broker.restart()  # Mosquitto 2.0 loads the CRL at start only
+    broker.restart()  # the CRL and the rewritten policy file, without the live sync
     with pytest.raises(MqttError):
         connect("cam-02")
     connect("cam-01")  # everyone else still gets in
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 ($share): Mosquitto 2.0.11 hands a shared group's message to a member "
-    "chosen in turn and only then checks that member's read ACL, dropping it on refusal; "
-    "acl_file cannot refuse the SUBSCRIBE. Fix: dynamic-security subscribe ACLs, or plain "
-    "(non-shared) subscriptions for the control room. See docs/threat-model.md.",
-)
-def test_a_device_joining_the_control_rooms_group_does_not_swallow_alerts(
-    connect: Any,
-) -> None:
-    alerts = connect("alerts")
-    assert alerts.subscribe([("$share/control-room/lfr/v1/+/+/events", 1)]) == [1]
-    rogue = connect("cam-02")  # any certificate: it has no read right on events
-    rogue.subscribe([("$share/control-room/lfr/v1/+/+/events", 1)])
-    device = connect("cam-01")
-    for i in range(20):
-        code = device.wait_ack(device.publish(topic("cam-01", "events"), f"e{i}".encode()))
-        assert code == 0  # accepted: the device deletes the event from its outbox
-    assert drain(rogue, 0.5) == []
-    assert len(drain(alerts, 1.0)) == 20  # measured: 10 (every other one is lost)

@@ -21,6 +21,7 @@ from central.store import AlertStore
 from protocol.entries import dump_entries_file
 from protocol.event import sign_event
 from protocol.keys import load_signing_private
+from protocol.topics import DEFAULT_SHARE_GROUP
 from provisioning.authority import Authority
 from provisioning.broker import refresh
 from provisioning.fleet import issue_client
@@ -60,7 +61,8 @@ def test_three_devices_two_listeners_report(
 ) -> None:
     clients = Path(index["clients"]["alerts"]["cert"]).parent
     listeners = [
-        start_listener(index, clients / f"{n}.crt", db_url, "cr") for n in ("alerts", "alerts-2")
+        start_listener(index, clients / f"{n}.crt", db_url, DEFAULT_SHARE_GROUP)
+        for n in ("alerts", "alerts-2")
     ]
     clip = make_clip(tmp_path / "c.gif", 30, [Appearance(1, 0, 15), Appearance(2, 5, 25, 1)])
     agents = []
@@ -147,7 +149,7 @@ def test_three_devices_two_listeners_report(
         if complete or attempt == 1:
             break
         listeners = [
-            start_listener(index, clients / f"{n}.crt", db_url, "cr")
+            start_listener(index, clients / f"{n}.crt", db_url, DEFAULT_SHARE_GROUP)
             for n in ("alerts", "alerts-2")
         ]
     assert all("stopped:" in o for o in outputs), outputs

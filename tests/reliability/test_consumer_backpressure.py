@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lfrkit.mqtt import MqttLink, MqttSettings
+from protocol.topics import DEFAULT_SHARE_GROUP, shared
 from tests.reliability.conftest import Recorder, sized
 from tools.processes import Rig
 
@@ -37,7 +38,8 @@ def test_slow_consumer_gets_every_message_on_one_connection(rig: Rig, record: Re
     )
     consumer = MqttLink(replace(settings, inbox_size=16))  # Receive Maximum 8
     consumer.connect()
-    consumer.subscribe([(f"$share/bp/{rig.topic('cam-01', 'events').replace('cam-01', '+')}", 1)])
+    events = rig.topic("cam-01", "events").replace("cam-01", "+")
+    consumer.subscribe([(shared(DEFAULT_SHARE_GROUP, events), 1)])
     generation = consumer.generation
     device = rig.client("cam-01")
     topic = rig.topic("cam-01", "events")

@@ -9,6 +9,7 @@ gets the messages. The revocation test is last: it revokes cam-03 with the real
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from lfrkit.mqtt import MqttError, MqttLink, MqttSettings
+from protocol.topics import DEFAULT_SHARE_GROUP, shared
 from tests.integration.test_broker_policy import NOT_AUTHORIZED, drain
 from tests.reliability.conftest import Recorder
 from tools.processes import BIN, Rig
@@ -124,7 +126,12 @@ def test_device_cannot_publish_as_another_device(rig: Rig, record: Recorder) -> 
     alerts, ops = rig.client("alerts"), rig.client("ops")
     intruder = rig.client("cam-01")
     try:
-        alerts.subscribe([("lfr/v1/+/+/events", 1), ("lfr/v1/+/+/status", 1)])
+        alerts.subscribe(
+            [
+                (shared(DEFAULT_SHARE_GROUP, "lfr/v1/+/+/events"), 1),
+                (shared(DEFAULT_SHARE_GROUP, "lfr/v1/+/+/status"), 1),
+            ]
+        )
         ops.subscribe([("lfr/v1/+/+/status", 1)])
         drain(alerts, 0.3)
         drain(ops, 0.3)
@@ -197,9 +204,10 @@ def test_revoked_certificate_is_refused_after_the_broker_restarts(
     )
     record("rogue-clients", result.stdout + result.stderr)
     assert result.returncode == 0, result.stderr
-    acl = (rig.broker.config.parent / "acl").read_text()
-    assert "user cam-03" not in acl and "# cam-03: revoked, no access" in acl
-    rig.broker.restart()  # Mosquitto 2 loads the CRL at start only
+    assert "broker updated live" in result.stdout, result.stdout + result.stderr
+    policy = json.loads((rig.broker.config.parent / "dynamic-security.json").read_text())
+    assert "cam-03" not in {c["username"] for c in policy["clients"]}
+    rig.broker.restart()  # the CRL (a SIGHUP would do too)
     revoked = link(rig, Path(device["cert"]), Path(device["key"]))
     logged = refused_connection(rig, revoked, record, "revoked cam-03")
     assert "certificate verify failed" in logged, logged  # the same certificate as before

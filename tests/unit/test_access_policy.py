@@ -39,9 +39,16 @@ def test_central_clients_get_their_role_across_the_fleet() -> None:
         Rule(Access.READ, "lfr/v1/+/+/status"),
     )
     assert policy["alerts"].rules == (
-        Rule(Access.READ, "lfr/v1/+/+/events"),
-        Rule(Access.READ, "lfr/v1/+/+/status"),
+        Rule(Access.READ, "lfr/v1/+/+/events", "control-room"),
+        Rule(Access.READ, "lfr/v1/+/+/status", "control-room"),
     )
+    # ... and only through the control room's shared-subscription group.
+    assert [r.subscription for r in policy["alerts"].rules] == [
+        "$share/control-room/lfr/v1/+/+/events",
+        "$share/control-room/lfr/v1/+/+/status",
+    ]
+    other = _by_name(access_policy(sample_registry(), "night-desk"))["alerts"]
+    assert other.rules[0].subscription == "$share/night-desk/lfr/v1/+/+/events"
     # Only devices write events or status, each its own.
     writes = {
         (i.username, r.topic_filter)

@@ -16,13 +16,23 @@ from provisioning.broker_info import MAX_BYTES, BrokerInfo, read_broker_info, wr
 hosts = st.text(min_size=1, max_size=253)
 ports = st.integers(1, 65535)
 dirs = st.none() | st.builds(Path, st.text(min_size=1, max_size=200))
+groups = st.none() | st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
 
 
 @settings(max_examples=200, deadline=None)
-@given(hosts, ports, dirs)
-def test_render_then_parse_gives_the_same(host: str, port: int, folder: Path | None) -> None:
-    info = BrokerInfo(host, port, folder)
+@given(hosts, ports, dirs, groups)
+def test_render_then_parse_gives_the_same(
+    host: str, port: int, folder: Path | None, group: str | None
+) -> None:
+    info = BrokerInfo(host, port, folder, group)
     assert BrokerInfo.parse(info.render(), "broker.json") == info
+
+
+@pytest.mark.parametrize("group", ["", "a/b", "+", "#", "$share", "Control-Room", "x" * 64])
+def test_a_share_group_that_cannot_be_one_is_refused(group: str) -> None:
+    doc = json.dumps({"host": "h", "port": 1, "share_group": group}).encode()
+    with pytest.raises(errors.RejectedInput, match=r"broker\.json"):
+        BrokerInfo.parse(doc, "broker.json")
 
 
 json_values = (
@@ -31,7 +41,9 @@ json_values = (
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["host", "port", "dir", "extra"]), json_values))
+@given(
+    st.dictionaries(st.sampled_from(["host", "port", "dir", "share_group", "extra"]), json_values)
+)
 def test_any_object_parses_or_is_rejected(doc: dict[str, Any]) -> None:
     try:
         info = BrokerInfo.parse(json.dumps(doc).encode(), "broker.json")

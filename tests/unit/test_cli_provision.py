@@ -157,14 +157,23 @@ def test_unknown_device_and_revoked_device(ops: Path, capsys: pytest.CaptureFixt
     ok("renew", "cam-01", "--authority", "auth", "--out", "r")
     ok("device-install", "r", "--state", "node")
     ok("revoke", "cam-01", "--authority", "auth")
-    assert "# cam-01: revoked, no access" in Path("broker/acl").read_text()
+    users = [
+        c["username"]
+        for c in json.loads(Path("broker/dynamic-security.json").read_text())["clients"]
+    ]
+    assert "cam-01" not in users and "broker-admin" in users
+    # No broker runs here: the change waits in the file, and the operator is told so.
+    assert "not applied live" in capsys.readouterr().err
     assert "revoked" in refused(
         capsys, "approve", "node/request.json", "--authority", "auth", "--out", "b"
     )
     capsys.readouterr()
     ok("registry", "list", "--authority", "auth", "--json")
     rows = json.loads(capsys.readouterr().out)
-    assert [(r["id"], r["status"]) for r in rows] == [("cam-01", "revoked")]
+    assert [(r["id"], r["status"]) for r in rows] == [
+        ("broker-admin", "active"),  # broker-config's own client for live policy changes
+        ("cam-01", "revoked"),
+    ]
 
 
 def test_quickstart_index_and_rerun(tmp_path: Path) -> None:
@@ -205,7 +214,11 @@ def test_broker_acl_renders_the_policy_for_mosquitto_and_emqx(
     ok("issue-client", "ops", "--role", "ops", "--authority", "auth", "--out", "clients")
     capsys.readouterr()
     ok("broker-acl", "--authority", "auth")
-    assert capsys.readouterr().out == Path("broker/acl").read_text()  # what broker-config wrote
+    # what broker-config (and approve, issue-client after it) wrote
+    assert capsys.readouterr().out == Path("broker/dynamic-security.json").read_text()
+    ok("broker-acl", "--authority", "auth", "--flavour", "mosquitto-acl")
+    acl = capsys.readouterr().out
+    assert "user cam-01\ntopic write lfr/v1/kx/cam-01/events\n" in acl
     ok("broker-acl", "--authority", "auth", "--flavour", "emqx", "--out", "acl.conf")
     emqx = Path("acl.conf").read_text()
     assert (
@@ -219,3 +232,26 @@ def test_broker_acl_renders_the_policy_for_mosquitto_and_emqx(
     ok("broker-acl", "--authority", "auth", "--flavour", "emqx")
     after = capsys.readouterr().out
     assert '{user, "cam-01"}' not in after and '%% "cam-01": revoked, no access' in after
+
+
+def test_share_group_is_recorded_and_a_bad_one_refused(
+    ops: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("broker-config", "--authority", "auth", "--out", "broker", "--listen", "127.0.0.1:1")
+    for bad in ("a/b", "+", "#", "Control-Room", ""):
+        err = refused(capsys, *args, "--share-group", bad)
+        assert "--share-group" in err and len(err.strip().splitlines()) == 1, err
+    assert json.loads(Path("auth/broker.json").read_text())["share_group"] == "control-room"
+    ok(*args, "--share-group", "night-desk")
+    assert json.loads(Path("auth/broker.json").read_text())["share_group"] == "night-desk"
+    capsys.readouterr()
+    ok("broker-acl", "--authority", "auth")
+    policy = json.loads(capsys.readouterr().out)
+    # no alerts client yet: no alerts role either
+    assert not any(r["rolename"] == "lfr-alerts" for r in policy["roles"])
+    ok("issue-client", "cr-1", "--role", "alerts", "--authority", "auth", "--out", "clients")
+    capsys.readouterr()
+    ok("broker-acl", "--authority", "auth")
+    policy = json.loads(capsys.readouterr().out)
+    (alerts,) = [r for r in policy["roles"] if r["rolename"] == "lfr-alerts"]
+    assert {a["topic"] for a in alerts["acls"]} >= {"$share/night-desk/lfr/v1/+/+/events"}

@@ -127,3 +127,14 @@ def test_erlang_reads_the_terms_emqx_reads(tmp_path: Path) -> None:
     lines = [tuple(line.split("\t")) for line in out.splitlines()]
     assert lines[:-3] == _rules(GOLDEN)[:-1]
     assert lines[-3:] == [(odd[0], "publish", odd[1]), (odd[0], "subscribe", odd[2]), ("deny all",)]
+
+
+def test_the_alerts_rule_is_the_plain_filter_whatever_the_share_group() -> None:
+    # EMQX authorises $share/{group}/T as T: acl.conf cannot name the group (docs/broker.md),
+    # so the rendering is the same for any group and names the plain filters only.
+    text = render_acl(access_policy(sample_registry(), "night-desk"))
+    assert text == render_acl(access_policy(sample_registry()))
+    assert '{allow, {user, "alerts"}, subscribe, ["lfr/v1/+/+/events", "lfr/v1/+/+/status"]}.' in (
+        text
+    )
+    assert "$share" not in text

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from agent.models import Vision
-from protocol.topics import DeviceTopics
+from protocol.topics import DEFAULT_SHARE_GROUP, DeviceTopics, shared
 from tools.bench import publishing
 from tools.bench.scenes import U8
 from tools.broker import client, mosquitto_binary, tls_fleet
@@ -52,7 +52,7 @@ def agent_footprint(
         config.write_text(config.read_text() + extra)
         listener = publishing.Listener(index)
         topics = DeviceTopics(device["site"], device["id"])
-        listener.link.subscribe([(topics.status, 1)])
+        listener.link.subscribe([(shared(DEFAULT_SHARE_GROUP, topics.status), 1)])
         ops = client(index, "ops")
         topic = topics.watchlist
         bundle = publishing.seal_watchlist(index, vision, embeddings)

@@ -41,7 +41,7 @@ from lfrkit.mqtt import MqttLink
 from protocol import hpke
 from protocol.entries import Entries, Entry
 from protocol.event import verify_event
-from protocol.topics import DeviceTopics, Kind, fleet_filter
+from protocol.topics import DEFAULT_SHARE_GROUP, DeviceTopics, Kind, fleet_filter, shared
 from protocol.watchlist import POLICY, MatchThreshold, Watchlist, seal_bundle
 from provisioning.authority import load_ops_signer
 from provisioning.registry import Registry
@@ -64,7 +64,7 @@ class Listener:
 
     def __init__(self, index: dict[str, Any]) -> None:
         self.link = client(index, "alerts", "bench-alerts")
-        granted = self.link.subscribe([(fleet_filter(Kind.EVENTS), 1)])
+        granted = self.link.subscribe([(shared(DEFAULT_SHARE_GROUP, fleet_filter(Kind.EVENTS)), 1)])
         if granted != [1]:
             raise RuntimeError(f"the broker refused the events subscription ({granted})")
         self.arrivals: list[tuple[float, bytes]] = []  # events: (perf_counter, token)

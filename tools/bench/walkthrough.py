@@ -44,6 +44,7 @@ import numpy.typing as npt
 from PIL import Image, ImageFilter
 
 from agent.pipeline import DEFAULT_MIN_MARGIN
+from protocol.topics import DEFAULT_SHARE_GROUP, shared
 from tools.bench.scenes import LFW, MEDIA
 
 U8 = npt.NDArray[np.uint8]
@@ -257,7 +258,7 @@ def replay(
     topic = f"lfr/v1/{device['site']}/{device['id']}"
     publish_retained(index, f"{topic}/watchlist", bundle)
     alerts = client(index, "alerts")
-    alerts.subscribe([(f"{topic}/events", 1)])
+    alerts.subscribe([(shared(DEFAULT_SHARE_GROUP, f"{topic}/events"), 1)])
     status = client(index, "ops")
     status.subscribe([(f"{topic}/status", 1)])
     began = time.monotonic()

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from protocol.topics import DEFAULT_SHARE_GROUP
 from tools.load.results import StepResult, details, markdown
 from tools.load.workers import worker_main
 
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     db_dir = args.db_dir or Path(tempfile.mkdtemp(prefix="lfr-load-db-", dir="/var/tmp"))
     header = (
         f"{args.devices} simulated devices in {args.workers} worker processes, 2 listeners "
-        f"(group 'load'), store {args.db}; machine: {_machine()}; fleet in {root}"
+        f"(group {DEFAULT_SHARE_GROUP!r}), store {args.db}; machine: {_machine()}; fleet in {root}"
         + (f", SQLite store in {db_dir}" if args.db == "sqlite" else "")
     )
     print(header, flush=True)

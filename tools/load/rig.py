@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from central.store import AlertStore
+from protocol.topics import DEFAULT_SHARE_GROUP
 from provisioning.authority import Authority
 from provisioning.broker import refresh
+from provisioning.broker_admin import sync
 from provisioning.fleet import issue_client
 from tools.load.device import WATCHLIST_COLOURS
 from tools.load.procstats import Usage, measure, peak_rss_mb
@@ -54,7 +56,7 @@ class LoadRig:
         db: str = "sqlite",
         db_dir: Path | None = None,
         workers: int = 4,
-        group: str = "load",
+        group: str = DEFAULT_SHARE_GROUP,
         tick: float = 0.04,
         log_level: str = "WARNING",
         nice: int = 10,
@@ -81,7 +83,7 @@ class LoadRig:
         # A second consumer needs its own certificate: the CN is its client id.
         issue_client(auth, "alerts", "alerts-2", self._clients, datetime.now(UTC))
         refresh(Authority.load(auth), datetime.now(UTC))
-        self.rig.broker.reload()
+        sync(Authority.load(auth))  # live: the dynamic-security plugin ignores SIGHUP
         self._push_watchlists()
         self.db_url = self._make_db()
         self._start_listeners()
