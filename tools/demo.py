@@ -156,7 +156,7 @@ def recommended_threshold(profile: str = "accurate") -> float | None:
     return None if value is None else float(value)
 
 
-def provision(broker_bin: str, processes: list[subprocess.Popen[str]]) -> dict[str, Any]:
+def provision(broker_bin: str, clip: str, processes: list[subprocess.Popen[str]]) -> dict[str, Any]:
     step("2. provisioning: authority (2 ops keys, threshold 2), one device, TLS broker")
     fleet = WORK / "fleet"
     run(
@@ -189,7 +189,9 @@ def provision(broker_bin: str, processes: list[subprocess.Popen[str]]) -> dict[s
         f"mosquitto (TLS, client certificates, ACL) on "
         f"{index['broker']['host']}:{index['broker']['port']}"
     )
-    print(run("lfr-agent", "check", "--config", str(config)).stdout.rstrip())
+    # The camera row reads one frame of the clip the agent will run on (no camera here).
+    checked = run("lfr-agent", "check", "--config", str(config), "--source", clip)
+    print(checked.stdout.rstrip())
     return index
 
 
@@ -405,7 +407,7 @@ def main() -> int:
     enrol_dir, clip = pictures()
     processes: list[subprocess.Popen[str]] = []
     try:
-        index = provision(broker_bin, processes)
+        index = provision(broker_bin, clip, processes)
         alerts = report(index, live_run(index, enrol_dir, clip, processes))
     finally:
         for process in reversed(processes):
