@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from central.web import MAX_BODY, BadRequest, content_length, host_name, parse_form, same_token
+from central.console.http import (
+    MAX_BODY,
+    BadRequest,
+    content_length,
+    host_name,
+    parse_form,
+    same_token,
+)
 
 
 @given(st.lists(st.text(max_size=12), max_size=3))
