@@ -141,7 +141,9 @@ def index(request: Request) -> Response:
         if request.query.get("empty")
         else ""
     )
-    decided = "".join(_decided_html(r) for r in console.review.recently_decided(now))
+    decided = "".join(_decided_html(r) for r in console.review.recently_decided(now)) or (
+        '<tr><td colspan="6">None yet.</td></tr>'
+    )
     body = (
         '<div class="queue-top"><h1>Alerts</h1>'
         f'<p id="live" class="live" role="status" aria-live="polite">'

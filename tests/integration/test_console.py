@@ -1,0 +1,339 @@
+"""The officers' console in a real headless Chromium against the real ``lfr-alerts serve``.
+
+Live update (an alert stored while the queue is open appears within 2 s), the lock (two
+officers, one alert), keyboard decisions, the layout at 1366x768 and on a tablet, and the
+``/api/queue`` contract. With ``LFR_DOCS_SCREENSHOTS=1`` the run writes the operator guide's
+screenshots (docs/img/console-queue.png, docs/img/console-alert.png); otherwise it writes them
+to the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.vision.manifest import load_manifest
+from central.review_store import ReviewStore
+from central.store import AlertStore
+from protocol.event import seal_probe, sign_event
+from protocol.keys import HpkePrivateKey, load_hpke_private
+from provisioning.authority import init_authority
+from tests.conftest import Fleet
+from tests.integration.test_officer_page import (
+    BIN,
+    CHROMIUM,
+    PASSWORD,
+    Client,
+    Page,
+    _browser,
+    _free_port,
+    _run,
+    face_jpeg,
+)
+from tests.unit.test_event import make_event
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="Debian chromium is not installed (make install-system does it)",
+    ),
+]
+ACCURATE = load_manifest().raw["profiles"]["accurate"]["id"]
+OFFICER_A, OFFICER_B = "PC 4521 Khan", "PS 118 Evans"
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+HIGHLIGHT_AFTER = 4
+INSTRUCTIONS = (
+    'wanted = "Keep the subject in view; stop only on a Confirm and a live warrant, '
+    'radio the arrest team on channel 2."\n'
+    'missing = "Approach gently: welfare first. Call the missing-persons coordinator."\n'
+)
+
+
+@dataclass
+class Console:
+    page: Page
+    base: str
+    key: HpkePrivateKey
+    fleet: Fleet
+
+    def add_alert(self, **changes: object) -> str:
+        event = make_event(self.fleet, **changes)
+        probe = seal_probe(
+            face_jpeg(),
+            self.key.public_key(),
+            event_id=event.event_id,
+            device_id=event.device_id,
+        )
+        event = replace(event, probe=probe)
+        store = self.page.store()
+        store.add(event, sign_event(event, self.fleet.device_signing))
+        store.close()
+        return event.event_id
+
+
+def shot(tmp: Path, name: str) -> str:
+    if os.environ.get("LFR_DOCS_SCREENSHOTS") == "1":
+        DOCS_IMG.mkdir(exist_ok=True)
+        return str(DOCS_IMG / name)
+    return str(tmp / name)
+
+
+@pytest.fixture
+def console(tmp_path: Path, fleet: Fleet) -> Iterator[Console]:
+    authority = init_authority(tmp_path / "auth", 2, 2, datetime.now(UTC))
+    made = _run(
+        "lfr-provision", "page-cert", "--authority", str(authority.root), "--host",
+        "localhost", "--out", str(tmp_path / "page"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    key_path = authority.root / "adjudication.key"
+    key = load_hpke_private(key_path.read_bytes())
+    db = f"sqlite:///{tmp_path}/alerts.db"
+    AlertStore(db).close()
+    for name in (OFFICER_A, OFFICER_B):
+        added = _run("lfr-alerts", "officers", "add", "--db", db, name, "--password-stdin",
+                     stdin=PASSWORD + "\n")  # fmt: skip
+        assert added.returncode == 0, added.stderr
+    # the references folder laid out as lfr-watchlist enrol's --images: one folder a subject
+    (tmp_path / "refs" / "WL-0001").mkdir(parents=True)
+    (tmp_path / "refs" / "WL-0001" / "custody-2024.jpg").write_bytes(face_jpeg())
+    (tmp_path / "instructions.toml").write_text(INSTRUCTIONS)
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            str(BIN / "lfr-alerts"), "serve", "--db", db, "--adjudication-key", str(key_path),
+            "--references", str(tmp_path / "refs"), "--port", str(port),
+            "--tls-cert", str(tmp_path / "page" / "page.crt"),
+            "--instructions", str(tmp_path / "instructions.toml"),
+            "--highlight-after", str(HIGHLIGHT_AFTER),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    tls = ssl.create_default_context(cafile=str(tmp_path / "page" / "ca.crt"))
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert process.poll() is None, process.communicate()[0]
+            time.sleep(0.1)
+    page = Page(port, "", db, tmp_path, tls, process)
+    yield Console(page, f"https://localhost:{port}", key, fleet)
+    process.terminate()
+    output = process.communicate(timeout=10)[0]
+    assert "Traceback" not in output, output
+
+
+def _log_in(browser: Any, base: str, officer: str, width: int = 1366, height: int = 768) -> Any:
+    context = browser.new_context(
+        ignore_https_errors=True, viewport={"width": width, "height": height}
+    )
+    tab = context.new_page()
+    tab.goto(f"{base}/login")
+    tab.fill("#name", officer)
+    tab.fill("#password", PASSWORD)
+    tab.click("text=Log in")
+    tab.wait_for_url(f"{base}/")
+    return tab
+
+
+def test_the_queue_api_contract_and_its_login(console: Console) -> None:
+    first = console.add_alert()
+    second = console.add_alert(subject_ref="WL-0002", category="missing")
+    client = Client(console.page)
+    assert client.send("GET", "/api/queue").status == 401
+    assert client.login(OFFICER_A).status == 303
+    response = client.send("GET", "/api/queue")
+    assert response.status == 200 and response.headers["Content-Type"] == "application/json"
+    doc = json.loads(response.body)
+    assert doc["pending"] == 2
+    assert {a["event_id"] for a in doc["alerts"]} == {first, second}
+    for alert in doc["alerts"]:
+        assert isinstance(alert["waiting_s"], int) and alert["waiting_s"] >= 0
+        assert alert["claimed_by"] is None and alert["overdue"] is False
+    html = client.send("GET", "/").body.decode()
+    assert f'<tr class="pending" data-event="{first}">' in html
+    assert "<h1>Alerts</h1>" in html  # tools/demo.py looks for it
+
+
+def test_a_new_alert_appears_within_two_seconds_and_waiting_ones_are_highlighted(
+    console: Console,
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    waiting = console.add_alert(device_id="cam-02", category="missing", subject_ref="WL-0107")
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        tab = _log_in(browser, console.base, OFFICER_A)
+        assert tab.locator("tr.pending").count() == 1
+        assert tab.locator("#live").get_attribute("aria-live") == "polite"
+        tab.check("#beep")  # the optional sound: a checkbox with its label
+        time.sleep(1.5)  # the page has polled: what follows is a live update
+        started = time.monotonic()
+        fresh = console.add_alert(score=0.93)
+        tab.wait_for_selector(f'tr[data-event="{fresh}"]', timeout=2000)
+        appeared = time.monotonic() - started
+        assert appeared < 2.0
+        print(f"new alert on screen {appeared:.2f} s after it was stored")
+        rows = tab.locator("tbody#queue tr")
+        assert rows.nth(0).get_attribute("data-event") == fresh  # newest first
+        assert "new" in (rows.nth(0).get_attribute("class") or "")
+        banner = tab.locator("#new-alert")
+        assert banner.is_visible() and "New alert: WL-0001" in banner.inner_text()
+        assert banner.get_attribute("role") == "alert"
+        assert tab.locator("#pending-count").inner_text() == "2"
+        assert tab.title().startswith("(2)")
+        # the first alert passes the highlight time: highlighted, and said in words
+        waited = tab.locator(f'tr[data-event="{waiting}"]')
+        tab.wait_for_function(
+            "id => document.querySelector(`tr[data-event='${id}']`).classList.contains('overdue')",
+            arg=waiting,
+            timeout=(HIGHLIGHT_AFTER + 3) * 1000,
+        )
+        assert "waiting long" in waited.inner_text()
+        assert "overdue" not in (rows.nth(0).get_attribute("class") or "")
+        console.add_alert(device_id="cam-03", site="kx-north", score=0.77)
+        tab.wait_for_function("() => document.querySelectorAll('tbody#queue tr').length === 3")
+        assert tab.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        tab.screenshot(path=shot(console.page.tmp, "console-queue.png"))
+        browser.close()
+
+
+def test_two_officers_never_decide_one_alert_twice(console: Console) -> None:
+    from playwright.sync_api import sync_playwright
+
+    event_id = console.add_alert()
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        khan = _log_in(browser, console.base, OFFICER_A)
+        evans = _log_in(browser, console.base, OFFICER_B)
+        khan.click(f'tr[data-event="{event_id}"] a')
+        khan.wait_for_url(f"{console.base}/alerts/{event_id}")
+        # Evans's queue shows who has it, within a poll
+        evans.wait_for_function(
+            "([id, who]) => document.querySelector(`tr[data-event='${id}']`)"
+            ".innerText.includes('being decided by ' + who)",
+            arg=[event_id, OFFICER_A],
+            timeout=3000,
+        )
+        response = evans.goto(f"{console.base}/alerts/{event_id}")
+        assert response is not None and response.status == 409
+        assert f"{OFFICER_A} has alert WL-0001 open" in evans.inner_text("body")
+        assert evans.locator("#decide").count() == 0
+        # a decision forged by the other officer is refused too
+        status = evans.evaluate(
+            """async (id) => {
+                const csrf = document.querySelector('input[name="csrf"]').value;
+                const r = await fetch('/alerts/' + id + '/adjudicate', {method: 'POST',
+                    headers: {'Content-Type': 'application/x-www-form-urlencoded'},
+                    body: 'outcome=confirmed&csrf=' + encodeURIComponent(csrf)});
+                return r.status;
+            }""",
+            event_id,
+        )
+        assert status == 409
+        khan.keyboard.press("f")
+        khan.wait_for_selector("text=False alert by")
+        evans.goto(f"{console.base}/alerts/{event_id}")
+        assert f"False alert by {OFFICER_A}" in evans.inner_text("body")
+        assert evans.locator("#decide").count() == 0
+        browser.close()
+    store = console.page.store()
+    alert = store.get(event_id)
+    assert alert is not None and (alert.outcome, alert.officer) == ("false_alert", OFFICER_A)
+    assert store.rows("SELECT COUNT(*) FROM adjudications")[0][0] == 1
+    store.close()
+
+
+def test_keyboard_decisions_with_a_note_and_next(console: Console) -> None:
+    from playwright.sync_api import sync_playwright
+
+    # the accurate profile's id: its 1:N calibration gives the strength in words
+    oldest = console.add_alert(score=0.874, threshold=0.8301, embedder_sha256=ACCURATE)
+    time.sleep(1.1)  # received_at has whole seconds: the order is certain
+    other = console.add_alert(subject_ref="WL-0002", category="missing", device_id="cam-02")
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        tab = _log_in(browser, console.base, OFFICER_A)
+        tab.keyboard.press("j")  # the alert waiting longest
+        tab.wait_for_url(f"{console.base}/alerts/{oldest}")
+        probe = tab.locator('img[alt="face seen by the camera"]')
+        reference = tab.locator('img[alt="reference image of WL-0001"]')
+        tab.wait_for_function(
+            "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+        )
+        assert probe.evaluate("i => Math.max(i.naturalWidth, i.naturalHeight)") == 320
+        assert reference.evaluate("i => i.naturalWidth") > 0
+        body = tab.inner_text("body")
+        assert "Keep the subject in view" in body  # the instructions for "wanted"
+        assert "score 0.874 against threshold 0.830" in body
+        assert "times rarer than at the threshold" in body
+        assert tab.locator(".strength").inner_text().lower() == "moderate"
+        decide = tab.locator("button.decide").first.bounding_box()
+        assert decide is not None and decide["y"] + decide["height"] <= 768  # no scrolling
+        assert tab.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        tab.screenshot(path=shot(console.page.tmp, "console-alert.png"))
+        tab.fill("#note", "Same scar on the left cheek; cjfn typed here decide nothing")
+        assert tab.url.endswith(oldest)  # keys typed into the note are text, not decisions
+        tab.locator("h1").click()  # leave the note
+        tab.keyboard.press("c")
+        tab.wait_for_selector("text=Confirmed by")
+        tab.keyboard.press("j")
+        tab.wait_for_url(f"{console.base}/alerts/{other}")
+        assert "No instructions" not in tab.inner_text("body")
+        assert "No reference image held for this subject" in tab.inner_text("body")
+        tab.keyboard.press("n")
+        tab.wait_for_selector("text=No action by")
+        tab.keyboard.press("j")
+        tab.wait_for_url(f"{console.base}/?empty=1")
+        assert "No alert is waiting for you" in tab.inner_text("body")
+        browser.close()
+    store = console.page.store()
+    first, second = store.get(oldest), store.get(other)
+    assert first is not None and second is not None
+    assert (first.outcome, first.officer) == ("confirmed", OFFICER_A)
+    assert (second.outcome, second.officer) == ("no_action", OFFICER_A)
+    detail = ReviewStore(store).detail(oldest)
+    assert detail is not None and detail.note.startswith("Same scar on the left cheek")
+    store.close()
+
+
+def test_the_alert_view_fits_a_tablet(console: Console) -> None:
+    from playwright.sync_api import sync_playwright
+
+    event_id = console.add_alert()
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        tab = _log_in(browser, console.base, OFFICER_A, width=768, height=1024)
+        wide = tab.evaluate(
+            "() => [...document.querySelectorAll('body *')].filter("
+            "e => e.getBoundingClientRect().right > innerWidth).map(e => e.tagName + '.' + "
+            "e.className + ' ' + Math.round(e.getBoundingClientRect().right))"
+        )
+        assert tab.evaluate("document.documentElement.scrollWidth <= innerWidth"), wide
+        tab.goto(f"{console.base}/alerts/{event_id}")
+        assert tab.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        labels = tab.locator("label[for=note]")
+        assert labels.count() == 1 and tab.locator("#note").is_visible()
+        # focus order: the note, then the three decisions, then next
+        tab.focus("#note")
+        order = []
+        for _ in range(4):
+            tab.keyboard.press("Tab")
+            order.append(tab.evaluate("document.activeElement.textContent.trim()"))
+        assert [o.split()[0] for o in order] == ["Confirm", "False", "No", "Next"]
+        browser.close()
