@@ -69,7 +69,7 @@ class Console:
     fleet: Fleet
 
     def add_alert(self, **changes: object) -> str:
-        event = make_event(self.fleet, **changes)
+        event = make_event(self.fleet, str(changes.pop("device_id", "cam-01")), **changes)
         probe = seal_probe(
             face_jpeg(),
             self.key.public_key(),

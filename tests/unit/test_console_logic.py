@@ -3,6 +3,8 @@ route table, the queue's wording."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -44,7 +46,7 @@ def test_the_shipped_profiles_have_curves() -> None:
     curves = load_curves()
     assert len(curves) >= 2
     for points in curves.values():
-        assert all(b[0] >= a[0] and b[1] <= a[1] for a, b in zip(points, points[1:]))
+        assert all(b[0] >= a[0] and b[1] <= a[1] for a, b in pairwise(points))
 
 
 def test_instructions_file() -> None:

@@ -17,9 +17,9 @@ from central import store as store_module
 from central.review_store import CLAIM_SECONDS, Claim, ReviewStore
 from central.store import AlertStore
 from protocol.event import sign_event
-from tests.conftest import Fleet
+from tests.conftest import NOW, Fleet
 from tests.postgres import postgres_url  # noqa: F401 - fixture
-from tests.unit.test_event import NOW, make_event
+from tests.unit.test_event import make_event
 
 T0 = 1_800_000_000
 
@@ -33,7 +33,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def _add(store: AlertStore, fleet: Fleet, seconds: int, **changes: object) -> str:
-    event = make_event(fleet, **changes)
+    event = make_event(fleet, str(changes.pop("device_id", "cam-01")), **changes)
     store.add(event, sign_event(event, fleet.device_signing), NOW + timedelta(seconds=seconds))
     return event.event_id
 
