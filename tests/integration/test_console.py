@@ -41,6 +41,7 @@ from tests.integration.test_officer_page import (
     _run,
     face_jpeg,
 )
+from tests.postgres import postgres_url  # noqa: F401 - fixture
 from tests.unit.test_event import make_event
 
 pytestmark = [
@@ -90,17 +91,14 @@ def shot(tmp: Path, name: str) -> str:
     return str(tmp / name)
 
 
-@pytest.fixture
-def console(tmp_path: Path, fleet: Fleet) -> Iterator[Console]:
+def _prepare(tmp_path: Path, db: str) -> Path:
+    """Page certificate, two officers, references and instructions; the adjudication key."""
     authority = init_authority(tmp_path / "auth", 2, 2, datetime.now(UTC))
     made = _run(
         "lfr-provision", "page-cert", "--authority", str(authority.root), "--host",
         "localhost", "--out", str(tmp_path / "page"),
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    key_path = authority.root / "adjudication.key"
-    key = load_hpke_private(key_path.read_bytes())
-    db = f"sqlite:///{tmp_path}/alerts.db"
     AlertStore(db).close()
     for name in (OFFICER_A, OFFICER_B):
         added = _run("lfr-alerts", "officers", "add", "--db", db, name, "--password-stdin",
@@ -110,6 +108,10 @@ def console(tmp_path: Path, fleet: Fleet) -> Iterator[Console]:
     (tmp_path / "refs" / "WL-0001").mkdir(parents=True)
     (tmp_path / "refs" / "WL-0001" / "custody-2024.jpg").write_bytes(face_jpeg())
     (tmp_path / "instructions.toml").write_text(INSTRUCTIONS)
+    return authority.root / "adjudication.key"
+
+
+def _start(tmp_path: Path, db: str, key_path: Path) -> Page:
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -131,11 +133,24 @@ def console(tmp_path: Path, fleet: Fleet) -> Iterator[Console]:
         except OSError:
             assert process.poll() is None, process.communicate()[0]
             time.sleep(0.1)
-    page = Page(port, "", db, tmp_path, tls, process)
-    yield Console(page, f"https://localhost:{port}", key, fleet)
-    process.terminate()
-    output = process.communicate(timeout=10)[0]
+    return Page(port, "", db, tmp_path, tls, process)
+
+
+def _stop(page: Page) -> None:
+    page.process.terminate()
+    output = page.process.communicate(timeout=10)[0]
     assert "Traceback" not in output, output
+
+
+@pytest.fixture
+def console(tmp_path: Path, fleet: Fleet) -> Iterator[Console]:
+    db = f"sqlite:///{tmp_path}/alerts.db"
+    key_path = _prepare(tmp_path, db)
+    page = _start(tmp_path, db, key_path)
+    yield Console(
+        page, f"https://localhost:{page.port}", load_hpke_private(key_path.read_bytes()), fleet
+    )
+    _stop(page)
 
 
 def _log_in(browser: Any, base: str, officer: str, width: int = 1366, height: int = 768) -> Any:
@@ -337,3 +352,45 @@ def test_the_alert_view_fits_a_tablet(console: Console) -> None:
             order.append(tab.evaluate("document.activeElement.textContent.trim()"))
         assert [o.split()[0] for o in order] == ["Confirm", "False", "No", "Next"]
         browser.close()
+
+
+def test_two_console_processes_on_one_postgresql_share_the_lock(
+    tmp_path: Path, fleet: Fleet, request: pytest.FixtureRequest
+) -> None:
+    url = str(request.getfixturevalue("postgres_url"))
+    key_path = _prepare(tmp_path, url)
+    first, second = (
+        _start(tmp_path, url, key_path),
+        _start(tmp_path, url, key_path),
+    )
+    try:
+        console = Console(first, "", load_hpke_private(key_path.read_bytes()), fleet)
+        event_id = console.add_alert()
+        khan, evans = Client(first), Client(second)
+        assert khan.login(OFFICER_A).status == 303 and evans.login(OFFICER_B).status == 303
+        assert khan.send("GET", f"/alerts/{event_id}").status == 200
+        locked = evans.send("GET", f"/alerts/{event_id}")
+        assert (
+            locked.status == 409 and f"{OFFICER_A} has alert WL-0001 open" in locked.body.decode()
+        )
+        queue = json.loads(evans.send("GET", "/api/queue").body)
+        assert [a["claimed_by"] for a in queue["alerts"]] == [OFFICER_A]
+        path = f"/alerts/{event_id}/adjudicate"
+        refused = evans.post(path, f"outcome=confirmed&csrf={evans.csrf('/')}".encode())
+        assert refused.status == 409
+        decided = khan.post(
+            path, f"outcome=false_alert&note=not+him&csrf={khan.csrf('/')}".encode()
+        )
+        assert decided.status == 303
+        again = evans.post(path, f"outcome=confirmed&csrf={evans.csrf('/')}".encode())
+        assert again.status == 409 and "decided already" in again.body.decode()
+        assert json.loads(evans.send("GET", "/api/queue").body)["pending"] == 0
+    finally:
+        _stop(first)
+        _stop(second)
+    store = AlertStore(url)
+    alert = store.get(event_id)
+    assert alert is not None and (alert.outcome, alert.officer) == ("false_alert", OFFICER_A)
+    assert store.rows("SELECT COUNT(*) FROM adjudications")[0][0] == 1
+    assert ReviewStore(store).detail(event_id).note == "not him"  # type: ignore[union-attr]
+    store.close()
