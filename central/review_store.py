@@ -108,18 +108,22 @@ class ReviewStore:
         return [_row(r, now) for r in rows], int(count)
 
     def recently_decided(self, now: int, limit: int = 20) -> list[QueueRow]:
+        """The newest decided alerts (by arrival: the queue's index, cheap at any size)."""
         rows = self.store.rows(
-            f"SELECT {_COLUMNS}, d.outcome, d.officer, d.decided_at FROM alerts a {_LATEST} "  # noqa: S608 (constant SQL fragments; values are parameters)
-            "WHERE a.decided = 1 ORDER BY d.decided_at DESC, a.event_id LIMIT ?",
+            # the newest ``limit`` first, then their decisions: the join never sees the rest
+            f"SELECT {_COLUMNS}, d.outcome, d.officer, d.decided_at FROM (SELECT * FROM alerts "  # noqa: S608 (constant SQL fragments; values are parameters)
+            "WHERE decided = 1 ORDER BY received_at DESC, event_id LIMIT ?) a "
+            f"{_LATEST} ORDER BY a.received_at DESC, a.event_id",
             (limit,),
         )
         return [_row(r, now, decided=True) for r in rows]
 
-    def outcome_counts(self) -> dict[str, int]:
-        """Decided alerts by their latest outcome."""
+    def outcome_counts(self, since: str) -> dict[str, int]:
+        """Decisions made since ``since`` (RFC 3339, whole seconds), by outcome (the console
+        decides each alert once; a review recorded later by other tools counts as one more)."""
         rows = self.store.rows(
-            "SELECT d.outcome, COUNT(*) FROM adjudications d WHERE d.id IN "
-            "(SELECT MAX(id) FROM adjudications GROUP BY event_id) GROUP BY d.outcome"
+            "SELECT outcome, COUNT(*) FROM adjudications WHERE decided_at >= ? GROUP BY outcome",
+            (since,),
         )
         counts = dict.fromkeys(OUTCOMES, 0)
         counts.update({str(r[0]): int(r[1]) for r in rows})
@@ -130,9 +134,10 @@ class ReviewStore:
     ) -> list[QueueRow]:
         """The other alerts for this subject in this deployment, newest first."""
         rows = self.store.rows(
-            f"SELECT {_COLUMNS}, d.outcome, d.officer, d.decided_at FROM alerts a {_LATEST} "  # noqa: S608 (constant SQL fragments; values are parameters)
-            "WHERE a.deployment_id = ? AND a.subject_ref = ? AND a.event_id <> ? "
-            "ORDER BY a.received_at DESC, a.event_id LIMIT ?",
+            f"SELECT {_COLUMNS}, d.outcome, d.officer, d.decided_at FROM (SELECT * FROM alerts "  # noqa: S608 (constant SQL fragments; values are parameters)
+            "WHERE deployment_id = ? AND subject_ref = ? AND event_id <> ? "
+            f"ORDER BY received_at DESC, event_id LIMIT ?) a {_LATEST} "
+            "ORDER BY a.received_at DESC, a.event_id",
             (deployment_id, subject_ref, event_id, limit),
         )
         return [_row(r, now, decided=True) for r in rows]

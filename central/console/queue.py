@@ -11,7 +11,7 @@ queue.js rebuilds them, so the page works (reloading itself) without scripts too
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from central.console.context import Request, Response, json_response, redirect
@@ -19,8 +19,10 @@ from central.console.http import EVENT_ID
 from central.console.layout import e, page
 from central.review_store import QueueRow
 from central.store import OUTCOMES
+from protocol.encoding import format_time
 
 LABELS = {"confirmed": "Confirm", "false_alert": "False alert", "no_action": "No action"}
+SHIFT_SECONDS = 12 * 3600  # the queue's decision counts cover a shift, not all history
 DONE = {"confirmed": "Confirmed", "false_alert": "False alert", "no_action": "No action"}
 
 
@@ -134,8 +136,11 @@ def index(request: Request) -> Response:
     now = console.now()
     rows, pending = console.review.pending(now)
     items = [queue_item(r, now, console.highlight_after) for r in rows]
-    counts = console.review.outcome_counts()
-    stats = "".join(f"<span>{e(LABELS[o])}: {counts[o]}</span>" for o in OUTCOMES)
+    since = format_time(datetime.fromtimestamp(now - SHIFT_SECONDS, UTC))
+    counts = console.review.outcome_counts(since)
+    stats = "Decisions in the last 12 h: " + "".join(
+        f"<span>{e(LABELS[o])}: {counts[o]}</span>" for o in OUTCOMES
+    )
     empty = (
         '<p class="notice" role="status">No alert is waiting for you.</p>'
         if request.query.get("empty")

@@ -102,7 +102,12 @@ def test_queue_newest_first_next_is_the_longest_waiting_free_one(url: str, fleet
     rows, pending = review.pending(T0)
     assert [r.event_id for r in rows] == [new, middle] and pending == 2
     assert [r.event_id for r in review.recently_decided(T0)] == [old]
-    assert review.outcome_counts() == {"confirmed": 0, "false_alert": 0, "no_action": 1}
+    assert review.outcome_counts("2000-01-01T00:00:00Z") == {
+        "confirmed": 0,
+        "false_alert": 0,
+        "no_action": 1,
+    }
+    assert sum(review.outcome_counts("2999-01-01T00:00:00Z").values()) == 0
     same = review.same_subject("kx-2026-11-28", "WL-0001", new, T0)
     assert [(r.event_id, r.outcome) for r in same] == [(old, "no_action")]
     store.close()
