@@ -100,8 +100,9 @@ class ReviewStore:
     def pending(self, now: int, limit: int = QUEUE_LIMIT) -> tuple[list[QueueRow], int]:
         """Alerts awaiting a decision, newest first (at most ``limit``), and how many there are."""
         rows = self.store.rows(
+            # received_at has whole seconds: within one, the device's time orders them
             f"SELECT {_COLUMNS} FROM alerts a WHERE a.decided = 0 "  # noqa: S608 (constant SQL fragments; values are parameters)
-            "ORDER BY a.received_at DESC, a.event_id LIMIT ?",
+            "ORDER BY a.received_at DESC, a.observed_at DESC, a.event_id LIMIT ?",
             (limit,),
         )
         count = self.store.rows("SELECT COUNT(*) FROM alerts WHERE decided = 0")[0][0]
@@ -165,7 +166,7 @@ class ReviewStore:
         rows = self.store.rows(
             "SELECT event_id FROM alerts WHERE decided = 0 AND event_id <> ? AND "
             "(claimed_by IS NULL OR claimed_by = ? OR claim_expires <= ?) "
-            "ORDER BY received_at, event_id LIMIT 1",
+            "ORDER BY received_at, observed_at, event_id LIMIT 1",
             (skip, officer, now),
         )
         return str(rows[0][0]) if rows else None

@@ -17,7 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ class Console:
     fleet: Fleet
 
     def add_alert(self, **changes: object) -> str:
+        changes.setdefault("observed_at", datetime.now(UTC) - timedelta(milliseconds=800))
         event = make_event(self.fleet, str(changes.pop("device_id", "cam-01")), **changes)
         probe = seal_probe(
             face_jpeg(),
