@@ -379,6 +379,13 @@ def test_two_console_processes_on_one_postgresql_share_the_lock(
         path = f"/alerts/{event_id}/adjudicate"
         refused = evans.post(path, f"outcome=confirmed&csrf={evans.csrf('/')}".encode())
         assert refused.status == 409
+        # the renewal alert.js sends: the holder renews, the other officer is refused
+        claim = f"/alerts/{event_id}/claim"
+        renewed = khan.post(claim, f"csrf={khan.csrf('/')}".encode())
+        assert renewed.status == 200 and json.loads(renewed.body)["claimed_by"] == OFFICER_A
+        other = evans.post(claim, f"csrf={evans.csrf('/')}".encode())
+        assert other.status == 409 and json.loads(other.body)["result"] == "locked"
+        assert evans.post(claim, b"csrf=forged").status == 403
         decided = khan.post(
             path, f"outcome=false_alert&note=not+him&csrf={khan.csrf('/')}".encode()
         )
@@ -395,3 +402,22 @@ def test_two_console_processes_on_one_postgresql_share_the_lock(
     assert store.rows("SELECT COUNT(*) FROM adjudications")[0][0] == 1
     assert ReviewStore(store).detail(event_id).note == "not him"  # type: ignore[union-attr]
     store.close()
+
+
+def test_bad_console_options_are_one_line_errors(tmp_path: Path) -> None:
+    key_path = _prepare(tmp_path, f"sqlite:///{tmp_path}/alerts.db")
+    base = ["lfr-alerts", "serve", "--db", f"sqlite:///{tmp_path}/alerts.db",
+            "--adjudication-key", str(key_path), "--tls-cert", str(tmp_path / "page" / "page.crt")]  # fmt: skip
+    bad = tmp_path / "bad.toml"
+    for text, words in (
+        ("wanted = 3\n", "wanted must be a non-empty string"),
+        ('wanted = "unterminated\n', "not UTF-8 TOML"),
+    ):
+        bad.write_text(text)
+        refused = _run(*base, "--instructions", str(bad))
+        assert refused.returncode == 2 and words in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    refused = _run(*base, "--instructions", str(tmp_path / "missing.toml"))
+    assert refused.returncode == 2 and "cannot read" in refused.stderr
+    refused = _run(*base, "--highlight-after", "0")
+    assert refused.returncode == 2 and "--highlight-after" in refused.stderr
