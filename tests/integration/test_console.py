@@ -406,8 +406,9 @@ def test_two_console_processes_on_one_postgresql_share_the_lock(
 
 def test_bad_console_options_are_one_line_errors(tmp_path: Path) -> None:
     key_path = _prepare(tmp_path, f"sqlite:///{tmp_path}/alerts.db")
+    cert = str(tmp_path / "page" / "page.crt")
     base = ["lfr-alerts", "serve", "--db", f"sqlite:///{tmp_path}/alerts.db",
-            "--adjudication-key", str(key_path), "--tls-cert", str(tmp_path / "page" / "page.crt")]  # fmt: skip
+            "--adjudication-key", str(key_path), "--tls-cert", cert]  # fmt: skip
     bad = tmp_path / "bad.toml"
     for text, words in (
         ("wanted = 3\n", "wanted must be a non-empty string"),
