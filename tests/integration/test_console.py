@@ -62,6 +62,33 @@ INSTRUCTIONS = (
 )
 
 
+# The lowest contrast between an element's own text colour and the background behind it
+# (the nearest ancestor with an opaque one), with its text: WCAG 2 relative luminance.
+CONTRAST = """() => {
+  const lum = (c) => {
+    const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map((v) => {
+      v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const background = (e) => {
+    for (; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor;
+      if (c !== "rgba(0, 0, 0, 0)" && c !== "transparent") return c;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  let worst = [99, ""];
+  for (const e of document.querySelectorAll("body *")) {
+    const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || e.offsetParent === null) continue;
+    const [a, b] = [lum(getComputedStyle(e).color), lum(background(e))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < worst[0]) worst = [ratio, e.tagName + " " + e.textContent.trim().slice(0, 40)];
+  }
+  return worst;
+}"""
+
+
 @dataclass
 class Console:
     page: Page
@@ -225,6 +252,9 @@ def test_a_new_alert_appears_within_two_seconds_and_waiting_ones_are_highlighted
         console.add_alert(device_id="cam-03", site="kx-north", score=0.77)
         tab.wait_for_function("() => document.querySelectorAll('tbody#queue tr').length === 3")
         assert tab.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        worst = tab.evaluate(CONTRAST)  # the highlighted row and the new-alert banner too
+        print("lowest contrast on the queue:", worst)
+        assert worst[0] >= 4.5, worst
         tab.screenshot(path=shot(console.page.tmp, "console-queue.png"))
         browser.close()
 
@@ -352,6 +382,10 @@ def test_the_alert_view_fits_a_tablet(console: Console) -> None:
             tab.keyboard.press("Tab")
             order.append(tab.evaluate("document.activeElement.textContent.trim()"))
         assert [o.split()[0] for o in order] == ["Confirm", "False", "No", "Next"]
+        # text contrast (WCAG AA, 4.5:1) of everything on the alert page, as rendered
+        worst = tab.evaluate(CONTRAST)
+        print("lowest contrast on the alert page:", worst)
+        assert worst[0] >= 4.5, worst
         browser.close()
 
 
