@@ -315,6 +315,9 @@ def test_keyboard_decisions_with_a_note_and_next(console: Console) -> None:
     with sync_playwright() as pw:
         browser = _browser(pw)
         tab = _log_in(browser, console.base, OFFICER_A)
+        errors: list[str] = []  # a CSP violation or a script error shows up here
+        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
         tab.keyboard.press("j")  # the alert waiting longest
         tab.wait_for_url(f"{console.base}/alerts/{oldest}")
         probe = tab.locator('img[alt="face seen by the camera"]')
@@ -347,6 +350,7 @@ def test_keyboard_decisions_with_a_note_and_next(console: Console) -> None:
         tab.keyboard.press("j")
         tab.wait_for_url(f"{console.base}/?empty=1")
         assert "No alert is waiting for you" in tab.inner_text("body")
+        assert errors == []
         browser.close()
     store = console.page.store()
     first, second = store.get(oldest), store.get(other)
