@@ -22,7 +22,7 @@ View = Callable[[Request], Response]
 PARAMS: dict[str, re.Pattern[str]] = {
     "event": EVENT_ID,
     "ref": SUBJECT_REF,
-    "asset": re.compile(r"^[a-z0-9_-]{1,40}\.(css|js)$"),
+    "asset": re.compile(r"^[a-z0-9_-]{1,40}\.(css|js|svg)$"),
     "name": re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
 }
 

@@ -10,7 +10,11 @@ from importlib import resources
 from central.console.context import Request, Response
 from central.console.layout import refuse
 
-_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 
 @cache

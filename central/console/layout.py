@@ -38,6 +38,7 @@ def page(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>{e(title)}</title><link rel="stylesheet" href="/static/console.css">'
+        '<link rel="icon" href="/static/favicon.svg">'
         f'{tags}{head}</head><body>{top}<main id="main">{body}</main></body></html>'
     ).encode()
 

@@ -82,7 +82,12 @@ def api_queue(request: Request) -> Response:
 
 def _status(item: dict[str, Any]) -> str:
     holder = item["claimed_by"]
-    words = f"being decided by {e(holder)}" if holder else "awaiting adjudication"
+    # span.pending: the load test's browser officers pick rows by it (tools/bench)
+    words = (
+        f"being decided by {e(holder)}"
+        if holder
+        else '<span class="pending">awaiting adjudication</span>'
+    )
     return words + (" &middot; waiting long" if item["overdue"] else "")
 
 

@@ -341,12 +341,14 @@ def test_keyboard_decisions_with_a_note_and_next(console: Console) -> None:
         tab.locator("h1").click()  # leave the note
         tab.keyboard.press("c")
         tab.wait_for_selector("text=Confirmed by")
+        tab.wait_for_load_state()  # the key handler (a deferred script) is in place
         tab.keyboard.press("j")
         tab.wait_for_url(f"{console.base}/alerts/{other}")
         assert "No instructions" not in tab.inner_text("body")
         assert "No reference image held for this subject" in tab.inner_text("body")
         tab.keyboard.press("n")
         tab.wait_for_selector("text=No action by")
+        tab.wait_for_load_state()  # the key handler (a deferred script) is in place
         tab.keyboard.press("j")
         tab.wait_for_url(f"{console.base}/?empty=1")
         assert "No alert is waiting for you" in tab.inner_text("body")

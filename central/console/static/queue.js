@@ -44,8 +44,17 @@
     cell(row, alert.site);
     cell(row, alert.device_id);
     cell(row, alert.score.toFixed(3) + " / " + alert.threshold.toFixed(3), "num");
-    cell(row, (alert.claimed_by ? "being decided by " + alert.claimed_by : "awaiting adjudication") +
-      (alert.overdue ? " \u00b7 waiting long" : ""), "status");
+    const status = row.insertCell();
+    status.className = "status";
+    if (alert.claimed_by) {
+      status.textContent = "being decided by " + alert.claimed_by;
+    } else {
+      const span = document.createElement("span");
+      span.className = "pending"; // the same markup as the server's rows
+      span.textContent = "awaiting adjudication";
+      status.appendChild(span);
+    }
+    if (alert.overdue) status.append(" \u00b7 waiting long");
     return row;
   }
 
