@@ -104,7 +104,7 @@ def _page_tls(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """The TLS context and the host names the page answers to (from its certificate)."""
     from cryptography import x509
 
-    from central.web import tls_context
+    from central.console.server import tls_context
 
     if args.tls_cert is None:
         if not args.insecure_localhost:
@@ -130,10 +130,16 @@ def _page_tls(args: argparse.Namespace) -> tuple[Any, list[str]]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from central.console.context import Console
+    from central.console.instructions import load_instructions
+    from central.console.server import serve
+    from central.console.strength import load_curves
     from central.ops_pages import OpsPages
     from central.sessions import Sessions
-    from central.web import OfficerApp, serve
 
+    if args.highlight_after <= 0:
+        raise UsageError("--highlight-after must be a positive number of seconds")
+    instructions = load_instructions(args.instructions)
     context, names = _page_tls(args)
     allowed = args.allow_host or names
     store = _open_store(args.db)
@@ -141,16 +147,19 @@ def _serve(args: argparse.Namespace) -> int:
     if not any(officer.active for officer in store.officers()):
         print("no active officer yet: add one with lfr-alerts officers add NAME", flush=True)
     sessions = Sessions(store, idle=args.idle_timeout, absolute=args.session_lifetime)
-    app = OfficerApp(
+    console = Console(
         store,
         key,
         sessions,
         allowed_hosts=allowed,
         references=args.references,
+        instructions=instructions,
+        curves=load_curves(args.models),
+        highlight_after=args.highlight_after,
         secure=context is not None,
         ops=OpsPages(store, args.registry, args.status_interval.total_seconds()),
     )
-    server = serve(app, args.host, args.port, context)
+    server = serve(console, args.host, args.port, context)
     scheme = "https" if context is not None else "http"
     print(
         f"officers' page on {scheme}://{args.host}:{server.server_address[1]}/ "
@@ -337,29 +346,7 @@ def _officer_commands(sub: Any) -> None:
     p.set_defaults(handler=_audit)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("listen", help="receive, verify and store alerts (shared subscription)")
-    p.add_argument("--registry", type=Path, required=True, metavar="REG")
-    p.add_argument("--broker", type=host_port, required=True, metavar="HOST:PORT")
-    p.add_argument("--client-cert", type=Path, required=True, metavar="CERT")
-    p.add_argument("--client-key", type=Path, metavar="KEY", help="default: CERT with .key")
-    p.add_argument("--ca", type=Path, metavar="CA", help="default: ca.crt beside the registry")
-    p.add_argument(
-        "--group",
-        default=DEFAULT_SHARE_GROUP,
-        help="shared subscription group: the one the broker allows the alerts role "
-        f"(lfr-provision broker-config --share-group, default {DEFAULT_SHARE_GROUP})",
-    )
-    p.add_argument(
-        "--db",
-        default="sqlite:///alerts.db",
-        help="sqlite:///FILE (default alerts.db) or postgresql://...",
-    )
-    p.set_defaults(handler=_listen)
-
+def _serve_command(sub: Any) -> None:
     p = sub.add_parser("serve", help="the officers' page: alerts, probe crops, adjudication")
     p.add_argument("--db", default="sqlite:///alerts.db")
     p.add_argument("--adjudication-key", type=Path, required=True, metavar="KEY")
@@ -367,7 +354,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--references",
         type=Path,
         metavar="DIR",
-        help="the control room's reference images, DIR/<subject_ref>.jpg",
+        help="the control room's reference images: DIR/<subject_ref>.jpg|.png, or "
+        "DIR/<subject_ref>/ with the photos given to lfr-watchlist enrol",
+    )
+    p.add_argument(
+        "--instructions",
+        type=Path,
+        metavar="FILE.toml",
+        help='the deployment\'s instructions per subject category (category = "text")',
+    )
+    p.add_argument(
+        "--highlight-after",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="highlight alerts waiting longer than this in the queue (default 60)",
+    )
+    p.add_argument(
+        "--models",
+        type=Path,
+        metavar="DIR",
+        help="models folder whose MANIFEST.json calibration gives a match's strength "
+        "(default: the installed models)",
     )
     p.add_argument(
         "--registry",
@@ -419,6 +427,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="a session ends this long after login whatever happens (default 12h)",
     )
     p.set_defaults(handler=_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("listen", help="receive, verify and store alerts (shared subscription)")
+    p.add_argument("--registry", type=Path, required=True, metavar="REG")
+    p.add_argument("--broker", type=host_port, required=True, metavar="HOST:PORT")
+    p.add_argument("--client-cert", type=Path, required=True, metavar="CERT")
+    p.add_argument("--client-key", type=Path, metavar="KEY", help="default: CERT with .key")
+    p.add_argument("--ca", type=Path, metavar="CA", help="default: ca.crt beside the registry")
+    p.add_argument(
+        "--group",
+        default=DEFAULT_SHARE_GROUP,
+        help="shared subscription group: the one the broker allows the alerts role "
+        f"(lfr-provision broker-config --share-group, default {DEFAULT_SHARE_GROUP})",
+    )
+    p.add_argument(
+        "--db",
+        default="sqlite:///alerts.db",
+        help="sqlite:///FILE (default alerts.db) or postgresql://...",
+    )
+    p.set_defaults(handler=_listen)
+
+    _serve_command(sub)
 
     _officer_commands(sub)
 

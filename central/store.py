@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,9 +59,19 @@ _V4 = """ALTER TABLE status_snapshots ADD COLUMN tracks_started BIGINT;
         ALTER TABLE daily_stats ADD COLUMN device_seconds DOUBLE PRECISION NOT NULL DEFAULT 0;
         ALTER TABLE daily_stats ADD COLUMN time_to_alert_s DOUBLE PRECISION"""
 
-# Version 5 belongs to the console (issue 19); an empty placeholder here so that version 6
-# keeps its number whichever branch lands first (the lead puts the console's script in).
-_V5_PLACEHOLDER = ""
+# Version 5 (issue 19): the console's queue and its lock. ``decided`` mirrors "has an
+# adjudication" so the queue is one indexed range; ``claimed_by``/``claim_expires`` (epoch
+# seconds) are the lock an officer takes on opening an alert, held in the database so several
+# console instances agree; the officer's optional note goes with the decision. The indexes
+# adjudications (event_id, id) and alerts (deployment_id, subject_ref, received_at) are
+# version 7's (the load test's), not repeated here: same names would break that migration.
+_V5 = """ALTER TABLE alerts ADD COLUMN decided INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE alerts ADD COLUMN claimed_by TEXT;
+        ALTER TABLE alerts ADD COLUMN claim_expires BIGINT;
+        ALTER TABLE adjudications ADD COLUMN note TEXT NOT NULL DEFAULT '';
+        UPDATE alerts SET decided = 1 WHERE event_id IN (SELECT event_id FROM adjudications);
+        CREATE INDEX alerts_queue ON alerts (decided, received_at);
+        CREATE INDEX adjudications_decided ON adjudications (decided_at)"""
 
 
 def _v6_device_status() -> str:
@@ -104,7 +115,7 @@ _MIGRATIONS: dict[str, list[str]] = {
         _V2,
         _V3.format(serial="INTEGER"),  # INTEGER PRIMARY KEY: SQLite's rowid, never reused
         _V4,
-        _V5_PLACEHOLDER,
+        _V5,
         _v6_device_status(),
         _V7,
     ],
@@ -126,7 +137,7 @@ _MIGRATIONS: dict[str, list[str]] = {
         _V2,
         _V3.format(serial="BIGSERIAL"),
         _V4,
-        _V5_PLACEHOLDER,
+        _V5,
         _v6_device_status(),
         _V7,
     ],
@@ -225,6 +236,23 @@ class AlertStore:
         with self._lock:
             return self._db.execute(self._sql(sql), params)
 
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """One write transaction; yields ``run(sql, params)`` (the console's lock and decision:
+        central.review_store). Other threads of this store wait until it ends."""
+        with self._lock:
+            if self.dialect == "postgresql":
+                with self._db.transaction():
+                    yield lambda sql, params=(): self._db.execute(self._sql(sql), params)
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield lambda sql, params=(): self._db.execute(self._sql(sql), params)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def _migrate(self, up_to: int | None) -> None:
         # Several listeners may start at once on a new database: one migrates, the others
         # wait for it (an advisory lock on PostgreSQL, a write transaction on SQLite), then
@@ -308,16 +336,15 @@ class AlertStore:
             raise ValueError("the officer's name is required (at most 100 characters)")
         if self.get(event_id) is None:
             raise KeyError(event_id)
-        self._execute(
-            "INSERT INTO adjudications (event_id, outcome, officer, decided_at) "
-            "VALUES (?, ?, ?, ?)",
-            (
-                event_id,
-                outcome,
-                officer,
-                _stamp(when),
-            ),
-        )
+        queued = self.schema_version >= 5  # the console's queue column (tests run older ones)
+        with self.transaction() as run:
+            run(
+                "INSERT INTO adjudications (event_id, outcome, officer, decided_at) "
+                "VALUES (?, ?, ?, ?)",
+                (event_id, outcome, officer, _stamp(when)),
+            )
+            if queued:
+                run("UPDATE alerts SET decided = 1 WHERE event_id = ?", (event_id,))
 
     _SELECT = (
         "SELECT a.event_id, a.device_id, a.site, a.deployment_id, a.subject_ref, a.category, "

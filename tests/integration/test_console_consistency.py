@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from central import queries
+from central.console.context import Console
+from central.console.server import serve
 from central.listener import Listener
 from central.passwords import hash_password
 from central.sessions import Sessions
 from central.store import AlertStore
-from central.web import OfficerApp, serve
 from lfrkit.mqtt import MqttLink, MqttSettings
 from protocol.event import sign_event
 from protocol.keys import load_signing_private
@@ -87,7 +88,7 @@ def two_pages(fleet: Fleet, pg: str) -> Iterator[tuple[list[str], list[OfficerCl
     servers, stores = [], []
     for _ in range(2):
         store = AlertStore(pg)
-        app = OfficerApp(
+        app = Console(
             store, fleet.adjudication, Sessions(store), allowed_hosts=["127.0.0.1"], secure=False
         )
         server = serve(app, "127.0.0.1", 0, None)

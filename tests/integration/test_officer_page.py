@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from central.console.context import SECURE_SESSION_COOKIE, SESSION_COOKIE
 from central.store import AlertStore
-from central.web import SECURE_SESSION_COOKIE, SESSION_COOKIE
 from protocol.event import seal_probe, sign_event
 from provisioning.authority import init_authority
 from tests.conftest import SHARED, Fleet

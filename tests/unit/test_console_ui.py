@@ -1,6 +1,6 @@
-"""The load test's officer client (tools/bench/console_ui.py) reads both queues: today's page
-and the rebuilt console's ``/api/queue`` JSON. Against a small real HTTP server serving those
-documents, so that the lead can switch the bench to the API at the console's merge."""
+"""The load test's officer client (tools/bench/console_ui.py) reads both queues: the console's
+page (central/console/queue.py's row markup) and its ``/api/queue`` JSON, against a small real
+HTTP server serving those documents."""
 
 from __future__ import annotations
 
@@ -16,12 +16,10 @@ from tools.bench.console_ui import OfficerClient
 IDS = [f"0000000{n}-0000-4000-8000-000000000000" for n in range(3)]
 API = {"alerts": [{"event_id": IDS[2], "waiting_s": 1.5}, {"event_id": IDS[0], "waiting_s": 9}]}
 PAGE = (
-    '<p class="stats"><span>alerts: 3</span><span>awaiting: 2</span></p><table>'
-    f'<tr><td><a href="/alerts/{IDS[2]}">t</a></td><td>'
-    '<span class="pending">awaiting adjudication</span></td></tr>'
-    f'<tr><td><a href="/alerts/{IDS[1]}">t</a></td><td>Confirm by PC 1</td></tr>'
-    f'<tr><td><a href="/alerts/{IDS[0]}">t</a></td><td>'
-    '<span class="pending">awaiting adjudication</span></td></tr></table>'
+    '<p><span id="pending-count">2</span> awaiting adjudication</p><table>'
+    f'<tr class="pending" data-event="{IDS[2]}"><td>t</td></tr>'
+    f'<tr data-event="{IDS[1]}"><td>Confirm by PC 1</td></tr>'
+    f'<tr class="pending overdue" data-event="{IDS[0]}"><td>t</td></tr></table>'
 )
 
 

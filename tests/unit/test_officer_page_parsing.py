@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from central.web import MAX_BODY, BadRequest, content_length, host_name, parse_form, same_token
+from central.console.http import (
+    MAX_BODY,
+    BadRequest,
+    content_length,
+    host_name,
+    parse_form,
+    same_token,
+    text_field,
+)
 
 
 @given(st.lists(st.text(max_size=12), max_size=3))
@@ -67,3 +75,23 @@ def test_host_names() -> None:
     assert host_name("Alerts.Example:8443") == "alerts.example"
     assert host_name("[::1]:8443") == "::1" and host_name("127.0.0.1") == "127.0.0.1"
     assert host_name("evil.example:x") == "evil.example:x"
+
+
+@given(st.dictionaries(st.sampled_from(["note", "x"]), st.text(max_size=600), max_size=2))
+def test_a_note_is_clean_text_or_refused(form: dict[str, str]) -> None:
+    try:
+        note = text_field(form, "note", 500)
+    except BadRequest as exc:
+        assert exc.status == 400 and "note" in str(exc)
+    else:
+        assert len(note) <= 500 and "\r" not in note
+        assert all(ord(c) >= 32 or c in "\n\t" for c in note)
+
+
+def test_a_note_from_a_form_keeps_its_lines_and_refuses_surrogates() -> None:
+    form = parse_form(b"note=first+line%0D%0Asecond+%C3%A9&csrf=x")
+    assert text_field(form, "note", 500) == "first line\nsecond \u00e9"
+    with pytest.raises(BadRequest, match="not UTF-8"):
+        text_field(parse_form(b"note=%FF"), "note", 500)
+    with pytest.raises(BadRequest, match="control characters"):
+        text_field({"note": "a\x1bb"}, "note", 500)

@@ -4,14 +4,13 @@ queue, opens an alert (page and probe), decides it; every request timed.
 The one place that knows the console's URLs and markup, so the load test can follow the
 console as it changes. Two queue readers, chosen by ``queue=``:
 
-- ``"page"``: today's ``lfr-alerts serve`` index (HTML, newest first; an undecided row says
-  ``awaiting adjudication``; the total waiting is the ``awaiting: N`` figure).
-- ``"api"``: the rebuilt console's ``GET /api/queue``, JSON
+- ``"api"`` (the default): the console's ``GET /api/queue``, JSON
   ``{"alerts": [{"event_id": ..., "waiting_s": ...}], "pending": N}``, newest first, pending
-  only (the page polls it every second).
+  only (what the queue page polls every second).
+- ``"page"``: the queue page's HTML: pending rows ``<tr class="pending..." data-event="ID">``
+  (decided ones without the class), the total in ``<span id="pending-count">N</span>``.
 
-At the console's merge, point the bench at the API with ``--queue api`` (or change
-``DEFAULT_QUEUE``); if its decision form moves, change ``DECIDE`` (and ``decide``'s fields).
+If the decision form moves, change ``DECIDE`` (and ``decide``'s fields).
 Logging in (``/login`` with the ``login_csrf`` nonce) and the alert view's ``csrf`` field are
 the officers' page's since issue 17.
 """
@@ -26,13 +25,13 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus
 
-DEFAULT_QUEUE = "page"
+DEFAULT_QUEUE = "api"
 QUEUE_PATH = {"page": "/", "api": "/api/queue"}
 ALERT = "/alerts/{event_id}"
 PROBE = "/alerts/{event_id}/probe.jpg"
 DECIDE = "/alerts/{event_id}/adjudicate"
-_ROW = re.compile(rb'<tr><td><a href="/alerts/([0-9a-f-]{36})">.*?</tr>', re.DOTALL)
-_AWAITING = re.compile(rb"awaiting: (\d+)")
+_ROW = re.compile(rb'<tr( class="[^"]*")? data-event="([0-9a-f-]{36})">')
+_AWAITING = re.compile(rb'<span id="pending-count">(\d+)</span>')
 _CSRF = re.compile(rb'name="csrf" value="([^"]+)"')
 _LOGIN_CSRF = re.compile(rb'name="login_csrf" value="([^"]+)"')
 
@@ -138,7 +137,7 @@ class OfficerClient:
             ids = [str(a["event_id"]) for a in doc["alerts"]]
             return Queue(ids, ids, int(doc["pending"]))
         rows = [
-            (m.group(1).decode(), b'class="pending"' in m.group(0)) for m in _ROW.finditer(body)
+            (m.group(2).decode(), b"pending" in (m.group(1) or b"")) for m in _ROW.finditer(body)
         ]
         waiting = _AWAITING.search(body)
         return Queue(
