@@ -4,9 +4,8 @@ undecided alert (page, probe and reference images), decide with the page's own b
 
 Times are the browser's: a navigation until its ``load`` event (every image loaded), and a
 decision from the click until the page it lands on has loaded. Like the HTTP officers it takes
-alerts from the shared :class:`Desk` (the database lock's stand-in until the console's lands)
-and reads today's page markup; at the console's merge, ``PENDING_LINKS`` and ``BUTTON`` are
-what to change.
+alerts from the shared :class:`Desk`; the console's own database lock shows as a refused
+decision. ``PENDING_LINKS`` and ``BUTTON`` are the console markup it relies on.
 """
 
 from __future__ import annotations

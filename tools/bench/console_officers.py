@@ -2,10 +2,10 @@
 watcher that notes when each alert first shows in the queue.
 
 An officer polls the queue every ``poll`` s (as the page does), takes the newest undecided
-alert nobody has taken, opens it (page and probe), looks for ``think`` s and decides. Until
-the console's database lock lands, officers share a set of taken alerts (the lock's stand-in,
-so that the figures are not two officers deciding one alert); the console's own lock shows as
-a refused decision, counted.
+alert nobody has taken, opens it (page and probe), looks for ``think`` s and decides. The
+officers also share a set of taken alerts, so that they spread over the queue as people
+looking at one screen do; the console's own database lock shows as a refused decision,
+counted.
 """
 
 from __future__ import annotations

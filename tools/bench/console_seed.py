@@ -92,6 +92,17 @@ def seed_alerts(
                             format_time(at.replace(microsecond=0)),
                         )
                     )
+        # From schema 5 the queue reads alerts.decided, which the store sets with a decision:
+        # COPY bypasses the store, so set it here (an old schema has no such column).
+        cur.execute(
+            "SELECT 1 FROM information_schema.columns "
+            "WHERE table_name = 'alerts' AND column_name = 'decided'"
+        )
+        if cur.fetchone() is not None:
+            cur.execute(
+                "UPDATE alerts SET decided = 1 "
+                "WHERE event_id IN (SELECT event_id FROM adjudications)"
+            )
         db.commit()
         # What autovacuum does to a table that grew over weeks: statistics for the planner.
         db.autocommit = True
