@@ -93,7 +93,7 @@ def listener(index: dict[str, Any], db: str) -> subprocess.Popen[str]:
     broker = f"{index['broker']['host']}:{index['broker']['port']}"
     argv = [str(Path(sys.executable).parent / "lfr-alerts"), "listen", "--registry"]
     argv += [index["registry"], "--broker", broker, "--client-cert"]
-    argv += [index["clients"]["alerts"]["cert"], "--group", "arm64-e2e", "--db", db]
+    argv += [index["clients"]["alerts"]["cert"], "--db", db]  # the control room's group
     return subprocess.Popen(  # noqa: S603 - our own console script
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
