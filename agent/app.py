@@ -75,12 +75,14 @@ def camera_frames(
         window=timedelta(seconds=m.window_seconds),
         cooldown=timedelta(seconds=m.cooldown_seconds),
         faces=m.template_faces,
+        velocity=config.tracking.velocity,
+        search_factor=config.tracking.search_factor,
     )
     q = config.quality
     pipeline = FramePipeline(
         vision.detector,
         vision.embedder,
-        QualityPolicy(q.min_face_px, q.min_sharpness, q.max_yaw),
+        QualityPolicy(q.min_face_px, q.min_sharpness, q.max_yaw, q.detail_px),
         tracker,
         probe_margin=config.events.probe_margin,
         tiles=config.vision.tiles,
