@@ -65,11 +65,9 @@ def matching_policy(config: AgentConfig) -> MatchingPolicy:
     return MatchingPolicy(config.matching.threshold, config.matching.storage)
 
 
-def camera_frames(
-    config: AgentConfig, vision: Vision, source: str | None, *, replay: bool, started: datetime
-) -> CameraFrames:
-    """The camera (or clip) through the vision pipeline; a replay reads every frame once, on
-    the clip's own timeline."""
+def frame_pipeline(config: AgentConfig, vision: Vision) -> FramePipeline:
+    """Detect -> track -> quality -> embed -> decide, as ``[quality]``, ``[tracking]`` and
+    ``[matching]`` say (the walk-through bench's ``--diagnose`` builds the same one)."""
     m = config.matching
     tracker: Tracker[U8] = Tracker(
         window=timedelta(seconds=m.window_seconds),
@@ -79,7 +77,7 @@ def camera_frames(
         search_factor=config.tracking.search_factor,
     )
     q = config.quality
-    pipeline = FramePipeline(
+    return FramePipeline(
         vision.detector,
         vision.embedder,
         QualityPolicy(q.min_face_px, q.min_sharpness, q.max_yaw, q.detail_px),
@@ -90,6 +88,14 @@ def camera_frames(
         rule=Rule(m.decision),
         min_margin=m.min_margin,
     )
+
+
+def camera_frames(
+    config: AgentConfig, vision: Vision, source: str | None, *, replay: bool, started: datetime
+) -> CameraFrames:
+    """The camera (or clip) through the vision pipeline; a replay reads every frame once, on
+    the clip's own timeline."""
+    pipeline = frame_pipeline(config, vision)
     capture = Capture(
         open_source(
             source or config.camera.source,
@@ -100,7 +106,7 @@ def camera_frames(
         replay=replay,
     )
     timeline = MediaTimeline(started) if replay else WallTimeline()
-    return CameraFrames(capture, pipeline, tracker, timeline, vision.detector.describe)
+    return CameraFrames(capture, pipeline, pipeline.tracker, timeline, vision.detector.describe)
 
 
 def build_agent(
