@@ -406,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--diagnose",
         action="store_true",
-        help="also replay each run in process and report per walker: tracks, faces embedded, "
-        "best template score against their own entry vs the threshold",
+        help="also replay each run of the current variant in process and report per walker: "
+        "tracks, faces embedded, best template score against their own entry vs the threshold",
     )
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--out", type=Path, default=Path("reports/walkthrough.md"))
@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((variant, why, rule, threshold, margin, outcome, status, took))
             print(variant, why, rule, threshold, margin, outcome, status.get("time_to_alert_s"))
             print(f"replay {took:.0f} s", flush=True)
-            if args.diagnose:
+            if args.diagnose and variant == "current":
                 diagnosis += [
                     "",
                     *_diagnose(
