@@ -42,6 +42,9 @@ class WalkerTrace:
     embedded: int = 0
     own: float = -1.0  # best template score against the walker's own entry
     other: float = -1.0  # best template score against any other entry
+    # The same for the quality-weighted mean of the same faces (Template.weighted_vector).
+    own_weighted: float = -1.0
+    other_weighted: float = -1.0
     alerted: bool = False
 
 
@@ -123,7 +126,11 @@ def diagnose(
             owner.tracks.add(track.track_id)
             owner.detected += 1
             if track.template.full:  # what the track rule decides on
-                _score(owner, track.template.vector(), matcher, index)
+                plain = _scores(owner, track.template.vector(), matcher, index)
+                weighted = _scores(owner, track.template.weighted_vector(), matcher, index)
+                owner.own, owner.other = max(owner.own, plain[0]), max(owner.other, plain[1])
+                owner.own_weighted = max(owner.own_weighted, weighted[0])
+                owner.other_weighted = max(owner.other_weighted, weighted[1])
         for alert in alerts:
             for t in traces:
                 if alert.match.subject_ref == t.walker.person.ref:
@@ -131,14 +138,18 @@ def diagnose(
     return traces
 
 
-def _score(trace: WalkerTrace, probe: F32, matcher: Any, index: dict[str, int]) -> None:
+def _scores(
+    trace: WalkerTrace, probe: F32, matcher: Any, index: dict[str, int]
+) -> tuple[float, float]:
+    """The probe's score against the walker's own entry (-1: not listed) and the best other."""
     scores = matcher.entry_scores(probe)
     ref = trace.walker.person.ref
     own = index.get(ref) if ref is not None else None
+    mine = -1.0
     if own is not None:
-        trace.own = max(trace.own, float(scores[own]))
+        mine = float(scores[own])
         scores = np.delete(scores, own)
-    trace.other = max(trace.other, float(scores.max()))
+    return mine, float(scores.max())
 
 
 def report(traces: list[WalkerTrace], threshold: float, title: str) -> list[str]:
@@ -156,15 +167,21 @@ def report(traces: list[WalkerTrace], threshold: float, title: str) -> list[str]
         f" (max {max((len(t.tracks) for t in traces), default=0)}), faces embedded per walker "
         f"median {med([t.embedded for t in traces])}, total {sum(t.embedded for t in traces)}; "
         f"strangers whose template reached the threshold {threshold:.4f} against some entry: "
-        f"{sum(t.other >= threshold for t in strangers)} of {len(strangers)}.",
+        f"{sum(t.other >= threshold for t in strangers)} of {len(strangers)} "
+        f"(quality-weighted mean: {sum(t.other_weighted >= threshold for t in strangers)}); "
+        f"listed walkers whose template reached it against their own entry: "
+        f"{sum(t.own >= threshold for t in listed)} of {len(listed)} (quality-weighted: "
+        f"{sum(t.own_weighted >= threshold for t in listed)}; the weighted template is scored on "
+        "the faces the plain rule embedded, which stop at its alert).",
         "",
         "| listed walker | tracks | faces tracked | embedded | best own template score "
-        "| best other entry | threshold | alerted (in process) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| best other entry | own, weighted | other, weighted | threshold | alerted (in process) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for t in sorted(listed, key=lambda t: t.own):
         lines.append(
             f"| {t.walker.person.ref} | {len(t.tracks)} | {t.detected} | {t.embedded} "
-            f"| {t.own:.3f} | {t.other:.3f} | {threshold:.4f} | {'yes' if t.alerted else 'no'} |"
+            f"| {t.own:.3f} | {t.other:.3f} | {t.own_weighted:.3f} | {t.other_weighted:.3f} "
+            f"| {threshold:.4f} | {'yes' if t.alerted else 'no'} |"
         )
     return lines
