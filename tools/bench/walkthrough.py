@@ -460,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
             outcome = score(walkers, refs)
             rows.append((variant, why, rule, threshold, margin, outcome, status, took))
             print(variant, why, rule, threshold, margin, outcome, status.get("time_to_alert_s"))
+            print(f"faces embedded {status.get('faces_embedded')}", flush=True)
             print(f"replay {took:.0f} s", flush=True)
             if args.diagnose and variant == "current":
                 diagnosis += [
