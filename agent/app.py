@@ -65,19 +65,23 @@ def matching_policy(config: AgentConfig) -> MatchingPolicy:
     return MatchingPolicy(config.matching.threshold, config.matching.storage)
 
 
-def frame_pipeline(config: AgentConfig, vision: Vision) -> tuple[FramePipeline, Tracker[U8]]:
-    """The daemon's per-frame work as ``config`` sets it up (``lfr-agent bench`` times this)."""
+def frame_pipeline(config: AgentConfig, vision: Vision) -> FramePipeline:
+    """Detect -> track -> quality -> embed -> decide, as ``[quality]``, ``[tracking]`` and
+    ``[matching]`` say: the daemon's per-frame work (``lfr-agent bench`` times it; the
+    walk-through bench's ``--diagnose`` builds the same one)."""
     m = config.matching
     tracker: Tracker[U8] = Tracker(
         window=timedelta(seconds=m.window_seconds),
         cooldown=timedelta(seconds=m.cooldown_seconds),
         faces=m.template_faces,
+        velocity=config.tracking.velocity,
+        search_factor=config.tracking.search_factor,
     )
     q = config.quality
-    pipeline = FramePipeline(
+    return FramePipeline(
         vision.detector,
         vision.embedder,
-        QualityPolicy(q.min_face_px, q.min_sharpness, q.max_yaw),
+        QualityPolicy(q.min_face_px, q.min_sharpness, q.max_yaw, q.detail_px),
         tracker,
         probe_margin=config.events.probe_margin,
         tiles=config.vision.tiles,
@@ -85,7 +89,6 @@ def frame_pipeline(config: AgentConfig, vision: Vision) -> tuple[FramePipeline, 
         rule=Rule(m.decision),
         min_margin=m.min_margin,
     )
-    return pipeline, tracker
 
 
 def camera_frames(
@@ -93,7 +96,7 @@ def camera_frames(
 ) -> CameraFrames:
     """The camera (or clip) through the vision pipeline; a replay reads every frame once, on
     the clip's own timeline."""
-    pipeline, tracker = frame_pipeline(config, vision)
+    pipeline = frame_pipeline(config, vision)
     capture = Capture(
         open_source(
             source or config.camera.source,
@@ -104,7 +107,7 @@ def camera_frames(
         replay=replay,
     )
     timeline = MediaTimeline(started) if replay else WallTimeline()
-    return CameraFrames(capture, pipeline, tracker, timeline, vision.detector.describe)
+    return CameraFrames(capture, pipeline, pipeline.tracker, timeline, vision.detector.describe)
 
 
 def build_agent(

@@ -380,7 +380,7 @@ def _cell(
 ) -> Cell:
     from agent.app import frame_pipeline  # lazily: it brings the MQTT stack
 
-    pipeline, _ = frame_pipeline(config, vision)
+    pipeline = frame_pipeline(config, vision)
     count, found_min = 0, faces * 10
     wall, cpu = time.perf_counter(), time.process_time()
     while count < budget.min_frames or time.perf_counter() - wall < budget.cell_seconds:

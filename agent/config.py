@@ -72,6 +72,17 @@ class QualitySection:
     min_face_px: float = 40.0
     min_sharpness: float = 15.0
     max_yaw: float = 0.45
+    # Sharpness is also measured on the face shrunk to this many px (0: own pixels only), so a
+    # big but soft (magnified) face is not taken for a blurred one (agent/core/quality.py).
+    detail_px: int = 32
+
+
+@dataclass(frozen=True)
+class TrackingSection:
+    # Predict each track's box from its velocity (false: match against its last box).
+    velocity: bool = True
+    # A track seen once (no velocity yet) is searched within this many face sizes.
+    search_factor: float = 2.5
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,7 @@ class AgentConfig:
     camera: CameraSection = CameraSection()
     vision: VisionSection = VisionSection()
     quality: QualitySection = QualitySection()
+    tracking: TrackingSection = TrackingSection()
     matching: MatchingSection = MatchingSection()
     events: EventsSection = EventsSection()
     status: StatusSection = StatusSection()
@@ -158,6 +170,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "camera": CameraSection,
     "vision": VisionSection,
     "quality": QualitySection,
+    "tracking": TrackingSection,
     "matching": MatchingSection,
     "events": EventsSection,
     "status": StatusSection,

@@ -139,7 +139,7 @@ class FramePipeline:
         tracks = self.tracker.assign([d.box for d in detections], now)
         alerts: list[Alert[U8]] = []
         for det, track in zip(detections, tracks, strict=True):
-            face = measure(frame, det.box, det.keypoints)
+            face = measure(frame, det.box, det.keypoints, self.quality.detail_px)
             if track.sized_at is None and face.size_px >= self.quality.min_face_px:
                 track.sized_at = now  # the clock of the time to alert starts here
             reason = gate(face, self.quality)

@@ -16,6 +16,7 @@ import numpy.typing as npt
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
 REASONS = ("too_small", "blurred", "pose")
+DETAIL_PX = 32
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class QualityPolicy:
     min_face_px: float = 40.0  # face box side, in frame pixels
     min_sharpness: float = 15.0  # variance of the Laplacian on the grey face box
     max_yaw: float = 0.45  # |nose offset from the eye midpoint| / eye distance
+    # A face bigger than this is also measured shrunk to it (0: own pixels only); see measure.
+    detail_px: int = DETAIL_PX
 
 
 def sharpness(grey: npt.NDArray[np.float32]) -> float:
@@ -68,9 +71,40 @@ class FaceMeasure:
     size_px: float  # the face box's shorter side, in frame pixels
     sharpness: float  # :func:`sharpness` on a fixed-size grey view of the face box
     yaw: float  # :func:`yaw_ratio`
+    detail: float = 0.0  # :func:`sharpness` of the face box shrunk to ``detail_px`` (0: not)
+
+    @property
+    def crispness(self) -> float:
+        """What the gate and the score read: the sharper of the two views."""
+        return max(self.sharpness, self.detail)
 
 
-def measure(frame: U8, box: tuple[float, float, float, float], keypoints: F32) -> FaceMeasure:
+def shrink(grey: F32, side: int) -> F32:
+    """Area-average ``grey`` down to ``side`` x ``side`` (it must be at least that big)."""
+    rows = np.linspace(0, grey.shape[0], side + 1).astype(np.intp)[:-1]
+    cols = np.linspace(0, grey.shape[1], side + 1).astype(np.intp)[:-1]
+    sums = np.add.reduceat(np.add.reduceat(grey, rows, axis=0), cols, axis=1)
+    counts = np.outer(
+        np.diff(np.append(rows, grey.shape[0])), np.diff(np.append(cols, grey.shape[1]))
+    )
+    out: F32 = (sums / counts).astype(np.float32)
+    return out
+
+
+def measure(
+    frame: U8,
+    box: tuple[float, float, float, float],
+    keypoints: F32,
+    detail_px: int = DETAIL_PX,
+) -> FaceMeasure:
+    """Size, sharpness and yaw of one face.
+
+    A big face that was magnified on its way to the frame (digital zoom, an upscaled stream, a
+    photo pasted larger than it was taken) has soft pixels, yet as much facial detail as the
+    same face seen smaller, and the embedders shrink it to 112 px anyway. Its Laplacian at its
+    own pixels called it blurred, so a track preferred its small, distant faces; shrunk to
+    ``detail_px`` it is measured on the detail it actually carries. ``crispness`` is the max.
+    """
     x0, y0, x1, y1 = box
     size = min(x1 - x0, y1 - y0)
     h, w = frame.shape[:2]
@@ -82,7 +116,10 @@ def measure(frame: U8, box: tuple[float, float, float, float], keypoints: F32) -
     # Fixed-size view so the threshold does not depend on how big the face is.
     step = max(1, min(patch.shape[0], patch.shape[1]) // 64)
     grey = patch[::step, ::step].astype(np.float32).mean(axis=2)
-    return FaceMeasure(float(size), sharpness(grey), yaw_ratio(keypoints))
+    fine = 0.0
+    if detail_px and min(patch.shape[0], patch.shape[1]) > detail_px:
+        fine = sharpness(shrink(patch.astype(np.float32).mean(axis=2), detail_px))
+    return FaceMeasure(float(size), sharpness(grey), yaw_ratio(keypoints), fine)
 
 
 def gate(face: FaceMeasure, policy: QualityPolicy) -> str | None:
@@ -91,7 +128,7 @@ def gate(face: FaceMeasure, policy: QualityPolicy) -> str | None:
         return "too_small"
     if face.yaw > policy.max_yaw:
         return "pose"
-    if face.sharpness < policy.min_sharpness:
+    if face.crispness < policy.min_sharpness:
         return "blurred"
     return None
 
@@ -107,14 +144,15 @@ def score(face: FaceMeasure) -> float:
     """How good a face is for recognition, in [0, 1]: size x sharpness x frontalness.
 
     - size: ``min(1, size_px / 112)``; the embedders see 112 px, a bigger face adds nothing;
-    - sharpness: ``s / (s + 60)``; saturating, so noise on a sharp face does not dominate;
+    - sharpness: ``s / (s + 60)`` of :attr:`FaceMeasure.crispness`; saturating, so noise on
+      a sharp face does not dominate;
     - frontalness: ``max(0, 1 - yaw)``; 1 frontal, 0 when the nose is an eye distance aside.
 
     Only comparisons between faces of one track use it (is this face better than the best the
     track has had?), so the three factors need to move the right way, not be calibrated.
     """
     size = min(1.0, max(0.0, face.size_px) / SIZE_FULL_PX)
-    sharp = max(0.0, face.sharpness)
+    sharp = max(0.0, face.crispness)
     sharp = sharp / (sharp + SHARPNESS_HALF)
     frontal = max(0.0, 1.0 - face.yaw) if face.yaw == face.yaw else 0.0  # NaN: not frontal
     return size * sharp * frontal
@@ -124,4 +162,4 @@ def assess(
     frame: U8, box: tuple[float, float, float, float], keypoints: F32, policy: QualityPolicy
 ) -> str | None:
     """None if the face is good enough, else the reason it is not."""
-    return gate(measure(frame, box, keypoints), policy)
+    return gate(measure(frame, box, keypoints, policy.detail_px), policy)

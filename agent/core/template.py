@@ -103,6 +103,21 @@ class Template(Generic[T]):
             mean /= norm
         return mean
 
+    def weighted_vector(self) -> F32:
+        """The quality-weighted mean of the unit embeddings held, as a unit vector: not what the
+        agent decides on (the calibration is for the plain mean); the walk-through's
+        ``--diagnose`` measures whether weighting would help."""
+        if self._rows is None or not self._quality:
+            raise ValueError("an empty template has no vector")
+        weights = np.asarray(self._quality, np.float32)
+        if float(weights.sum()) <= 0.0:
+            return self.vector()
+        mean: F32 = (weights[:, None] * self._rows[: self.size]).sum(axis=0)
+        norm = float(np.linalg.norm(mean))
+        if norm > 0:
+            mean /= norm
+        return mean
+
     def wipe(self) -> None:
         """Zero every array held (embeddings, crop) and forget them."""
         wipe(self._rows)

@@ -1,7 +1,12 @@
 """Faces across frames: one alert per person per track, on the track's evidence, with a cool-down.
 
-Association is by geometry only (IoU, then centre distance). Nothing of a face that matched
-nobody leaves the tracker, and what a track holds lives only while the track does:
+Association is by geometry only (IoU, then centre distance), against where each track is
+predicted to be now: its last box moved by its velocity (measured from its last two sightings).
+A person crossing a concourse camera moves more than a face size between frames, so without the
+prediction every walker was split into many short tracks, each too short to fill a template.
+A track seen once has no velocity yet: it is searched for within ``search_factor`` face sizes
+(wider than ``centre_factor``, which applies once the prediction exists). Nothing of a face
+that matched nobody leaves the tracker, and what a track holds lives only while the track does:
 :meth:`Track.end` zeroes and drops it when the track ends (not seen for ``max_age``, pushed out
 by the bound, or the watchlist changed).
 
@@ -73,6 +78,30 @@ class Track(Generic[T]):
     template: Template[T] = field(default_factory=Template)
     sized_at: datetime | None = None  # first frame its face reached the minimum size
     ended: bool = False
+    # Centre motion in px/s from the last two sightings; None while seen once.
+    velocity: tuple[float, float] | None = None
+    sightings: int = 1
+
+    def predicted(self, now: datetime) -> Box:
+        """Where the box should be at ``now``: the last box moved by the velocity."""
+        if self.velocity is None:
+            return self.box
+        dt = (now - self.last_seen).total_seconds()
+        dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
+        x0, y0, x1, y1 = self.box
+        return (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
+
+    def see(self, box: Box, now: datetime) -> None:
+        """The track's face at ``now``: update the box and the velocity (smoothed)."""
+        dt = (now - self.last_seen).total_seconds()
+        if dt > 0:
+            (ax, ay), (bx, by) = _centre(self.box), _centre(box)
+            v = ((bx - ax) / dt, (by - ay) / dt)
+            if self.velocity is not None:  # halfway to the new measurement: detector jitter
+                v = ((v[0] + self.velocity[0]) / 2, (v[1] + self.velocity[1]) / 2)
+            self.velocity = v
+        self.box, self.last_seen = box, now
+        self.sightings += 1
 
     def forget(self) -> None:
         """Zero and drop the faces held (template, crops) and the alert and schedule state."""
@@ -87,7 +116,7 @@ class Track(Generic[T]):
         """The track is gone: forget everything it held (privacy: nothing outlives a track)."""
         self.forget()
         self.box = (0.0, 0.0, 0.0, 0.0)
-        self.sized_at = None
+        self.sized_at, self.velocity = None, None
         self.ended = True
 
 
@@ -99,11 +128,15 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _near(a: Box, b: Box, factor: float) -> bool:
-    ax, ay = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
-    bx, by = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+def _centre(box: Box) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def _distance(a: Box, b: Box) -> float:
+    """Centre distance in face sizes of ``a``."""
+    (ax, ay), (bx, by) = _centre(a), _centre(b)
     size = max(a[2] - a[0], a[3] - a[1], 1.0)
-    return bool(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5 <= factor * size)
+    return float(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5 / size)
 
 
 @dataclass
@@ -122,6 +155,8 @@ class Tracker(Generic[T]):
         max_age: timedelta = timedelta(seconds=1.5),
         iou_threshold: float = 0.3,
         centre_factor: float = 0.75,
+        search_factor: float = 2.5,
+        velocity: bool = True,
         max_tracks: int = 64,
         faces: int = DEFAULT_FACES,
     ) -> None:
@@ -131,6 +166,9 @@ class Tracker(Generic[T]):
             centre_factor,
             max_tracks,
         )
+        # A track seen once may be this many face sizes away (it has no prediction yet).
+        self.search_factor = search_factor
+        self.use_velocity = velocity  # False: the former rule (last box, centre_factor only)
         self.faces = faces  # K: the faces a track's template holds
         self._tracks: list[Track[T]] = []
         self._next_id = 1
@@ -147,25 +185,26 @@ class Tracker(Generic[T]):
         """The live tracks (oldest first after :meth:`advance`)."""
         return tuple(self._tracks)
 
-    def _associate(self, boxes: list[Box]) -> list[Track[T] | None]:
-        pairs = sorted(
-            (
-                (iou(t.box, b), ti, bi)
-                for ti, t in enumerate(self._tracks)
-                for bi, b in enumerate(boxes)
-            ),
-            reverse=True,
-        )
+    def _associate(self, boxes: list[Box], now: datetime) -> list[Track[T] | None]:
+        """Greedy: the most overlapping pairs first, then the nearest (in face sizes)."""
+        pairs = []
+        for ti, track in enumerate(self._tracks):
+            where = track.predicted(now) if self.use_velocity else track.box
+            reach = self.centre_factor
+            if self.use_velocity and track.velocity is None:
+                reach = max(reach, self.search_factor)
+            for bi, box in enumerate(boxes):
+                overlap, distance = iou(where, box), _distance(where, box)
+                if overlap >= self.iou_threshold or distance <= reach:
+                    pairs.append((-overlap, distance, ti, bi))
+        pairs.sort()
         owner: list[Track[T] | None] = [None] * len(boxes)
         used: set[int] = set()
-        for overlap, ti, bi in pairs:
+        for _, _, ti, bi in pairs:
             if ti in used or owner[bi] is not None:
                 continue
-            if overlap >= self.iou_threshold or _near(
-                self._tracks[ti].box, boxes[bi], self.centre_factor
-            ):
-                owner[bi] = self._tracks[ti]
-                used.add(ti)
+            owner[bi] = self._tracks[ti]
+            used.add(ti)
         return owner
 
     @property
@@ -176,7 +215,7 @@ class Tracker(Generic[T]):
     def assign(self, boxes: list[Box], now: datetime) -> list[Track[T]]:
         """One frame's face boxes, each to its track (a new one if none is near)."""
         self._frame += 1
-        owners = self._associate(boxes)
+        owners = self._associate(boxes, now)
         tracks: list[Track[T]] = []
         for box, owner in zip(boxes, owners, strict=True):
             track = owner
@@ -185,7 +224,8 @@ class Tracker(Generic[T]):
                 self._next_id += 1
                 self.stats.tracks_started += 1
                 self._tracks.append(track)
-            track.box, track.last_seen = box, now
+            else:
+                track.see(box, now)
             tracks.append(track)
         return tracks
 

@@ -7,16 +7,20 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from tools.bench.walkthrough import (
+from tools.bench.walkthrough import score, upper_bound
+from tools.bench.walkthrough_scene import (
     FACE_FROM,
     FACE_TO,
+    HEIGHT,
     MIN_FACE_PX,
     WALK_FRAMES,
+    WIDTH,
     Person,
     Walker,
-    score,
-    upper_bound,
+    paste,
+    placement,
 )
 
 
@@ -51,3 +55,19 @@ def test_the_upper_bound_on_a_rate_is_clopper_pearsons() -> None:
     assert abs(at_most - 0.05) < 1e-6
     assert upper_bound(0, 100) > upper_bound(0, 1000)
     assert upper_bound(5, 5) == 1.0
+
+
+def test_the_ground_truth_face_box_is_where_paste_draws_the_face() -> None:
+    # A photo with a bright square "face" at a known box; pasted, the box must cover it.
+    image = np.zeros((250, 250, 3), np.uint8)
+    image[90:160, 95:155] = 255
+    w = Walker(Person("a", "WL-1", (), Path("a.jpg")), 1, 0, image, (95.0, 90.0, 155.0, 160.0), 1.0)
+    for index in (0, WALK_FRAMES // 2, WALK_FRAMES - 1):
+        frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+        paste(frame, w, index, lanes=3)
+        x0, y0, x1, y1 = placement(w, index, 3)[1]
+        assert y1 - y0 == pytest.approx(w.height(index))
+        bright = np.argwhere(frame[..., 0] > 128)
+        (top, left), (bottom, right) = bright.min(axis=0), bright.max(axis=0)
+        assert abs(top - y0) <= 2 and abs(left - x0) <= 2
+        assert abs(bottom + 1 - y1) <= 2 and abs(right + 1 - x1) <= 2

@@ -39,137 +39,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from agent.pipeline import DEFAULT_MIN_MARGIN
 from protocol.topics import DEFAULT_SHARE_GROUP, shared
 from tools.bench.scenes import LFW, MEDIA
+from tools.bench.walkthrough_scene import (
+    GAP_FRAMES,
+    Person,
+    Walker,
+    background,
+    choose_people,
+    paste,
+    schedule,
+)
 
-U8 = npt.NDArray[np.uint8]
-WIDTH, HEIGHT = 1920, 1080
-WALK_FRAMES = 25  # 2.5 s in view
-GAP_FRAMES = 18  # 1.8 s between walkers of a lane: longer than a track's max_age (1.5 s)
-FACE_FROM, FACE_TO = 28.0, 120.0  # face height, px, entering and leaving
-MIN_FACE_PX = 40.0
+# --variants: "current" is the agent's default config; "former" the tracker and quality measure
+# before issue 16's recall work (last box only, own-pixel sharpness), for before/after on one clip.
+VARIANTS = {
+    "current": "",
+    "former": "[tracking]\nvelocity = false\n[quality]\ndetail_px = 0\n",
+}
 LFR_AGENT = str(Path(sys.executable).parent / "lfr-agent")
-Box = tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str  # LFW identity
-    ref: str | None  # watchlist reference when listed
-    enrol: tuple[Path, ...]  # photos enrolled (listed people and padding)
-    walk: Path | None  # the photo that walks past (never enrolled); None: padding only
-
-
-@dataclass(frozen=True)
-class Walker:
-    person: Person
-    lane: int
-    first: int  # frame indices, inclusive
-    image: U8
-    box: Box  # the face in ``image`` (BlazeFace on the photo)
-    gain: float
-
-    @property
-    def last(self) -> int:
-        return self.first + WALK_FRAMES - 1
-
-    def height(self, index: int) -> float:
-        return FACE_FROM + (FACE_TO - FACE_FROM) * (index - self.first) / (WALK_FRAMES - 1)
-
-    @property
-    def sized(self) -> int:
-        """The first frame in which the face is at least the minimum size."""
-        return next(i for i in range(self.first, self.last + 1) if self.height(i) >= MIN_FACE_PX)
-
-
-def choose_people(listed: int, strangers: int, entries: int, seed: int) -> list[Person]:
-    """Listed people (3+ photos), strangers and padding, all distinct LFW identities."""
-    rng = np.random.default_rng(seed)
-    folders = [p for p in sorted(LFW.iterdir()) if p.is_dir()]
-    order = rng.permutation(len(folders))
-    photos = {i: sorted(folders[i].glob("*.jpg")) for i in order}
-    many = [i for i in order if len(photos[i]) >= 3][:listed]
-    rest = [i for i in order if i not in set(many)]
-    people = [
-        Person(folders[i].name, f"WL-{n:05d}", tuple(photos[i][:2]), photos[i][2])
-        for n, i in enumerate(many)
-    ]
-    people += [Person(folders[i].name, None, (), photos[i][0]) for i in rest[:strangers]]
-    padding = rest[strangers : strangers + max(0, entries - listed)]
-    people += [
-        Person(folders[i].name, f"WL-{listed + n:05d}", (photos[i][0],), None)
-        for n, i in enumerate(padding)
-    ]
-    return people
-
-
-def background() -> U8:
-    """A 1080p frame of the first CC-BY clip, blurred: a defocused concourse."""
-    clip = sorted(MEDIA.glob("*.gif"))[0]
-    with Image.open(clip) as gif:
-        frame = gif.convert("RGB")
-    scale = max(WIDTH / frame.width, HEIGHT / frame.height)
-    big = frame.resize((round(frame.width * scale), round(frame.height * scale)))
-    big = big.crop((0, 0, WIDTH, HEIGHT)).filter(ImageFilter.GaussianBlur(12))
-    return np.asarray(big, dtype=np.uint8)
-
-
-def schedule(people: list[Person], lanes: int, seed: int) -> list[Walker]:
-    """Walkers in ``lanes`` lanes at once, in a seeded order; faces found with BlazeFace."""
-    from agent.vision.detector import FaceDetector
-    from agent.vision.manifest import load_manifest
-
-    detector = FaceDetector.from_manifest(load_manifest(), "blazeface_short_float32.tflite")
-    rng = np.random.default_rng(seed + 1)
-    walking = [p for p in people if p.walk is not None]
-    walkers: list[Walker] = []
-    next_free = [3 * lane for lane in range(lanes)]  # staggered starts
-    for index in rng.permutation(len(walking)):
-        person = walking[int(index)]
-        assert person.walk is not None
-        image = np.asarray(Image.open(person.walk).convert("RGB"))
-        found = detector.detect(image)
-        if not found:
-            continue  # BlazeFace finds no face on the photo: it cannot be placed
-        box = max(found, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])).box
-        lane = int(np.argmin(next_free))
-        walkers.append(
-            Walker(person, lane, next_free[lane], image, box, float(rng.uniform(0.75, 1.15)))
-        )
-        next_free[lane] += WALK_FRAMES + GAP_FRAMES
-    return walkers
-
-
-def paste(frame: U8, walker: Walker, index: int, lanes: int) -> None:
-    """The walker's head at this frame: moving right along its lane, the face growing."""
-    x0, y0, x1, y1 = walker.box
-    h = y1 - y0
-    cx0, cy0 = max(0, int(x0 - 0.5 * h)), max(0, int(y0 - 0.6 * h))
-    cx1 = min(walker.image.shape[1], int(x1 + 0.5 * h))
-    cy1 = min(walker.image.shape[0], int(y1 + 0.5 * h))
-    height = walker.height(index)
-    s = height / h
-    w_out, h_out = max(2, round((cx1 - cx0) * s)), max(2, round((cy1 - cy0) * s))
-    tile = Image.fromarray(walker.image[cy0:cy1, cx0:cx1]).resize(
-        (w_out, h_out), Image.Resampling.LANCZOS
-    )
-    pix = np.asarray(tile).astype(np.float32) * walker.gain
-    yy, xx = np.mgrid[0:h_out, 0:w_out]
-    r = ((xx - w_out / 2) / (w_out / 2)) ** 2 + ((yy - h_out / 2) / (h_out / 2)) ** 2
-    alpha = np.clip((1.0 - r) / 0.35, 0.0, 1.0)[..., None]
-    step = (WIDTH - 400) / WALK_FRAMES
-    px = int(100 + step * (index - walker.first))
-    lane_height = (HEIGHT - 200) // lanes
-    py = int(60 + lane_height * walker.lane + (lane_height - h_out) / 2)
-    region = frame[py : py + h_out, px : px + w_out].astype(np.float32)
-    frame[py : py + h_out, px : px + w_out] = np.clip(
-        alpha * pix + (1 - alpha) * region, 0, 255
-    ).astype(np.uint8)
 
 
 def write_clip(folder: Path, walkers: list[Walker], lanes: int) -> int:
@@ -238,6 +129,7 @@ def replay(
     threshold: float | None,
     margin: float | None,
     bundle: bytes,
+    variant: str = "current",
 ) -> tuple[list[str], dict[str, Any], float]:
     """One replay under ``rule``: the events' subject references, the last status, seconds."""
     from protocol.event import verify_event
@@ -253,6 +145,7 @@ def replay(
         extra += f"threshold = {threshold}\n"
     if margin is not None:
         extra += f"min_margin = {margin}\n"
+    extra += VARIANTS[variant]
     config.write_text(text + extra)
     # Each replay starts from an empty outbox and the same list (a new version each time).
     topic = f"lfr/v1/{device['site']}/{device['id']}"
@@ -366,9 +259,28 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="track rule: comma-separated min_margin values (default: 0.05)",
     )
+    parser.add_argument(
+        "--variants",
+        default="current",
+        help=f"comma-separated agent variants replayed on the same clip ({', '.join(VARIANTS)})",
+    )
+    parser.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="also replay each run of the current variant in process and report per walker: "
+        "tracks, faces embedded, best template score against their own entry vs the threshold",
+    )
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--out", type=Path, default=Path("reports/walkthrough.md"))
     args = parser.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        print(
+            f"walkthrough: --variants: unknown {unknown} (known: {', '.join(VARIANTS)})",
+            file=sys.stderr,
+        )
+        return 2
     if not LFW.is_dir() or not MEDIA.is_dir():
         print(f"walkthrough: needs {LFW} and {MEDIA}", file=sys.stderr)
         return 2
@@ -376,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
 
     people = choose_people(args.listed, args.strangers, args.entries, args.seed)
     walkers = schedule(people, args.lanes, args.seed)
-    rows = []
+    rows: list[Any] = []
+    diagnosis: list[str] = []
     with tempfile.TemporaryDirectory(prefix="lfr-walk-") as tmp, tls_fleet() as (index, _):
         folder = Path(tmp)
         (folder / "frames").mkdir()
@@ -387,53 +300,118 @@ def main(argv: list[str] | None = None) -> int:
         margins: list[float | None] = [float(m) for m in args.margins.split(",") if m]
         fpirs: list[float | None] = [float(f) for f in args.fpir.split(",") if f] or [None]
         runs = [
-            (f, t, r, m)
+            (f, t, r, m, v)
+            for v in variants
             for f in fpirs
             for t in thresholds
             for r in args.rules.split(",")
             for m in ((margins or [None]) if r == "track" else [None])
         ]
-        for version, (fpir, threshold, rule, margin) in enumerate(runs, start=1):
+        for version, (fpir, threshold, rule, margin, variant) in enumerate(runs, start=1):
             bundle, why = seal(index, entries, version, folder, fpir)
             refs, status, took = replay(
-                index, folder / "frames", rule, threshold=threshold, margin=margin, bundle=bundle
+                index,
+                folder / "frames",
+                rule,
+                threshold=threshold,
+                margin=margin,
+                bundle=bundle,
+                variant=variant,
             )
             outcome = score(walkers, refs)
-            rows.append((why, rule, threshold, margin, outcome, status, took))
-            print(why, rule, threshold, margin, outcome, status.get("time_to_alert_s"))
+            rows.append((variant, why, rule, threshold, margin, outcome, status, took))
+            print(variant, why, rule, threshold, margin, outcome, status.get("time_to_alert_s"))
+            print(f"faces embedded {status.get('faces_embedded')}", flush=True)
             print(f"replay {took:.0f} s", flush=True)
+            if args.diagnose and variant == "current":
+                diagnosis += [
+                    "",
+                    *_diagnose(
+                        walkers, folder, index, entries, why, threshold, variant, args.lanes
+                    ),
+                ]
+    header = (
+        f"`python -m tools.bench.walkthrough {' '.join(argv or sys.argv[1:])}`: "
+        f"{len(walkers)} walkers"
+    )
+    lines = table(rows, walkers, people, header, lanes=args.lanes, frames=frames)
+    lines += diagnosis
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+def table(
+    rows: list[Any],
+    walkers: list[Walker],
+    people: list[Person],
+    header: str,
+    *,
+    lanes: int,
+    frames: int,
+) -> list[str]:
+    """The report: what was replayed, then one row per run."""
     listed = sum(w.person.ref is not None for w in walkers)
     lines = [
         "# Walk-through: people walking past a node (issue 16 §4)",
         "",
-        f"`python -m tools.bench.walkthrough {' '.join(argv or sys.argv[1:])}`: {len(walkers)} "
-        f"walkers ({listed} listed, {len(walkers) - listed} strangers) in {args.lanes} lanes, "
+        f"{header} ({listed} listed, {len(walkers) - listed} strangers) in {lanes} lanes, "
         f"{frames} frames of 1920x1080 at 10 frames/s; watchlist of "
         f"{sum(p.ref is not None for p in people)} entries (accurate, `lfr-watchlist enrol`); "
         "the agent's default config (detector auto: YuNet at 40 px). False alerts per 1,000 "
         "passers-by count every walker; the 95 % upper bound is for strangers (Clopper-Pearson).",
         "",
-        "| signed threshold (seal) | local floor | rule | margin | listed alerted | missed "
+        "| variant | signed threshold (seal) | local floor | rule | margin | listed alerted "
+        "| missed "
         "| false alerts | per 1,000 passers-by | 95 % upper bound per 1,000 strangers "
         "| time to alert, median (s) | faces embedded | replay (s) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for why, rule, threshold, margin, o, status, took in rows:
+    for variant, why, rule, threshold, margin, o, status, took in rows:
         per_k = 1000 * o.false_alerts / max(1, o.strangers + o.listed)
         tta = status.get("time_to_alert_s", {}).get("median")
         shown = DEFAULT_MIN_MARGIN if margin is None else margin
         bound = 1000 * upper_bound(o.false_alerts, o.strangers)
         lines.append(
-            f"| {why} | {threshold or '-'} | {rule} | {'-' if rule == 'frame' else shown} "
+            f"| {variant} | {why} | {threshold or '-'} | {rule} "
+            f"| {'-' if rule == 'frame' else shown} "
             f"| {o.alerted}/{o.listed} | {o.missed} | "
             f"{o.false_alerts} | {per_k:.1f} | {bound:.1f} | "
             f"{'-' if tta is None else f'{tta:.2f}'} | {status.get('faces_embedded')} | "
             f"{took:.0f} |"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def _diagnose(
+    walkers: list[Walker],
+    folder: Path,
+    index: dict[str, Any],
+    entries: Path,
+    *run: Any,
+) -> list[str]:
+    """The run just replayed (``run``: the sealing line, the local floor, the variant and the
+    lanes), again in process with the same config: per-walker traces."""
+    from tools.bench.walkthrough_diagnose import diagnose, report
+
+    why, floor, variant, lanes = run
+
+    signed = float(why.split()[1].rstrip(":"))  # "threshold 0.8301: ..."
+    threshold = max(signed, floor or 0.0)
+    began = time.monotonic()
+    traces = diagnose(
+        walkers,
+        folder / "frames",
+        lanes,
+        config=Path(index["devices"][0]["config"]),
+        entries_file=entries,
+        threshold=threshold,
+    )
+    lines = report(traces, threshold, f"{variant}, {why}")
     print("\n".join(lines))
-    return 0
+    print(f"diagnosis {time.monotonic() - began:.0f} s", flush=True)
+    return lines
 
 
 if __name__ == "__main__":
