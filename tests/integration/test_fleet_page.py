@@ -4,18 +4,22 @@ The whole chain runs: three real agents (synthetic vision, status every second) 
 broker, ``lfr-alerts listen`` verifying and storing their signed statuses, ``lfr-alerts
 serve --registry`` rendering them, Debian's Chromium reading the page. A device stops (its
 signed offline status) and comes back; another is paused by a two-person signed command; a
-third's certificate, as the registry records it, has ten days left. The screenshots in
-docs/operator-guide.md are written by this test.
+third's certificate, as the registry records it, has ten days left. With
+``LFR_DOCS_SCREENSHOTS=1`` the run writes the operator guide's screenshots (docs/img/fleet-view.png,
+docs/img/deployment-page.png); otherwise it writes them to a temporary folder, so that a test run
+leaves the checkout as it was.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,6 +61,15 @@ pytestmark = [
     ),
 ]
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+
+def shot(name: str) -> str:
+    if os.environ.get("LFR_DOCS_SCREENSHOTS") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        return str(DOCS_IMG / name)
+    return str(Path(tempfile.gettempdir()) / f"lfr-{os.getpid()}-{name}")
+
+
 STATUS_INTERVAL = "2s"  # the agents report every second; stale after 5 s without one
 
 
@@ -266,8 +279,7 @@ def test_the_fleet_view_follows_devices_offline_back_paused_and_expiring(
         summary = tab.locator("p.stats").inner_text()
         assert "3 devices" in summary and "1 paused" in summary and "2 online" in summary
         assert tab.locator("script").count() == 0
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        tab.screenshot(path=str(DOCS_IMG / "fleet-view.png"), full_page=True)
+        tab.screenshot(path=shot("fleet-view.png"), full_page=True)
         _fits_a_tablet(tab)
         # frozen (SIGSTOP: its connection stays open, so no offline status yet): shown as
         # stale once 2.5 status intervals pass without a new document
@@ -328,7 +340,7 @@ def test_the_deployment_page_shows_the_pilot_report_and_its_downloads(
         for svg in tab.locator("svg.chart").all():
             box = svg.bounding_box()
             assert box is not None and box["width"] > 300  # drawn, not an empty box
-        tab.screenshot(path=str(DOCS_IMG / "deployment-page.png"), full_page=True)
+        tab.screenshot(path=shot("deployment-page.png"), full_page=True)
         _fits_a_tablet(tab)
         # The links, fetched with the browser's session (Chromium cancels a download from
         # a site whose certificate it does not trust, as here with the test's own CA).
