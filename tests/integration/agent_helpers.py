@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -101,3 +102,15 @@ def forget_session(index: dict[str, Any], cert: str | Path) -> None:
     )
     link.connect()
     link.close()
+
+
+def wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
+    """Until ``process`` (a server just started) accepts connections on 127.0.0.1:``port``;
+    its output in the failure if it exits first."""
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert process.poll() is None, process.communicate()[0]
+            time.sleep(0.1)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -56,3 +58,28 @@ def live_agent(
     yield device
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=10)
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[str, list[tuple[float, str]]]]:
+    """A systemd notify socket: (its path for NOTIFY_SOCKET, the datagrams with their time)."""
+    path = tmp_path / "notify.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    server.settimeout(0.2)
+    seen: list[tuple[float, str]] = []
+    done = threading.Event()
+
+    def listen() -> None:
+        while not done.is_set():
+            try:
+                seen.append((time.monotonic(), server.recv(4096).decode()))
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    yield str(path), seen
+    done.set()
+    thread.join()
+    server.close()

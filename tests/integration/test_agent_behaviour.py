@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,30 +63,6 @@ def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
     out, _ = process.communicate(timeout=10)
     assert time.monotonic() - sent < 5.0
     return process.returncode, out
-
-
-@pytest.fixture
-def notify_socket(tmp_path: Path) -> Iterator[tuple[str, list[tuple[float, str]]]]:
-    path = tmp_path / "notify.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    server.bind(str(path))
-    server.settimeout(0.2)
-    seen: list[tuple[float, str]] = []
-    done = threading.Event()
-
-    def listen() -> None:
-        while not done.is_set():
-            try:
-                seen.append((time.monotonic(), server.recv(4096).decode()))
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=listen, daemon=True)
-    thread.start()
-    yield str(path), seen
-    done.set()
-    thread.join()
-    server.close()
 
 
 def test_systemd_ready_then_watchdog_only_while_frames_flow(

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,30 +84,6 @@ def test_check_says_what_to_install_when_picamera2_is_missing(
     assert "--system-site-packages" in line
     if "include-system-site-packages = false" in (Path(sys.prefix) / "pyvenv.cfg").read_text():
         assert f"this venv ({sys.prefix}) was made without --system-site-packages" in line
-
-
-@pytest.fixture
-def notify_socket(tmp_path: Path) -> Iterator[tuple[str, list[tuple[float, str]]]]:
-    path = tmp_path / "notify.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    server.bind(str(path))
-    server.settimeout(0.2)
-    seen: list[tuple[float, str]] = []
-    done = threading.Event()
-
-    def listen() -> None:
-        while not done.is_set():
-            try:
-                seen.append((time.monotonic(), server.recv(4096).decode()))
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=listen, daemon=True)
-    thread.start()
-    yield str(path), seen
-    done.set()
-    thread.join()
-    server.close()
 
 
 def test_an_absent_camera_is_retried_reported_and_keeps_the_watchdog_fed(

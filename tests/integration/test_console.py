@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import ssl
 import subprocess
 import time
@@ -30,6 +29,7 @@ from protocol.event import seal_probe, sign_event
 from protocol.keys import HpkePrivateKey, load_hpke_private
 from provisioning.authority import init_authority
 from tests.conftest import Fleet
+from tests.integration.agent_helpers import wait_for_port
 from tests.integration.test_officer_page import (
     BIN,
     CHROMIUM,
@@ -154,13 +154,7 @@ def _start(tmp_path: Path, db: str, key_path: Path) -> Page:
         text=True,
     )  # fmt: skip
     tls = ssl.create_default_context(cafile=str(tmp_path / "page" / "ca.crt"))
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert process.poll() is None, process.communicate()[0]
-            time.sleep(0.1)
+    wait_for_port(port, process)
     return Page(port, "", db, tmp_path, tls, process)
 
 

@@ -32,6 +32,7 @@ from central.store import AlertStore
 from protocol.event import seal_probe, sign_event
 from provisioning.authority import init_authority
 from tests.conftest import SHARED, Fleet
+from tests.integration.agent_helpers import wait_for_port
 from tests.unit.test_event import make_event
 
 pytestmark = pytest.mark.integration
@@ -187,13 +188,7 @@ def page(tmp_path: Path, fleet: Fleet) -> Iterator[Page]:
         text=True,
     )  # fmt: skip
     tls = ssl.create_default_context(cafile=str(tmp_path / "page" / "ca.crt"))
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert process.poll() is None, process.communicate()[0]
-            time.sleep(0.1)
+    wait_for_port(port, process)
     yield Page(port, event.event_id, db, tmp_path, tls, process)
     process.terminate()
     output = process.communicate(timeout=10)[0]
