@@ -41,6 +41,7 @@ def test_small_console_load_stores_each_alert_once_and_measures_everything(
 ) -> None:
     argv = ["--devices", "10", "--workers", "2", "--rate", "4", "--seconds", "12"]
     argv += ["--seed-alerts", "1000", "--migration-alerts", "3000", "--page-loads", "10"]
+    argv += ["--browsers", "1"]  # one Chromium is enough to prove the path in CI
     assert main([*argv, "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "console-load.json").read_text())
     load = doc["load"]

@@ -3,8 +3,9 @@
 50 simulated devices (the reliability load generator, tools/load) publish alerts through a real
 TLS Mosquitto to two ``lfr-alerts listen`` in one shared-subscription group, into a PostgreSQL
 store that already holds 10,000 alerts; two ``lfr-alerts serve`` instances on that database
-serve three officers (HTTP clients: log in, poll the queue every second, open an alert and its
-probe, decide) and a queue watcher. Measured: every alert stored exactly once; device ->
+serve three officers (each in headless Chromium when Playwright and Chromium are here, else an
+HTTP client; ``--browsers`` says how many: log in, poll the queue every second, open an alert
+with its probe, decide) and a queue watcher. Measured: every alert stored exactly once; device ->
 store and device -> shown in the queue; page loads at 10,000 stored alerts, quiet and under
 load; the migration from schema 4 to the latest at 100,000 alerts. Writes
 ``reports/console-load.json`` and ``reports/console-load.md``. Not a test: nothing asserts a
@@ -194,18 +195,20 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             for n, name in enumerate(bench.officer_names)
         ]
         browser_timings: list[Timing] = []
-        if bench.browser:
-            # The first officer works in Chromium instead (same instance, same account).
-            name = bench.officer_names[0]
-            threads[0] = threading.Thread(
+        browsers = min(args.browsers, args.officers) if bench.browser else 0
+        for n in range(browsers):
+            # These officers work in Chromium (same instance, same account as the HTTP ones).
+            name = bench.officer_names[n]
+            threads[n] = threading.Thread(
                 target=browser_officer,
-                args=(f"https://localhost:{clients[0].port}", name, bench.passwords[name]),
+                args=(f"https://localhost:{clients[n].port}", name, bench.passwords[name]),
                 kwargs={
                     "desk": desk,
                     "stop": stop,
                     "timings": browser_timings,
                     "poll": args.poll,
                     "think": args.think,
+                    "seed": n,
                 },
                 name=name,
             )
@@ -248,7 +251,7 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         doc["load"]["pages"] = _timings(
             [t for c in clients for t in c.timings] + browser_timings, first, end
         )
-        doc["load"]["browser"] = bench.browser
+        doc["load"]["browser"] = browsers
         doc["load"]["console_cpu_percent"] = servers_cpu
     doc["load"]["listener_totals"] = bench.rig.listener_totals  # what close() collected
     doc["cpu_seconds"] = own_cpu_seconds()
@@ -328,7 +331,13 @@ def _parser() -> argparse.ArgumentParser:
         "--browser",
         choices=("auto", "on", "off"),
         default="auto",
-        help="the first officer in Chromium (auto: when Playwright and Chromium are here)",
+        help="officers in Chromium (auto: when Playwright and Chromium are here)",
+    )
+    p.add_argument(
+        "--browsers",
+        type=int,
+        default=3,
+        help="how many of the officers work in Chromium when --browser allows (default 3: all)",
     )
     p.add_argument("--page-loads", type=int, default=50, help="quiet loads of each page")
     p.add_argument("--nice", type=int, default=10, help="niceness of the device workers")

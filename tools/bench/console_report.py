@@ -74,7 +74,7 @@ def headline(doc: dict[str, Any]) -> list[str]:
         for when, figures in (("quiet", doc["quiet"]), ("under load", load["pages"])):
             parts = [
                 f"{KINDS[k]} p50 {_n(figures[k]['p50'], 0)} / p95 {_n(figures[k]['p95'], 0)} ms"
-                for k in ("queue", "alert")
+                for k in ("queue", "alert", "browser queue", "browser alert")
                 if k in figures
             ]
             lines.append(f"- page loads at {doc['settings']['seed_alerts']:,} stored, {when}: "
@@ -101,13 +101,9 @@ def render(doc: dict[str, Any]) -> str:
         f"PostgreSQL holding {s['seed_alerts']:,} earlier alerts (seeded, all decided); "
         f"{s['instances']} `lfr-alerts serve` instances (HTTPS) on that database; "
         f"{s['officers']} officers ("
-        + (
-            "the first in headless Chromium 1366x768 (tools/bench/console_browser.py), the others "
-            if doc.get("load", {}).get("browser")
-            else ""
-        )
-        + "HTTP clients, tools/bench/console_ui.py, queue read from "
-        f"the {'index page' if s['queue'] == 'page' else '/api/queue'}) poll the queue every "
+        + _who(int(doc.get("load", {}).get("browser") or 0), int(s["officers"]))
+        + "; HTTP clients read the queue from "
+        f"{'the queue page' if s['queue'] == 'page' else '/api/queue'}) poll the queue every "
         f"{s['poll']:g} s, open the newest undecided alert and its probe, look for about "
         f"{s['think']:g} s and decide; one more client, the queue watcher, notes when each alert "
         "first shows in the queue.",
@@ -242,3 +238,14 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _who(browsers: int, officers: int) -> str:
+    """Which officers worked in Chromium and which as HTTP clients."""
+    chromium = "headless Chromium 1366x768 (tools/bench/console_browser.py)"
+    http = "HTTP clients (tools/bench/console_ui.py)"
+    if browsers >= officers:
+        return f"all in {chromium}"
+    if browsers == 0:
+        return f"all {http}"
+    return f"{browsers} in {chromium}, the others {http}"
