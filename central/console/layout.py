@@ -17,7 +17,8 @@ def e(value: object) -> str:
 
 def header(session: Session) -> str:
     return (
-        '<header class="bar"><nav aria-label="Console"><a href="/">Alert queue</a></nav>'
+        '<header class="bar"><nav aria-label="Console"><a href="/">Alert queue</a>'
+        '<a href="/fleet">Fleet</a><a href="/deployment">Deployment</a></nav>'
         f'<span class="who">Logged in as <b>{e(session.officer)}</b></span>'
         '<form method="post" action="/logout">'
         f'<input type="hidden" name="csrf" value="{e(session.csrf)}">'
