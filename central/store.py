@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -197,6 +198,22 @@ class StoredAlert:
     decided_at: str | None
 
 
+def _enable_wal(db: sqlite3.Connection, *, deadline: float) -> None:
+    # Switching a new database to WAL needs a moment alone with the file, and SQLite answers
+    # SQLITE_BUSY at once (its busy timeout does not cover this) when another listener is
+    # opening the same file: wait and try again, as the timeout would for a write.
+    delay = 0.01
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
 class AlertStore:
     def __init__(self, url: str, *, migrate_to: int | None = None) -> None:
         """Open the store at ``url`` and migrate its schema to the latest version (or to
@@ -211,7 +228,7 @@ class AlertStore:
             self._db: Any = sqlite3.connect(
                 path, check_same_thread=False, isolation_level=None, timeout=30
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(self._db, deadline=time.monotonic() + 30)
             self._db.execute("PRAGMA foreign_keys=ON")
         elif parsed.scheme in ("postgresql", "postgres"):
             try:
