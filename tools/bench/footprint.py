@@ -26,6 +26,8 @@ def agent_footprint(
     frame: U8,
     camera_fps: float | None = None,
     profile: str = "accurate",
+    *,
+    threads: int | None = None,
 ) -> dict[str, Any] | None:
     """Peak RSS and CPU% of a real ``lfr-agent run`` (real models, real TLS broker), with a
     watchlist holding the people in ``frame`` pushed as ops push one, so the agent detects,
@@ -34,7 +36,8 @@ def agent_footprint(
     ``camera_fps``: instead of the still frame at 10 frames/s, a video at that rate in which
     the people walk across the frame (2 s, looping seamlessly), like a camera the agent has to
     keep up with: frames it cannot process are dropped (needs OpenCV). ``profile``: the one
-    ``vision`` was loaded with (the agent runs it too, or it refuses the watchlist)."""
+    ``vision`` was loaded with (the agent runs it too, or it refuses the watchlist).
+    ``threads``: the agent's ``[vision] threads`` (its default when None)."""
     if mosquitto_binary() is None:
         return None
     with tls_fleet() as (index, _broker), tempfile.TemporaryDirectory() as tmp:
@@ -49,6 +52,8 @@ def agent_footprint(
         device = index["devices"][0]
         config = Path(device["config"])
         extra = f'\n[status]\ninterval_seconds = 5\n\n[vision]\nprofile = "{profile}"\n'
+        if threads is not None:
+            extra += f"threads = {threads}\n"
         config.write_text(config.read_text() + extra)
         listener = publishing.Listener(index)
         topics = DeviceTopics(device["site"], device["id"])
