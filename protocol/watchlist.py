@@ -195,7 +195,7 @@ def _parse_threshold(fields: Fields) -> MatchThreshold:
         raise BadEncoding("watchlist: threshold: field 'value' must be in (0, 1]")
     basis = t.text("basis", max_len=16)
     if basis == POLICY:
-        extra = sorted(n for n in ("fpir", "k", "list_size") if t.has(n))
+        extra = sorted(n for n in ("fpir", "k", "list_size", "by_coherence") if t.has(n))
         if extra:
             raise BadEncoding(f"watchlist: threshold: a policy threshold has no {extra[0]!r}")
         return MatchThreshold(value, POLICY)

@@ -225,7 +225,7 @@ def calibrate(emb: dict[tuple[str, int], np.ndarray], sp: dict[str, dict[str, li
     gid_arr = np.array([ids[n] for n in hgids])
     hwhich = bin_index(hc, edges)
     checks = []
-    for n in HELD_OUT_SIZES:
+    for n in (n for n in HELD_OUT_SIZES if n < len(hgids)):
         for f in FPIRS[:2]:
             t_all = threshold_for(bins, hc, n, f)
             groups: list[tuple[str, np.ndarray]] = [("all", np.ones(len(hc), bool))]
