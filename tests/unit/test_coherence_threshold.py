@@ -289,8 +289,9 @@ def table(value: float) -> dict[str, dict[str, float]]:
 
 
 def test_seal_never_goes_below_the_k1_or_1_to_1_threshold_and_never_rises() -> None:
-    calib = {
-        "thresholds": {"1": table(0.80), "3": table(0.83)},
+    one = table(0.80)
+    calib: dict[str, Any] = {
+        "thresholds": {"1": one, "3": table(0.83)},
         "by_coherence": {
             "3": [
                 {"from": 0.0, "thresholds": table(0.84)},
@@ -300,8 +301,10 @@ def test_seal_never_goes_below_the_k1_or_1_to_1_threshold_and_never_rises() -> N
         },
     }
     bins = by_coherence(calib, 3, 1000, 1e-3, 0.706)
-    assert bins == ((0.0, 0.865), (0.9, 0.865), (0.97, pytest.approx(0.82)))
-    assert bins is not None and bins[-1][1] == interpolate(calib["thresholds"]["1"], 1000, 1e-3)
+    assert bins is not None
+    assert [c for c, _ in bins] == [0.0, 0.9, 0.97]
+    assert [t for _, t in bins] == pytest.approx([0.865, 0.865, 0.82])
+    assert bins[-1][1] == interpolate(one, 1000, 1e-3)
     assert by_coherence(calib, 3, 1000, 1e-3, 0.9) == ((0.0, 0.9), (0.9, 0.9), (0.97, 0.9))
     assert by_coherence({"thresholds": calib["thresholds"]}, 3, 1000, 1e-3, 0.706) is None
 
