@@ -338,3 +338,17 @@ def test_the_calibration_bins_by_coherence_and_fits_a_monotone_schedule() -> Non
     per_template = threshold_for(bins, c, 1000, 1e-3)
     assert per_template.shape == c.shape
     assert per_template[which == 0].min() == bins[0].thresholds["1000"]["1e-03"]
+
+
+def test_the_schedule_is_on_by_default_and_matching_coherence_false_turns_it_off() -> None:
+    from pathlib import Path
+
+    from agent.app import matching_policy
+    from agent.config import ConfigError, parse_config
+    from tests.unit.test_agent_edges import MINIMAL
+
+    assert matching_policy(parse_config(MINIMAL, Path("a.toml"))).coherence
+    off = parse_config(MINIMAL + "[matching]\ncoherence = false\n", Path("a.toml"))
+    assert not matching_policy(off).coherence
+    with pytest.raises(ConfigError, match="matching.coherence"):
+        parse_config(MINIMAL + "[matching]\ncoherence = 'no'\n", Path("a.toml"))
