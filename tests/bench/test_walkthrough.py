@@ -100,3 +100,15 @@ def test_the_walkers_come_from_the_calibrations_held_out_half_only() -> None:
     listed = [p for p in people if p.walk and p.ref is not None]
     assert len(listed) == 50 and all(len(p.walk) == 2 for p in listed)
     assert all(not set(p.walk) & set(p.enrol) for p in listed)
+
+
+def test_every_variant_is_a_valid_agent_config_after_the_matching_section() -> None:
+    from agent.app import matching_policy
+    from agent.config import parse_config
+    from tests.unit.test_agent_edges import MINIMAL
+    from tools.bench.walkthrough import VARIANTS
+
+    for name, extra in VARIANTS.items():
+        text = MINIMAL + '\n# walkthrough\n[matching]\ndecision = "track"\n' + extra
+        config = parse_config(text, Path(f"{name}.toml"))
+        assert matching_policy(config).coherence == (name != "fixed")
