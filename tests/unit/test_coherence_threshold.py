@@ -350,5 +350,5 @@ def test_the_schedule_is_on_by_default_and_matching_coherence_false_turns_it_off
     assert matching_policy(parse_config(MINIMAL, Path("a.toml"))).coherence
     off = parse_config(MINIMAL + "[matching]\ncoherence = false\n", Path("a.toml"))
     assert not matching_policy(off).coherence
-    with pytest.raises(ConfigError, match="matching.coherence"):
+    with pytest.raises(ConfigError, match=r"matching\.coherence"):
         parse_config(MINIMAL + "[matching]\ncoherence = 'no'\n", Path("a.toml"))
