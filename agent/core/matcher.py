@@ -20,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from protocol.entries import Entry
-from protocol.watchlist import Bins
+
+Bins = tuple[tuple[float, float], ...]  # protocol.watchlist.Bins: (lowest coherence, threshold)
 
 F32 = npt.NDArray[np.float32]
 STORAGE = ("float32", "float16", "int8")
