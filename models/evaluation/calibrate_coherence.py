@@ -276,6 +276,7 @@ def calibrate(emb: dict[tuple[str, int], np.ndarray], sp: dict[str, dict[str, li
                 "pairs": tails[i].pairs,
                 "tail_u": round(tails[i].u, 5),
                 "tail_beta": round(tails[i].beta, 6),
+                "tail_scores": tails[i].scores.tolist(),  # the test re-derives the bins
             }
             for i, b in enumerate(bins)
         ],
