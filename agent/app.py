@@ -62,7 +62,9 @@ def load_vision(config: AgentConfig) -> Vision:
 
 def matching_policy(config: AgentConfig) -> MatchingPolicy:
     """The watchlist's signed threshold, raised to ``[matching] threshold`` if that is set."""
-    return MatchingPolicy(config.matching.threshold, config.matching.storage)
+    return MatchingPolicy(
+        config.matching.threshold, config.matching.storage, config.matching.coherence
+    )
 
 
 def frame_pipeline(config: AgentConfig, vision: Vision) -> FramePipeline:

@@ -90,6 +90,9 @@ class MatchingSection:
     # A local floor: the watchlist's signed threshold is used, raised to this if it is set.
     threshold: float | None = None
     storage: str = "float32"  # float32, float16 or int8 watchlist matrix
+    # Match a track's template at the signed threshold for its coherence when the watchlist
+    # carries one (false: at the signed value, the strictest, whatever the template).
+    coherence: bool = True
     # track: alert on a track's template (mean of its best template_faces faces) scoring at
     # or above the threshold with min_margin to the second-best entry; frame: the former rule,
     # one frame whose face matches starts an alert (best frame within window_seconds).

@@ -33,7 +33,7 @@ from agent.core.matcher import Matcher
 from agent.io.watchlist_store import WatchlistStore
 from agent.status import Alarm, AlarmKind, Part
 from protocol.status import WatchlistReport
-from protocol.watchlist import Watchlist, WatchlistHeader
+from protocol.watchlist import Bins, Watchlist, WatchlistHeader
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -48,10 +48,20 @@ class MatchingPolicy:
 
     local_floor: float | None = None
     storage: str = "float32"
+    # Use the signed threshold-by-coherence when the bundle has one (false: the signed value
+    # for every template, the rule before it; for before/after measurements).
+    coherence: bool = True
 
     def threshold(self, watchlist: Watchlist) -> float:
         signed = watchlist.header.threshold.value
         return signed if self.local_floor is None else max(signed, self.local_floor)
+
+    def by_coherence(self, watchlist: Watchlist) -> Bins | None:
+        bins = watchlist.header.threshold.by_coherence
+        if bins is None or not self.coherence:
+            return None
+        floor = self.local_floor or 0.0
+        return tuple((c, max(t, floor)) for c, t in bins)
 
     def matcher(self, watchlist: Watchlist) -> Matcher:
         threshold = self.threshold(watchlist)
@@ -61,7 +71,7 @@ class MatchingPolicy:
             threshold,
             watchlist.header.threshold.describe(),
         )
-        return Matcher(watchlist.entries, threshold, self.storage)
+        return Matcher(watchlist.entries, threshold, self.storage, self.by_coherence(watchlist))
 
 
 class DeviceControl:

@@ -207,7 +207,7 @@ class FramePipeline:
             template.changed = False
             began = time.process_time()
             probe = template.vector()
-            match = matcher.match(probe, min_margin=self.min_margin)
+            match = matcher.match(probe, min_margin=self.min_margin, coherence=template.coherence())
             wipe(probe)
             self.counters.cpu_s["match"] += time.process_time() - began
         if match is None or template.crop is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lfrkit.console import UsageError
-from protocol.watchlist import CALIBRATED, POLICY, MatchThreshold
+from protocol.watchlist import CALIBRATED, POLICY, Bins, MatchThreshold
 
 DEFAULT_FPIR = 1e-3
 DEFAULT_K = 3  # the agent's track template: the mean of its best 3 faces
@@ -101,7 +101,35 @@ def choose(
         why += f", raised to the profile's 1:1 threshold {value:.4f}"
     if value >= 1.0:
         raise UsageError(f"profile {name!r}: no attainable threshold for {why}")
-    return MatchThreshold(value, CALIBRATED, fpir, k, entries), f"threshold {value:.4f}: {why}"
+    bins = by_coherence(calib, k, entries, fpir, floor)
+    if bins is not None:
+        value = max(value, bins[0][1])
+        bins = ((0.0, value), *bins[1:])
+        if value >= 1.0:
+            raise UsageError(f"profile {name!r}: no attainable threshold for {why}")
+        why += ", by coherence " + " ".join(f"{c:.3f}:{t:.4f}" for c, t in bins)
+    threshold = MatchThreshold(value, CALIBRATED, fpir, k, entries, bins)
+    return threshold, f"threshold {value:.4f}: {why}"
+
+
+def by_coherence(
+    calib: dict[str, Any], k: int, entries: int, fpir: float, one_to_one: float | None
+) -> Bins | None:
+    """The K-face template's threshold by its coherence for this list (None: the profile's
+    calibration has none for K): never below the K = 1 threshold for the list (a template of K
+    identical faces is one face) nor the 1:1 one, and never rising with coherence (a bin is
+    raised to any more coherent bin's)."""
+    table = calib.get("by_coherence", {}).get(str(k))
+    if not table or k == 1:
+        return None
+    floor = float(one_to_one) if one_to_one is not None else 0.0
+    one = calib["thresholds"].get("1")
+    if one is not None:
+        floor = max(floor, interpolate(one, entries, fpir))
+    values = [max(floor, interpolate(b["thresholds"], entries, fpir)) for b in table]
+    for i in reversed(range(len(values) - 1)):
+        values[i] = max(values[i], values[i + 1])
+    return tuple((float(b["from"]), v) for b, v in zip(table, values, strict=True))
 
 
 def _one_to_one(embedder_sha256: str, models_dir: Path | None) -> float | None:

@@ -17,6 +17,7 @@ the device profile's 1:1 threshold (:class:`ThresholdTooLow`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -78,9 +79,28 @@ _HEADER_FIELDS = frozenset(
 )
 CALIBRATED = "calibrated"  # chosen from the profile's 1:N calibration for the list's size
 POLICY = "policy"  # an explicit value ops set (lfr-watchlist seal --threshold)
-_THRESHOLD_FIELDS = frozenset({"value", "basis", "fpir", "k", "list_size"})
+_THRESHOLD_FIELDS = frozenset({"value", "basis", "fpir", "k", "list_size", "by_coherence"})
 MAX_TEMPLATE_K = 64
 MAX_LIST_SIZE = 10_000_000
+MAX_COHERENCE_BINS = 32
+Bins = tuple[tuple[float, float], ...]
+
+
+def check_bins(bins: Bins, value: float) -> str | None:
+    """Why ``bins`` is not a valid coherence schedule for ``value`` (None: it is). Bins are
+    ``(lowest coherence, threshold)``: the first starts at 0, starts rise strictly within
+    [0, 1), thresholds never rise (a more coherent template, nearer one face, needs no more)
+    and the first is ``value`` itself, so ``value`` stays the strictest the list is matched at."""
+    if not 1 <= len(bins) <= MAX_COHERENCE_BINS:
+        return f"has {len(bins)} bins, not 1..{MAX_COHERENCE_BINS}"
+    if bins[0][0] != 0.0 or bins[0][1] != value:
+        return "must start at coherence 0 with the threshold's value"
+    for (lo, t), (next_lo, next_t) in itertools.pairwise(bins):
+        if not lo < next_lo < 1.0:
+            return "coherences must rise strictly within [0, 1)"
+        if not 0.0 < next_t <= t:
+            return "thresholds must be in (0, 1] and never rise with coherence"
+    return None
 
 
 @dataclass(frozen=True)
@@ -97,10 +117,20 @@ class MatchThreshold:
     fpir: float | None = None
     k: int | None = None
     list_size: int | None = None
+    # Calibrated only, optional: the threshold by the template's coherence (the norm of the
+    # mean of its unit embeddings), ``((0, value), (c1, t1), ...)``: a template of K nearly
+    # identical video frames behaves like one face, not like K different photos.
+    by_coherence: Bins | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.value) and 0.0 < self.value <= 1.0):
             raise ValueError("threshold value must be in (0, 1]")
+        if self.by_coherence is not None:
+            if self.basis != CALIBRATED:
+                raise ValueError("only a calibrated threshold has by_coherence")
+            why = check_bins(self.by_coherence, self.value)
+            if why is not None:
+                raise ValueError(f"by_coherence {why}")
         if self.basis == POLICY:
             if (self.fpir, self.k, self.list_size) != (None, None, None):
                 raise ValueError("a policy threshold has no fpir, k or list_size")
@@ -117,20 +147,42 @@ class MatchThreshold:
     def to_json(self) -> dict[str, Any]:
         if self.basis == POLICY:
             return {"value": self.value, "basis": POLICY}
-        return {
+        doc: dict[str, Any] = {
             "value": self.value,
             "basis": CALIBRATED,
             "fpir": self.fpir,
             "k": self.k,
             "list_size": self.list_size,
         }
+        if self.by_coherence is not None:
+            doc["by_coherence"] = [[c, t] for c, t in self.by_coherence]
+        return doc
+
+    @property
+    def lowest(self) -> float:
+        """The lowest value any template is matched at."""
+        return self.value if self.by_coherence is None else self.by_coherence[-1][1]
+
+    def for_coherence(self, coherence: float | None) -> float:
+        """The threshold for a template of this coherence (None: unknown, e.g. one frame's
+        face under the frame rule: ``value``, the strictest)."""
+        if self.by_coherence is None or coherence is None or not math.isfinite(coherence):
+            return self.value
+        chosen = self.value
+        for lo, t in self.by_coherence:
+            if coherence >= lo:
+                chosen = t
+        return chosen
 
     def describe(self) -> str:
         if self.basis == POLICY:
             return f"{self.value:.4f} (policy)"
+        by = ""
+        if self.by_coherence is not None and len(self.by_coherence) > 1:
+            by = f", down to {self.lowest:.4f} for coherent templates"
         return (
             f"{self.value:.4f} (calibrated: FPIR {self.fpir:g}, {self.list_size} entries, "
-            f"K={self.k})"
+            f"K={self.k}{by})"
         )
 
 
@@ -143,7 +195,7 @@ def _parse_threshold(fields: Fields) -> MatchThreshold:
         raise BadEncoding("watchlist: threshold: field 'value' must be in (0, 1]")
     basis = t.text("basis", max_len=16)
     if basis == POLICY:
-        extra = sorted(n for n in ("fpir", "k", "list_size") if t.has(n))
+        extra = sorted(n for n in ("fpir", "k", "list_size", "by_coherence") if t.has(n))
         if extra:
             raise BadEncoding(f"watchlist: threshold: a policy threshold has no {extra[0]!r}")
         return MatchThreshold(value, POLICY)
@@ -154,13 +206,30 @@ def _parse_threshold(fields: Fields) -> MatchThreshold:
     fpir = t.number("fpir", 0.0, 1.0)
     if not 0.0 < fpir < 1.0:
         raise BadEncoding("watchlist: threshold: field 'fpir' must be in (0, 1)")
+    bins = _parse_bins(t, value) if t.has("by_coherence") else None
     return MatchThreshold(
         value,
         CALIBRATED,
         fpir,
         t.integer("k", 1, MAX_TEMPLATE_K),
         t.integer("list_size", 1, MAX_LIST_SIZE),
+        bins,
     )
+
+
+def _parse_bins(t: Fields, value: float) -> Bins:
+    what = "watchlist: threshold: by_coherence"
+    items = t.items("by_coherence", MAX_COHERENCE_BINS, min_items=1)
+    bins = []
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise BadEncoding(f"{what}: each bin must be [coherence, threshold]")
+        pair = Fields({"coherence": item[0], "threshold": item[1]}, what)
+        bins.append((pair.number("coherence", 0.0, 1.0), pair.number("threshold", 0.0, 1.0)))
+    why = check_bins(tuple(bins), value)
+    if why is not None:
+        raise BadEncoding(f"{what} {why}")
+    return tuple(bins)
 
 
 @dataclass(frozen=True)
@@ -400,7 +469,7 @@ def open_bundle(
             f"watchlist made with embedder {header.embedder_sha256[:12]}…, "
             f"this device runs {embedder_sha256[:12]}…"
         )
-    if min_threshold is not None and header.threshold.value < min_threshold:
+    if min_threshold is not None and header.threshold.lowest < min_threshold:
         raise ThresholdTooLow(
             f"watchlist threshold {header.threshold.describe()} is below this profile's 1:1 "
             f"threshold {min_threshold:.4f}"

@@ -21,6 +21,8 @@ import numpy.typing as npt
 
 from protocol.entries import Entry
 
+Bins = tuple[tuple[float, float], ...]  # protocol.watchlist.Bins: (lowest coherence, threshold)
+
 F32 = npt.NDArray[np.float32]
 STORAGE = ("float32", "float16", "int8")
 # 1024 x 448 x 4 bytes = 1.8 MiB stays in cache: measured 7x faster for int8 than converting
@@ -40,8 +42,15 @@ class Match:
 
 class Matcher:
     def __init__(
-        self, entries: Sequence[Entry], default_threshold: float, storage: str = "float32"
+        self,
+        entries: Sequence[Entry],
+        default_threshold: float,
+        storage: str = "float32",
+        by_coherence: Bins | None = None,
     ) -> None:
+        """``by_coherence``: the list's threshold by a template's coherence (the signed
+        schedule, already raised to any local floor); ``default_threshold`` is used for a
+        probe of unknown coherence (one frame's face)."""
         if storage not in STORAGE:
             raise ValueError(f"storage must be one of {STORAGE}")
         if not entries:
@@ -67,6 +76,10 @@ class Matcher:
             ],
             dtype=np.float32,
         )
+        self._own = np.array(
+            [-np.inf if e.threshold is None else e.threshold for e in entries], np.float32
+        )
+        self._by_coherence = by_coherence
         self.dim = rows.shape[1]
         self.storage = storage
 
@@ -98,18 +111,30 @@ class Matcher:
             scores *= self._scale
         return scores
 
-    def match(self, probe: F32, *, min_margin: float = 0.0) -> Match | None:
-        """The best entry if it reaches its threshold and leads the second-best entry by at
-        least ``min_margin``, else None (the probe matches nobody, or not unambiguously)."""
+    def threshold(self, entry: int, coherence: float | None = None) -> float:
+        """Entry ``entry``'s threshold for a probe of this coherence (None: unknown)."""
+        if self._by_coherence is None or coherence is None or not np.isfinite(coherence):
+            return float(self._thresholds[entry])
+        listed = self._by_coherence[0][1]
+        for lo, t in self._by_coherence:
+            if coherence >= lo:
+                listed = t
+        return max(listed, float(self._own[entry]))
+
+    def match(
+        self, probe: F32, *, min_margin: float = 0.0, coherence: float | None = None
+    ) -> Match | None:
+        """The best entry if it reaches its threshold (for a template, the one for its
+        ``coherence``) and leads the second-best entry by at least ``min_margin``, else None
+        (the probe matches nobody, or not unambiguously)."""
         scores = self.entry_scores(probe)
         top = int(np.argmax(scores))
         score = float(scores[top])
-        if score < float(self._thresholds[top]):
+        threshold = self.threshold(top, coherence)
+        if score < threshold:
             return None
         second = float(np.max(np.delete(scores, top))) if len(scores) > 1 else -1.0
         margin = score - second
         if margin < min_margin:
             return None
-        return Match(
-            top, self._refs[top], self._categories[top], score, float(self._thresholds[top]), margin
-        )
+        return Match(top, self._refs[top], self._categories[top], score, threshold, margin)

@@ -103,6 +103,14 @@ class Template(Generic[T]):
             mean /= norm
         return mean
 
+    def coherence(self) -> float:
+        """The norm of the mean of the unit embeddings held: 1 for K copies of one face, lower
+        the more the faces differ. The template's score is the mean of its faces' scores
+        divided by it, so the 1:N threshold depends on it (MatchThreshold.by_coherence)."""
+        if self._rows is None or not self._quality:
+            raise ValueError("an empty template has no coherence")
+        return float(np.linalg.norm(self._rows[: self.size].mean(axis=0)))
+
     def weighted_vector(self) -> F32:
         """The quality-weighted mean of the unit embeddings held, as a unit vector: not what the
         agent decides on (the calibration is for the plain mean); the walk-through's

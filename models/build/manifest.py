@@ -230,6 +230,15 @@ def calibration_entry(calib: dict[str, Any], name: str, source: str) -> dict[str
         "source": source,
         "model": calib["model"],
         "thresholds": {k: v["thresholds"] for k, v in p["k"].items()},
+        # Per K: [{"from": lowest coherence, "thresholds": {N: {fpir: t}}}] (calibrate_coherence)
+        "by_coherence": {
+            k: [
+                {"from": b["from"], "thresholds": b["thresholds"]}
+                for b in v["by_coherence"]["bins"]
+            ]
+            for k, v in p["k"].items()
+            if "by_coherence" in v
+        },
     }
 
 

@@ -30,7 +30,6 @@ re-embeds only that profile. Writes ``--out`` (thresholds, the stored tails from
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -48,6 +47,7 @@ from tools.evaluation.calibration_1n import (  # noqa: E402
     TAIL_P,
     Tail,
     fpir_key,
+    half,
     measured_fpir,
     predicted_fpir,
     templates,
@@ -62,11 +62,6 @@ PER_ID = 6  # photos per identity at most (two K = 3 templates); George W Bush h
 HELD_OUT_SIZES = (10, 100, 1_000)
 HELD_OUT_ROUNDS = {10: 400, 100: 100, 1_000: 20}
 _STATE: dict[str, Any] = {}
-
-
-def half(name: str) -> int:
-    """0 (calibration) or 1 (held out): the first byte of sha256(name), even or odd."""
-    return hashlib.sha256(name.encode()).digest()[0] & 1
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from tools.bench.walkthrough_scene import (
 
 
 def walker(name: str, ref: str | None, first: int = 0) -> Walker:
-    person = Person(name, ref, (), Path(f"{name}.jpg"))
-    return Walker(person, 0, first, np.zeros((4, 4, 3), np.uint8), (0.0, 0.0, 4.0, 4.0), 1.0)
+    person = Person(name, ref, (), (Path(f"{name}.jpg"),))
+    return Walker(person, 0, first, (np.zeros((4, 4, 3), np.uint8),), ((0.0, 0.0, 4.0, 4.0),), 1.0)
 
 
 def test_a_walkers_face_grows_and_reaches_the_minimum_size_once() -> None:
@@ -61,7 +61,8 @@ def test_the_ground_truth_face_box_is_where_paste_draws_the_face() -> None:
     # A photo with a bright square "face" at a known box; pasted, the box must cover it.
     image = np.zeros((250, 250, 3), np.uint8)
     image[90:160, 95:155] = 255
-    w = Walker(Person("a", "WL-1", (), Path("a.jpg")), 1, 0, image, (95.0, 90.0, 155.0, 160.0), 1.0)
+    person = Person("a", "WL-1", (), (Path("a.jpg"),))
+    w = Walker(person, 1, 0, (image,), ((95.0, 90.0, 155.0, 160.0),), 1.0)
     for index in (0, WALK_FRAMES // 2, WALK_FRAMES - 1):
         frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
         paste(frame, w, index, lanes=3)
@@ -71,3 +72,43 @@ def test_the_ground_truth_face_box_is_where_paste_draws_the_face() -> None:
         (top, left), (bottom, right) = bright.min(axis=0), bright.max(axis=0)
         assert abs(top - y0) <= 2 and abs(left - x0) <= 2
         assert abs(bottom + 1 - y1) <= 2 and abs(right + 1 - x1) <= 2
+
+
+def test_a_walker_with_several_photos_shows_each_in_turn() -> None:
+    one, two = np.zeros((4, 4, 3), np.uint8), np.ones((4, 4, 3), np.uint8)
+    box = (0.0, 0.0, 4.0, 4.0)
+    person = Person("a", "WL-1", (), (Path("a1.jpg"), Path("a2.jpg")))
+    w = Walker(person, 0, 5, (one, two), (box, box), 1.0)
+    shown = [w.photo(i)[0] is two for i in range(w.first, w.last + 1)]
+    assert shown == [False] * math.ceil(WALK_FRAMES / 2) + [True] * (WALK_FRAMES // 2)
+
+
+def test_the_walkers_come_from_the_calibrations_held_out_half_only() -> None:
+    """The walk-through is the held-out check of the 1:N thresholds: no walker, listed or
+    stranger, and no padding entry is an identity the calibration used."""
+    from tools.bench.scenes import LFW
+    from tools.bench.walkthrough_scene import PAIRS, choose_people
+    from tools.evaluation.calibration_1n import half
+    from tools.evaluation.lfw import pair_identities
+
+    if not LFW.is_dir() or not PAIRS.exists():
+        pytest.skip("needs ../shared/datasets (LFW and its pairs)")
+    named = pair_identities(PAIRS)
+    people = choose_people(50, 1000, 1000, 16, walk_photos=2)
+    assert len({p.name for p in people}) == len(people) == 2000
+    assert all(p.name in named and half(p.name) == 1 for p in people)
+    listed = [p for p in people if p.walk and p.ref is not None]
+    assert len(listed) == 50 and all(len(p.walk) == 2 for p in listed)
+    assert all(not set(p.walk) & set(p.enrol) for p in listed)
+
+
+def test_every_variant_is_a_valid_agent_config_after_the_matching_section() -> None:
+    from agent.app import matching_policy
+    from agent.config import parse_config
+    from tests.unit.test_agent_edges import MINIMAL
+    from tools.bench.walkthrough import VARIANTS
+
+    for name, extra in VARIANTS.items():
+        text = MINIMAL + '\n# walkthrough\n[matching]\ndecision = "track"\n' + extra
+        config = parse_config(text, Path(f"{name}.toml"))
+        assert matching_policy(config).coherence == (name != "fixed")

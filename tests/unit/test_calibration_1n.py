@@ -21,6 +21,7 @@ from tools.evaluation.calibration_1n import (
     FPIRS,
     LIST_SIZES,
     Tail,
+    by_coherence,
     fpir_key,
     pair_p,
     predicted_fpir,
@@ -53,6 +54,26 @@ def test_the_shipped_thresholds_re_derive_from_the_stored_tails() -> None:
             for n in LIST_SIZES:
                 row = [fit["thresholds"][str(n)][fpir_key(f)] for f in FPIRS]
                 assert row == sorted(row)  # a lower FPIR needs a higher threshold
+
+
+def test_the_thresholds_by_coherence_re_derive_from_the_stored_tails() -> None:
+    """calibrate_coherence.py's bins: the same tails and bin starts give the same (monotone)
+    thresholds, and MANIFEST.json carries them; the held-out check is recorded beside them."""
+    calib, manifest = _stored()
+    for name, profile in calib["profiles"].items():
+        shipped = manifest["profiles"][name]["calibration_1n"].get("by_coherence", {})
+        for k, fit in profile["k"].items():
+            if "by_coherence" not in fit:
+                assert k not in shipped
+                continue
+            bins = fit["by_coherence"]["bins"]
+            tails = [Tail(b["pairs"], np.array(b["tail_scores"])) for b in bins]
+            again = by_coherence(tails, [b["from"] for b in bins])
+            assert [b.to_json() for b in again] == [
+                {"from": b["from"], "thresholds": b["thresholds"]} for b in bins
+            ]
+            assert shipped[k] == [b.to_json() for b in again]
+            assert fit["by_coherence"]["held_out"]
 
 
 def test_the_held_out_check_is_recorded_for_every_profile_and_k() -> None:

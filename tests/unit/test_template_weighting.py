@@ -36,8 +36,8 @@ def test_the_weighted_template_leans_to_the_better_faces() -> None:
 
 
 def walker(ref: str | None) -> WalkerTrace:
-    person = Person(ref or "x", ref, (), Path("x.jpg"))
-    w = Walker(person, 0, 0, np.zeros((4, 4, 3), np.uint8), (0.0, 0.0, 4.0, 4.0), 1.0)
+    person = Person(ref or "x", ref, (), (Path("x.jpg"),))
+    w = Walker(person, 0, 0, (np.zeros((4, 4, 3), np.uint8),), ((0.0, 0.0, 4.0, 4.0),), 1.0)
     return WalkerTrace(w)
 
 

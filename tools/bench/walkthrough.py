@@ -1,11 +1,13 @@
 """Walk-through clips with ground truth, replayed through ``lfr-agent run --until-end``: who was
 alerted, who was missed, which alerts were false, and the time to alert (issue 16 §4).
 
-LFW people walk across a 1080p background (a frame of a CC-BY clip in ../shared/media, blurred
+LFW people of the 1:N calibration's held-out half (never a face the thresholds were fitted on)
+walk across a 1080p background (a frame of a CC-BY clip in ../shared/media, blurred
 so the clip's own people are not faces), towards the camera: the face grows from 28 to 120 px
 over ``WALK_FRAMES`` frames (10 frames/s), in several lanes at once. Listed people are enrolled
-(``lfr-watchlist enrol``, accurate) from two LFW photos and walk with a third, never enrolled;
-strangers are other LFW people; the watchlist is padded with further LFW people (one photo
+(``lfr-watchlist enrol``, accurate) from two LFW photos and walk with a third, never enrolled
+(``--walk-photos N``: N further photos, shown in turn along the walk); strangers are other LFW
+people; the watchlist is padded with further LFW people (one photo
 each) who never walk, to ``--entries``. By default the clip is replayed once on the real
 default path: the list sealed by ``lfr-watchlist seal`` with its default ``--fpir 1e-3`` (the
 threshold calibrated for the list's size and K = 3) and the agent's default config (track
@@ -56,9 +58,12 @@ from tools.bench.walkthrough_scene import (
 
 # --variants: "current" is the agent's default config; "former" the tracker and quality measure
 # before issue 16's recall work (last box only, own-pixel sharpness), for before/after on one clip.
+# "fixed": the signed threshold's value (the K = 3 one) for every template, as before the
+# threshold by coherence.
 VARIANTS = {
     "current": "",
     "former": "[tracking]\nvelocity = false\n[quality]\ndetail_px = 0\n",
+    "fixed": "coherence = false\n",
 }
 LFR_AGENT = str(Path(sys.executable).parent / "lfr-agent")
 
@@ -145,7 +150,7 @@ def replay(
         extra += f"threshold = {threshold}\n"
     if margin is not None:
         extra += f"min_margin = {margin}\n"
-    extra += VARIANTS[variant]
+    extra += VARIANTS[variant]  # "fixed" is a [matching] key: it follows that section
     config.write_text(text + extra)
     # Each replay starts from an empty outbox and the same list (a new version each time).
     topic = f"lfr/v1/{device['site']}/{device['id']}"
@@ -235,7 +240,7 @@ def upper_bound(events: int, trials: int, confidence: float = 0.95) -> float:
     return hi
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listed", type=int, default=12)
     parser.add_argument("--strangers", type=int, default=24)
@@ -270,9 +275,20 @@ def main(argv: list[str] | None = None) -> int:
         help="also replay each run of the current variant in process and report per walker: "
         "tracks, faces embedded, best template score against their own entry vs the threshold",
     )
+    parser.add_argument(
+        "--walk-photos",
+        type=int,
+        default=1,
+        help="photos each walker shows in turn along the walk (listed: never enrolled, people "
+        "with 2 + N photos; strangers: up to N, as many as they have)",
+    )
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--out", type=Path, default=Path("reports/walkthrough.md"))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
@@ -286,7 +302,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from tools.broker import tls_fleet
 
-    people = choose_people(args.listed, args.strangers, args.entries, args.seed)
+    if args.walk_photos < 1:
+        print("walkthrough: --walk-photos must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        people = choose_people(
+            args.listed, args.strangers, args.entries, args.seed, args.walk_photos
+        )
+    except ValueError as exc:
+        print(f"walkthrough: {exc}", file=sys.stderr)
+        return 2
     walkers = schedule(people, args.lanes, args.seed)
     rows: list[Any] = []
     diagnosis: list[str] = []

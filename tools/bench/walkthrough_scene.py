@@ -12,6 +12,9 @@ import numpy.typing as npt
 from PIL import Image, ImageFilter
 
 from tools.bench.scenes import LFW, MEDIA
+from tools.evaluation.lfw import DATASETS
+
+PAIRS = DATASETS / "lfw_pairs_10fold.txt"
 
 U8 = npt.NDArray[np.uint8]
 WIDTH, HEIGHT = 1920, 1080
@@ -27,7 +30,7 @@ class Person:
     name: str  # LFW identity
     ref: str | None  # watchlist reference when listed
     enrol: tuple[Path, ...]  # photos enrolled (listed people and padding)
-    walk: Path | None  # the photo that walks past (never enrolled); None: padding only
+    walk: tuple[Path, ...]  # the photos that walk past, in turn (never enrolled); () padding
 
 
 @dataclass(frozen=True)
@@ -35,13 +38,19 @@ class Walker:
     person: Person
     lane: int
     first: int  # frame indices, inclusive
-    image: U8
-    box: Box  # the face in ``image`` (BlazeFace on the photo)
+    images: tuple[U8, ...]  # the walking photos, shown in turn along the walk
+    boxes: tuple[Box, ...]  # the face in each (BlazeFace on the photo)
     gain: float
 
     @property
     def last(self) -> int:
         return self.first + WALK_FRAMES - 1
+
+    def photo(self, index: int) -> tuple[U8, Box]:
+        """The photo shown at frame ``index``: the walk is cut into equal parts, one a photo."""
+        part = (index - self.first) * len(self.images) // WALK_FRAMES
+        part = min(max(part, 0), len(self.images) - 1)
+        return self.images[part], self.boxes[part]
 
     def height(self, index: int) -> float:
         return FACE_FROM + (FACE_TO - FACE_FROM) * (index - self.first) / (WALK_FRAMES - 1)
@@ -52,22 +61,47 @@ class Walker:
         return next(i for i in range(self.first, self.last + 1) if self.height(i) >= MIN_FACE_PX)
 
 
-def choose_people(listed: int, strangers: int, entries: int, seed: int) -> list[Person]:
-    """Listed people (3+ photos), strangers and padding, all distinct LFW identities."""
+def held_out_folders(pairs: Path = PAIRS) -> list[Path]:
+    """LFW identities of the 1:N calibration's held-out half (named in the pairs file,
+    sha256(name) odd): the walk-through never shows a face the thresholds were fitted on."""
+    from tools.evaluation.calibration_1n import half
+    from tools.evaluation.lfw import pair_identities
+
+    named = pair_identities(pairs)
+    return [p for p in sorted(LFW.iterdir()) if p.is_dir() and p.name in named and half(p.name)]
+
+
+def choose_people(
+    listed: int, strangers: int, entries: int, seed: int, walk_photos: int = 1
+) -> list[Person]:
+    """Listed people (2 enrolled photos + ``walk_photos`` others), strangers (up to
+    ``walk_photos`` photos each, as many as they have) and padding, all distinct LFW identities
+    of the calibration's held-out half."""
     rng = np.random.default_rng(seed)
-    folders = [p for p in sorted(LFW.iterdir()) if p.is_dir()]
+    folders = held_out_folders()
     order = rng.permutation(len(folders))
     photos = {i: sorted(folders[i].glob("*.jpg")) for i in order}
-    many = [i for i in order if len(photos[i]) >= 3][:listed]
+    many = [i for i in order if len(photos[i]) >= 2 + walk_photos][:listed]
     rest = [i for i in order if i not in set(many)]
+    padding_needed = max(0, entries - listed)
+    if len(many) < listed or len(rest) < strangers + padding_needed:
+        raise ValueError(
+            f"the held-out half has {len(folders)} identities ({len(many)} with "
+            f"{2 + walk_photos}+ photos): too few for {listed} listed, {strangers} strangers "
+            f"and {padding_needed} padding entries"
+        )
     people = [
-        Person(folders[i].name, f"WL-{n:05d}", tuple(photos[i][:2]), photos[i][2])
+        Person(
+            folders[i].name, f"WL-{n:05d}", tuple(photos[i][:2]), tuple(photos[i][2:][:walk_photos])
+        )
         for n, i in enumerate(many)
     ]
-    people += [Person(folders[i].name, None, (), photos[i][0]) for i in rest[:strangers]]
-    padding = rest[strangers : strangers + max(0, entries - listed)]
     people += [
-        Person(folders[i].name, f"WL-{listed + n:05d}", (photos[i][0],), None)
+        Person(folders[i].name, None, (), tuple(photos[i][:walk_photos])) for i in rest[:strangers]
+    ]
+    padding = rest[strangers : strangers + padding_needed]
+    people += [
+        Person(folders[i].name, f"WL-{listed + n:05d}", (photos[i][0],), ())
         for n, i in enumerate(padding)
     ]
     return people
@@ -91,21 +125,24 @@ def schedule(people: list[Person], lanes: int, seed: int) -> list[Walker]:
 
     detector = FaceDetector.from_manifest(load_manifest(), "blazeface_short_float32.tflite")
     rng = np.random.default_rng(seed + 1)
-    walking = [p for p in people if p.walk is not None]
+    walking = [p for p in people if p.walk]
     walkers: list[Walker] = []
     next_free = [3 * lane for lane in range(lanes)]  # staggered starts
     for index in rng.permutation(len(walking)):
         person = walking[int(index)]
-        assert person.walk is not None
-        image = np.asarray(Image.open(person.walk).convert("RGB"))
-        found = detector.detect(image)
-        if not found:
-            continue  # BlazeFace finds no face on the photo: it cannot be placed
-        box = max(found, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])).box
+        images: list[U8] = []
+        boxes: list[Box] = []
+        for path in person.walk:
+            image = np.asarray(Image.open(path).convert("RGB"))
+            found = detector.detect(image)
+            if found:  # else BlazeFace finds no face on the photo: it cannot be placed
+                images.append(image)
+                boxes.append(max(found, key=lambda d: d.width * d.height).box)
+        if not images:
+            continue
         lane = int(np.argmin(next_free))
-        walkers.append(
-            Walker(person, lane, next_free[lane], image, box, float(rng.uniform(0.75, 1.15)))
-        )
+        gain = float(rng.uniform(0.75, 1.15))
+        walkers.append(Walker(person, lane, next_free[lane], tuple(images), tuple(boxes), gain))
         next_free[lane] += WALK_FRAMES + GAP_FRAMES
     return walkers
 
@@ -123,11 +160,11 @@ class Placement:
 def placement(walker: Walker, index: int, lanes: int) -> tuple[Placement, Box]:
     """The walker's head at this frame (moving right along its lane, the face growing), and
     its face box in frame pixels."""
-    x0, y0, x1, y1 = walker.box
+    image, (x0, y0, x1, y1) = walker.photo(index)
     h = y1 - y0
     cx0, cy0 = max(0, int(x0 - 0.5 * h)), max(0, int(y0 - 0.6 * h))
-    cx1 = min(walker.image.shape[1], int(x1 + 0.5 * h))
-    cy1 = min(walker.image.shape[0], int(y1 + 0.5 * h))
+    cx1 = min(image.shape[1], int(x1 + 0.5 * h))
+    cy1 = min(image.shape[0], int(y1 + 0.5 * h))
     s = walker.height(index) / h
     w_out, h_out = max(2, round((cx1 - cx0) * s)), max(2, round((cy1 - cy0) * s))
     step = (WIDTH - 400) / WALK_FRAMES
@@ -149,9 +186,8 @@ def paste(frame: U8, walker: Walker, index: int, lanes: int) -> None:
     cx0, cy0, cx1, cy1 = place.crop
     w_out, h_out = place.size
     px, py = place.at
-    tile = Image.fromarray(walker.image[cy0:cy1, cx0:cx1]).resize(
-        (w_out, h_out), Image.Resampling.LANCZOS
-    )
+    image, _ = walker.photo(index)
+    tile = Image.fromarray(image[cy0:cy1, cx0:cx1]).resize((w_out, h_out), Image.Resampling.LANCZOS)
     pix = np.asarray(tile).astype(np.float32) * walker.gain
     yy, xx = np.mgrid[0:h_out, 0:w_out]
     r = ((xx - w_out / 2) / (w_out / 2)) ** 2 + ((yy - h_out / 2) / (h_out / 2)) ** 2

@@ -17,6 +17,7 @@ may sit higher than photos'.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -28,6 +29,12 @@ F64 = npt.NDArray[np.float64]
 LIST_SIZES = (10, 100, 1_000, 10_000, 100_000)
 FPIRS = (1e-2, 1e-3, 1e-4)
 TAIL_P = 2e-3  # the exponential tail is fitted to the pairs above this quantile
+
+
+def half(name: str) -> int:
+    """0 (calibration) or 1 (held out) for an identity the pairs file names: the first byte of
+    sha256(name), even or odd. The walk-through draws only from the held-out half."""
+    return hashlib.sha256(name.encode()).digest()[0] & 1
 
 
 def fpir_key(fpir: float) -> str:
@@ -107,18 +114,82 @@ def measured_fpir(
     gallery_ids: npt.NDArray[np.int64],
     *,
     n: int,
-    t: float,
+    t: float | F64,
     rounds: int,
     seed: int,
 ) -> tuple[int, int]:
     """(false alerts, non-mated searches) over ``rounds`` random lists of ``n`` of the gallery's
-    photos: each list is searched by every probe whose identity is not on it."""
+    photos: each list is searched by every probe whose identity is not on it. ``t``: one
+    threshold, or one per probe (a template's, by its coherence)."""
     rng = np.random.default_rng(seed)
+    per_probe = np.broadcast_to(np.asarray(t, dtype=np.float64), (len(probe_ids),))
     alerts = searches = 0
     for _ in range(rounds):
         cols = rng.choice(len(gallery_ids), size=n, replace=False)
         listed = np.isin(probe_ids, gallery_ids[cols])
         top = scores[~listed][:, cols].max(axis=1)
-        alerts += int(np.count_nonzero(top >= t))
+        alerts += int(np.count_nonzero(top >= per_probe[~listed]))
         searches += int(top.size)
     return alerts, searches
+
+
+# Threshold by the template's coherence c = |mean of its K unit embeddings|. A template's score
+# against an entry g is mean_i(x_i . g) / c: averaging K faces inflates every score by 1/c and
+# narrows its spread by an amount that depends on how different the faces are. K frames of one
+# face (video) have c near 1 and score like one face; K different photos have c near 0.85 and
+# need the higher K = 3 threshold. So the calibration bins stranger templates by c and fits a
+# tail per bin.
+COHERENCE_BINS = 6
+
+
+def coherence(unit: F64) -> F64:
+    """(T, K, D) unit embeddings -> (T,) coherence of each template."""
+    out: F64 = np.linalg.norm(unit.mean(axis=1), axis=1)
+    return out
+
+
+def template_of(unit: F64) -> F64:
+    """(T, K, D) unit embeddings -> (T, D) templates (the mean, renormalised)."""
+    mean = unit.mean(axis=1)
+    out: F64 = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+    return out
+
+
+def coherence_edges(c: F64, bins: int = COHERENCE_BINS) -> list[float]:
+    """Bin starts: 0, then the calibration templates' coherence quantiles 1/bins, 2/bins, ...,
+    rounded down to 0.005 (equal-count bins, so each has a tail to fit)."""
+    qs = np.quantile(np.asarray(c, dtype=np.float64), np.arange(1, bins) / bins)
+    return [0.0, *sorted({math.floor(float(q) * 200) / 200 for q in qs} - {0.0})]
+
+
+def bin_index(c: F64, edges: list[float]) -> npt.NDArray[np.int64]:
+    """The bin of each coherence: the last start at or below it."""
+    out: npt.NDArray[np.int64] = np.searchsorted(np.asarray(edges), c, side="right") - 1
+    return np.maximum(out, 0)
+
+
+@dataclass(frozen=True)
+class CoherenceBin:
+    start: float  # the lowest coherence of the bin (the next bin's start is its end)
+    thresholds: dict[str, dict[str, float]]  # {N: {fpir key: threshold}}
+
+    def to_json(self) -> dict[str, object]:
+        return {"from": self.start, "thresholds": self.thresholds}
+
+
+def by_coherence(tails: list[Tail], edges: list[float]) -> list[CoherenceBin]:
+    """The thresholds of each bin, made monotone the conservative way: a bin's threshold is
+    raised to any more coherent bin's (never lowered), so it never rises with coherence."""
+    tables = [thresholds(t) for t in tails]
+    for i in reversed(range(len(tables) - 1)):
+        for n, row in tables[i].items():
+            for f in row:
+                row[f] = max(row[f], tables[i + 1][n][f])
+    return [CoherenceBin(lo, table) for lo, table in zip(edges, tables, strict=True)]
+
+
+def threshold_for(bins: list[CoherenceBin], c: F64, n: int, fpir: float) -> F64:
+    """Each template's threshold by its coherence, for a list of ``n`` (a calibrated size)."""
+    per_bin = np.array([b.thresholds[str(n)][fpir_key(fpir)] for b in bins])
+    out: F64 = per_bin[bin_index(c, [b.start for b in bins])]
+    return out
