@@ -24,8 +24,8 @@ from central.thresholds import by_coherence, interpolate
 from protocol import errors
 from protocol.encoding import b64url_decode, b64url_encode
 from protocol.entries import Entry
-from protocol.watchlist import CALIBRATED, MatchThreshold, check_bins, open_bundle, read_signed
-from tests.conftest import EMBEDDER, NOW, Fleet
+from protocol.watchlist import CALIBRATED, MatchThreshold, check_bins, read_signed
+from tests.conftest import NOW, Fleet
 from tests.unit.test_track_decision import (
     STEP,
     ScriptedEmbedder,
@@ -251,17 +251,7 @@ def test_a_schedule_reaching_below_the_devices_1_to_1_threshold_is_refused(fleet
     data = fleet.bundle(threshold=SCHEDULE)
 
     def as_device(min_threshold: float) -> float:
-        return open_bundle(
-            data,
-            trust=fleet.trust,
-            device_id="cam-01",
-            site="kx",
-            hpke_key=fleet.device_keys,
-            embedder_sha256=EMBEDDER,
-            min_version=1,
-            now=NOW,
-            min_threshold=min_threshold,
-        ).header.threshold.lowest
+        return open_as_device(fleet, data, min_threshold=min_threshold).header.threshold.lowest
 
     assert as_device(0.8025) == 0.8025
     with pytest.raises(errors.ThresholdTooLow, match="below"):

@@ -30,6 +30,7 @@ def open_as_device(
     embedder: str = EMBEDDER,
     now: datetime = NOW,
     limits: Limits | None = None,
+    min_threshold: float | None = None,
 ) -> Watchlist:
     return open_bundle(
         data,
@@ -41,6 +42,7 @@ def open_as_device(
         min_version=min_version,
         now=now,
         limits=limits or Limits(),
+        min_threshold=min_threshold,
     )
 
 

@@ -19,7 +19,6 @@ from protocol.watchlist import (
     CALIBRATED,
     POLICY,
     MatchThreshold,
-    open_bundle,
     read_signed,
 )
 from tests.conftest import EMBEDDER, NOW, Fleet, make_entries
@@ -73,17 +72,7 @@ def test_a_threshold_below_the_profiles_1_to_1_threshold_is_refused(fleet: Fleet
     data = fleet.bundle(threshold=MatchThreshold(0.6, POLICY))
 
     def as_device(min_threshold: float) -> float:
-        return open_bundle(
-            data,
-            trust=fleet.trust,
-            device_id="cam-01",
-            site="kx",
-            hpke_key=fleet.device_keys,
-            embedder_sha256=EMBEDDER,
-            min_version=1,
-            now=NOW,
-            min_threshold=min_threshold,
-        ).header.threshold.value
+        return open_as_device(fleet, data, min_threshold=min_threshold).header.threshold.value
 
     assert as_device(0.6) == 0.6
     with pytest.raises(errors.ThresholdTooLow, match=r"0\.6000 \(policy\) is below .* 0\.7060"):
