@@ -163,17 +163,6 @@ class MatchThreshold:
         """The lowest value any template is matched at."""
         return self.value if self.by_coherence is None else self.by_coherence[-1][1]
 
-    def for_coherence(self, coherence: float | None) -> float:
-        """The threshold for a template of this coherence (None: unknown, e.g. one frame's
-        face under the frame rule: ``value``, the strictest)."""
-        if self.by_coherence is None or coherence is None or not math.isfinite(coherence):
-            return self.value
-        chosen = self.value
-        for lo, t in self.by_coherence:
-            if coherence >= lo:
-                chosen = t
-        return chosen
-
     def describe(self) -> str:
         if self.basis == POLICY:
             return f"{self.value:.4f} (policy)"
