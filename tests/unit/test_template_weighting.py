@@ -57,3 +57,29 @@ def test_the_diagnosis_scores_own_and_other_entries_and_reports() -> None:
     assert lines[0] == "### Diagnosis: current"
     assert "1 of 1 (quality-weighted: 0" in lines[2]
     assert lines[-1].startswith("| WL-1 | 1 |")
+
+
+def test_the_diagnosis_judges_a_template_at_its_coherence_bin() -> None:
+    from tools.bench.walkthrough import sealed_bins
+    from tools.bench.walkthrough_diagnose import _note_gap
+
+    why = "threshold 0.8301: calibrated ..., by coherence 0.000:0.8301 0.935:0.8211 0.985:0.8093"
+    bins = sealed_bins(why, None)
+    assert bins == ((0.0, 0.8301), (0.935, 0.8211), (0.985, 0.8093))
+    assert sealed_bins(why, 0.815) == ((0.0, 0.8301), (0.935, 0.8211), (0.985, 0.815))
+    assert sealed_bins("threshold 0.8301: explicit policy value", None) is None
+    entries = [
+        Entry(f"WL-{i}", "wanted", None, unit(np.eye(4)[i].tolist())[None]) for i in range(3)
+    ]
+    matcher = Matcher(entries, 0.8301, by_coherence=bins)
+    index = {e.subject_ref: i for i, e in enumerate(entries)}
+    listed = walker("WL-1")
+    _note_gap(listed, (0.815, 0.3), 0.99, matcher, index)  # passes 0.8093, not 0.8301
+    assert listed.gap == pytest.approx(0.815 - 0.8093, abs=1e-6)
+    assert listed.gap_threshold == pytest.approx(0.8093)
+    _note_gap(listed, (0.82, 0.3), 0.90, matcher, index)  # higher score, stricter bin: worse gap
+    assert listed.gap == pytest.approx(0.815 - 0.8093, abs=1e-6)
+    assert listed.other_gap == pytest.approx(0.3 - 0.8093, abs=1e-6)
+    lines = report([listed], 0.8301, "current")
+    assert "the threshold for its coherence: 1;" in lines[2]
+    assert "| +0.006 | 0.990 | 0.8093 |" in lines[-1]

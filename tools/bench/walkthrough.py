@@ -409,6 +409,17 @@ def table(
     return lines
 
 
+def sealed_bins(why: str, floor: float | None) -> tuple[tuple[float, float], ...] | None:
+    """The threshold by coherence that ``lfr-watchlist seal`` printed ("... by coherence
+    0.000:0.8301 0.935:0.8211 ..."), raised to a local floor as the agent does; None if
+    sealed without."""
+    _, marker, rest = why.partition("by coherence ")
+    if not marker:
+        return None
+    pairs = [item.split(":") for item in rest.split()]
+    return tuple((float(c), max(float(t), floor or 0.0)) for c, t in pairs)
+
+
 def _diagnose(
     walkers: list[Walker],
     folder: Path,
@@ -424,6 +435,7 @@ def _diagnose(
 
     signed = float(why.split()[1].rstrip(":"))  # "threshold 0.8301: ..."
     threshold = max(signed, floor or 0.0)
+    bins = sealed_bins(why, floor)
     began = time.monotonic()
     traces = diagnose(
         walkers,
@@ -432,6 +444,7 @@ def _diagnose(
         config=Path(index["devices"][0]["config"]),
         entries_file=entries,
         threshold=threshold,
+        bins=bins,
     )
     lines = report(traces, threshold, f"{variant}, {why}")
     print("\n".join(lines))

@@ -45,6 +45,12 @@ class WalkerTrace:
     # The same for the quality-weighted mean of the same faces (Template.weighted_vector).
     own_weighted: float = -1.0
     other_weighted: float = -1.0
+    # The best own score minus the threshold the agent applied to that template (its
+    # coherence's bin, when the list is sealed by coherence), with that coherence and threshold.
+    gap: float = -2.0
+    gap_coherence: float = float("nan")
+    gap_threshold: float = float("nan")
+    other_gap: float = -2.0  # the same against the best other entry
     alerted: bool = False
 
 
@@ -85,8 +91,10 @@ def diagnose(
     config: Path,
     entries_file: Path,
     threshold: float,
+    bins: tuple[tuple[float, float], ...] | None = None,
 ) -> list[WalkerTrace]:
-    """Replay ``frames`` in process under ``config``; one trace per walker."""
+    """Replay ``frames`` in process under ``config``; one trace per walker. ``bins``: the
+    sealed threshold by coherence (None: ``threshold`` for every template)."""
     from agent.app import frame_pipeline, load_vision
     from agent.config import load_config
     from agent.core.matcher import Matcher
@@ -98,7 +106,9 @@ def diagnose(
     counting = _Counting(vision.embedder)
     pipeline.embedder = counting
     entries = parse_entries_file(entries_file.read_bytes()).entries
-    matcher = Matcher(entries, threshold, settings.matching.storage)
+    if not settings.matching.coherence:
+        bins = None  # the agent's config turns the bins off ("fixed" variant)
+    matcher = Matcher(entries, threshold, settings.matching.storage, bins)
     index = {e.subject_ref: i for i, e in enumerate(entries)}
     traces = [WalkerTrace(w) for w in walkers]
     now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -131,6 +141,7 @@ def diagnose(
                 owner.own, owner.other = max(owner.own, plain[0]), max(owner.other, plain[1])
                 owner.own_weighted = max(owner.own_weighted, weighted[0])
                 owner.other_weighted = max(owner.other_weighted, weighted[1])
+                _note_gap(owner, plain, track.template.coherence(), matcher, index)
         for alert in alerts:
             for t in traces:
                 if alert.match.subject_ref == t.walker.person.ref:
@@ -152,6 +163,22 @@ def _scores(
     return mine, float(scores.max())
 
 
+def _note_gap(
+    trace: WalkerTrace,
+    scores: tuple[float, float],
+    coherence: float,
+    matcher: Any,
+    index: dict[str, int],
+) -> None:
+    """Keep the template's scores minus the threshold the agent judged it at, if best so far
+    (the walk-through's lists have no per-entry thresholds, so every entry shares it)."""
+    ref = trace.walker.person.ref
+    limit = matcher.threshold(index.get(ref, 0) if ref is not None else 0, coherence)
+    if ref is not None and scores[0] - limit > trace.gap:
+        trace.gap, trace.gap_coherence, trace.gap_threshold = scores[0] - limit, coherence, limit
+    trace.other_gap = max(trace.other_gap, scores[1] - limit)
+
+
 def report(traces: list[WalkerTrace], threshold: float, title: str) -> list[str]:
     """Markdown: a summary over all walkers, then one row per listed walker."""
     listed = [t for t in traces if t.walker.person.ref is not None]
@@ -168,20 +195,25 @@ def report(traces: list[WalkerTrace], threshold: float, title: str) -> list[str]
         f"median {med([t.embedded for t in traces])}, total {sum(t.embedded for t in traces)}; "
         f"strangers whose template reached the threshold {threshold:.4f} against some entry: "
         f"{sum(t.other >= threshold for t in strangers)} of {len(strangers)} "
-        f"(quality-weighted mean: {sum(t.other_weighted >= threshold for t in strangers)}); "
+        f"(quality-weighted mean: {sum(t.other_weighted >= threshold for t in strangers)}; "
+        f"the threshold for its coherence: {sum(t.other_gap >= 0 for t in strangers)}); "
         f"listed walkers whose template reached it against their own entry: "
         f"{sum(t.own >= threshold for t in listed)} of {len(listed)} (quality-weighted: "
-        f"{sum(t.own_weighted >= threshold for t in listed)}; the weighted template is scored on "
+        f"{sum(t.own_weighted >= threshold for t in listed)}; the threshold for its coherence: "
+        f"{sum(t.gap >= 0 for t in listed)}; the weighted template is scored on "
         "the faces the plain rule embedded, which stop at its alert).",
         "",
         "| listed walker | tracks | faces tracked | embedded | best own template score "
-        "| best other entry | own, weighted | other, weighted | threshold | alerted (in process) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| best other entry | own, weighted | other, weighted | threshold "
+        "| best own score - its threshold | at coherence | that threshold "
+        "| alerted (in process) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for t in sorted(listed, key=lambda t: t.own):
+    for t in sorted(listed, key=lambda t: t.gap):
         lines.append(
             f"| {t.walker.person.ref} | {len(t.tracks)} | {t.detected} | {t.embedded} "
             f"| {t.own:.3f} | {t.other:.3f} | {t.own_weighted:.3f} | {t.other_weighted:.3f} "
-            f"| {threshold:.4f} | {'yes' if t.alerted else 'no'} |"
+            f"| {threshold:.4f} | {t.gap:+.3f} | {t.gap_coherence:.3f} | {t.gap_threshold:.4f} "
+            f"| {'yes' if t.alerted else 'no'} |"
         )
     return lines
