@@ -181,6 +181,24 @@ def test_matches_opencv_on_drawn_faces(detector: YuNetDetector) -> None:
 
 
 @needs_runtime
+def test_reused_input_buffers_give_what_a_fresh_detector_gives(
+    detector: YuNetDetector, manifest: Manifest
+) -> None:
+    """The padded input is reused per image size: an image of another size with the same
+    padding (224 and 208 rows both pad to 224), then the first again, gives exactly what a
+    new detector gives on each, and RGB uint8 in equals the BGR float the network takes."""
+    img = drawn_faces()
+    crop = np.ascontiguousarray(img[:208, :300])
+    fresh = YuNetDetector.from_manifest(manifest, NAME)
+    first = fresh.raw(img, rgb=True)
+    detector.raw(img, rgb=True)
+    for image, want in [(crop, fresh.raw(crop[..., ::-1].astype(np.float32))), (img, first)]:
+        got = detector.raw(image, rgb=True)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@needs_runtime
 @needs_lfw
 @pytest.mark.parametrize(
     "name", ["Colin_Powell_0001", "George_W_Bush_0010", "Serena_Williams_0001", "Tony_Blair_0001"]
