@@ -1,0 +1,187 @@
+"""Listed people enrolled from two photos: does a third row, the mean of the two, pay in 1:N?
+
+    python models/evaluation/gallery_means.py [--profile accurate] [--entries 1000]
+        [--trials 3] [--out models/gallery_means.json]
+
+Today an entry's score is the best of its photos' rows (:class:`agent.core.matcher.Matcher`).
+Averaging the two photos' unit embeddings (renormalised) averages away what is particular to
+each photo, as a track template does for the probe. This compares, on LFW through
+``lfr-watchlist enrol``'s own embedding path (``--central``, the profile's detector), four
+galleries for the same listed people:
+
+- ``one``: the first photo only; ``max2``: both photos, best row (today);
+- ``max2+mean``: both photos and their mean; ``mean``: the mean alone.
+
+Per trial (seeded): half of the identities with at least 3 embedded photos (at most
+``--entries`` / 2) are listed with their first two photos and searched with their 3rd-5th
+(mated); the list is padded to ``--entries`` with one photo of identities with fewer than 3;
+every photo of an identity on no list is a non-mated search. Each gallery's threshold is read
+from its own non-mated searches at FPIR 1e-2 and 3e-3 (about 9,000 searches: 1e-3 would rest on
+9 scores), and FNIR counts a mated search that is below it or not top-1.
+
+Also the per-row impostor tail, P(score >= t) over every (non-mated photo, listed entry) pair,
+for a photo row and for a mean row: a mean row's scores are divided by the coherence of the two
+photos, so its tail is heavier, and a threshold calibrated on one-photo entries would not hold
+for lists with mean rows. Embeddings are cached in ``models/.cache/gallery_means/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from central.enrol import _init_worker, _work  # noqa: E402 - enrolment's own embedding path
+from tools.evaluation.lfw import DATASETS  # noqa: E402
+
+F64 = npt.NDArray[np.float64]
+GALLERIES = ("one", "max2", "max2+mean", "mean")
+FPIRS = (1e-2, 3e-3)
+TAIL_AT = (0.6, 0.65, 0.7, 0.75, 0.8)
+
+
+def embed_lfw(lfw: Path, profile: str, cache: Path) -> tuple[list[str], F64]:
+    """Every LFW photo's embedding as enrolment makes it (refused photos left out)."""
+    if cache.exists():
+        with np.load(cache) as d:
+            return [str(n) for n in d["names"]], d["emb"].astype(np.float64)
+    jobs = [
+        (folder.name, image, "central")
+        for folder in sorted(p for p in lfw.iterdir() if p.is_dir())
+        for image in sorted(folder.glob("*.jpg"))
+    ]
+    names: list[str] = []
+    rows: list[npt.NDArray[np.float32]] = []
+    with ProcessPoolExecutor(
+        2, initializer=_init_worker, initargs=(profile, None, "blazeface")
+    ) as p:
+        for outcome in p.map(_work, jobs, chunksize=16):
+            if outcome.embedding is not None:
+                names.append(outcome.subject_ref)
+                rows.append(outcome.embedding)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    emb = np.stack(rows).astype(np.float32)
+    np.savez(cache, names=np.array(names), emb=emb)
+    return names, emb.astype(np.float64)
+
+
+def unit(x: F64) -> F64:
+    out: F64 = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    return out
+
+
+def trial(people: dict[str, list[int]], emb: F64, entries: int, seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    many = sorted(p for p, ix in people.items() if len(ix) >= 3)
+    few = sorted(p for p, ix in people.items() if len(ix) < 3)
+    listed = [
+        str(p) for p in rng.choice(many, size=min(len(many) // 2, entries // 2), replace=False)
+    ]
+    pad = [str(p) for p in rng.choice(few, size=entries - len(listed), replace=False)]
+    on_list = set(listed) | set(pad)
+    mated = [(k, i) for k, p in enumerate(listed) for i in people[p][2:5]]
+    nonmated = emb[[i for p, ix in people.items() if p not in on_list for i in ix]]
+    a = emb[[people[p][0] for p in listed]]
+    b = emb[[people[p][1] for p in listed]]
+    mean = unit(a + b)
+    padding = emb[[people[p][0] for p in pad]]
+
+    def listed_scores(x: F64, gallery: str) -> F64:
+        sa, sb = x @ a.T, x @ b.T
+        if gallery == "one":
+            return sa
+        best: F64 = np.maximum(sa, sb)
+        if gallery == "max2":
+            return best
+        sm: F64 = x @ mean.T
+        return sm if gallery == "mean" else np.maximum(best, sm)
+
+    probes = emb[[i for _, i in mated]]
+    own = np.array([k for k, _ in mated])
+    out: dict[str, Any] = {
+        "listed": len(listed),
+        "padding": len(pad),
+        "mated": len(mated),
+        "nonmated": len(nonmated),
+        "gallery_coherence_mean": float(np.mean(np.linalg.norm((a + b) / 2, axis=1))),
+        "galleries": {},
+    }
+    pad_top_n = (nonmated @ padding.T).max(axis=1)
+    pad_top_m = (probes @ padding.T).max(axis=1)
+    for gallery in GALLERIES:
+        top = np.maximum(listed_scores(nonmated, gallery).max(axis=1), pad_top_n)
+        scores = listed_scores(probes, gallery)
+        mine = scores[np.arange(len(own)), own]
+        scores[np.arange(len(own)), own] = -1.0
+        other = np.maximum(scores.max(axis=1), pad_top_m)
+        rows = {}
+        for fpir in FPIRS:
+            t = float(np.quantile(top, 1 - fpir))
+            hit = (mine >= t) & (mine > other)
+            rows[f"{fpir:g}"] = {"threshold": t, "fnir": float(1 - hit.mean())}
+        out["galleries"][gallery] = rows
+    sa, sm = nonmated @ a.T, nonmated @ mean.T
+    out["impostor_tail"] = {
+        f"{t:g}": {"photo_row": float(np.mean(sa >= t)), "mean_row": float(np.mean(sm >= t))}
+        for t in TAIL_AT
+    }
+    out["impostor_pairs"] = int(sa.size)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lfw", type=Path, default=DATASETS / "lfw")
+    parser.add_argument("--profile", default="accurate")
+    parser.add_argument("--entries", type=int, default=1000)
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "models" / "gallery_means.json")
+    args = parser.parse_args()
+    if not args.lfw.is_dir():
+        print(f"gallery_means: no LFW at {args.lfw}", file=sys.stderr)
+        return 2
+    manifest = json.loads((ROOT / "models" / "MANIFEST.json").read_text())
+    profile_id = manifest["profiles"][args.profile]["id"]  # a changed profile re-embeds
+    cache = ROOT / "models" / ".cache" / "gallery_means" / f"{profile_id}.npz"
+    names, emb = embed_lfw(args.lfw, args.profile, cache)
+    emb = unit(emb)
+    people: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        people.setdefault(name, []).append(i)
+    trials = [trial(people, emb, args.entries, seed) for seed in range(16, 16 + args.trials)]
+    for n, t in enumerate(trials):
+        print(
+            f"trial {n}: {t['listed']} listed, {t['padding']} padding, {t['mated']} mated, "
+            f"{t['nonmated']} non-mated; listed photos' coherence {t['gallery_coherence_mean']:.3f}"
+        )
+        for gallery, rows in t["galleries"].items():
+            cells = [
+                f"FPIR {f}: T {r['threshold']:.4f} FNIR {100 * r['fnir']:.2f} %"
+                for f, r in rows.items()
+            ]
+            print(f"  {gallery:<10} " + " | ".join(cells))
+        tail = " ".join(
+            f"{t_}: {v['mean_row'] / max(v['photo_row'], 1e-12):.1f}x"
+            for t_, v in t["impostor_tail"].items()
+        )
+        print(f"  mean row's impostor tail / a photo row's: {tail}")
+    report = {
+        "profile": args.profile,
+        "profile_id": profile_id,
+        "entries": args.entries,
+        "trials": trials,
+    }
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
