@@ -62,9 +62,8 @@ def load_vision(config: AgentConfig) -> Vision:
 
 def matching_policy(config: AgentConfig) -> MatchingPolicy:
     """The watchlist's signed threshold, raised to ``[matching] threshold`` if that is set."""
-    return MatchingPolicy(
-        config.matching.threshold, config.matching.storage, config.matching.coherence
-    )
+    m = config.matching
+    return MatchingPolicy(m.threshold, m.storage, m.coherence, m.entry_means)
 
 
 def frame_pipeline(config: AgentConfig, vision: Vision) -> FramePipeline:

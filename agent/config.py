@@ -93,6 +93,9 @@ class MatchingSection:
     # Match a track's template at the signed threshold for its coherence when the watchlist
     # carries one (false: at the signed value, the strictest, whatever the template).
     coherence: bool = True
+    # Add each several-photo entry's mean row when the signed threshold counts it
+    # (threshold.entry_means; false: best photo only, as before).
+    entry_means: bool = True
     # track: alert on a track's template (mean of its best template_faces faces) scoring at
     # or above the threshold with min_margin to the second-best entry; frame: the former rule,
     # one frame whose face matches starts an alert (best frame within window_seconds).

@@ -51,6 +51,8 @@ class MatchingPolicy:
     # Use the signed threshold-by-coherence when the bundle has one (false: the signed value
     # for every template, the rule before it; for before/after measurements).
     coherence: bool = True
+    # Add each several-photo entry's mean row when the signed threshold counts them.
+    entry_means: bool = True
 
     def threshold(self, watchlist: Watchlist) -> float:
         signed = watchlist.header.threshold.value
@@ -71,7 +73,13 @@ class MatchingPolicy:
             threshold,
             watchlist.header.threshold.describe(),
         )
-        return Matcher(watchlist.entries, threshold, self.storage, self.by_coherence(watchlist))
+        return Matcher(
+            watchlist.entries,
+            threshold,
+            self.storage,
+            self.by_coherence(watchlist),
+            entry_means=self.entry_means and watchlist.header.threshold.entry_means,
+        )
 
 
 class DeviceControl:

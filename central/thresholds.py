@@ -7,6 +7,7 @@ an explicit policy value. Never below the profile's 1:1 threshold, which devices
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,17 @@ def choose(
     k: int = DEFAULT_K,
     explicit: float | None = None,
     models_dir: Path | None = None,
+    photos: Sequence[tuple[int, float]] | None = None,
+    entry_means: bool = False,
 ) -> tuple[MatchThreshold, str]:
-    """The threshold to seal a list of ``entries`` entries with, and one line saying why."""
+    """The threshold to seal a list of ``entries`` entries with, and one line saying why.
+
+    ``photos``: per entry, its number of photos and their coherence (the norm of the mean of
+    their unit embeddings). Given, the calibrated threshold counts every photo as a row (an
+    entry is matched by its best photo, so each is a chance of a false alert) and, with
+    ``entry_means``, each several-photo entry's mean row as the photo rows it is worth
+    (:func:`mean_row_weight`), and the threshold says the node may add those rows. Without it,
+    one row per entry."""
     if explicit is not None:
         if not 0.0 < explicit <= 1.0:
             raise UsageError(f"--threshold {explicit} is not in (0, 1]")
@@ -90,26 +100,108 @@ def choose(
             f"profile {name!r} is calibrated for K in {', '.join(sorted(calib['thresholds']))}, "
             f"not {k}"
         )
+    rows, means = _counted(photos, entries, entry_means)
     try:
-        value = interpolate(table, entries, fpir)
+        value, counted, means = _settle(table, calib["thresholds"].get("1"), rows, means, fpir)
     except ValueError as exc:
         raise UsageError(f"profile {name!r}: {exc}; give the threshold explicitly") from None
-    why = f"calibrated for {entries} entries at FPIR {fpir:g}, K={k}"
+    size = f"{entries} entries"
+    if photos is not None and (counted > entries or means):
+        size += f" ({math.ceil(counted)} rows counted: {rows} photos"
+        size += f", {len(means)} mean rows)" if means else ")"
+    why = f"calibrated for {size} at FPIR {fpir:g}, K={k}"
     floor = profile.get("recommended_threshold")
     if floor is not None and value < float(floor):
         value = float(floor)
         why += f", raised to the profile's 1:1 threshold {value:.4f}"
     if value >= 1.0:
         raise UsageError(f"profile {name!r}: no attainable threshold for {why}")
-    bins = by_coherence(calib, k, entries, fpir, floor)
+    bins = by_coherence(calib, k, math.ceil(counted), fpir, floor)
     if bins is not None:
         value = max(value, bins[0][1])
         bins = ((0.0, value), *bins[1:])
         if value >= 1.0:
             raise UsageError(f"profile {name!r}: no attainable threshold for {why}")
         why += ", by coherence " + " ".join(f"{c:.3f}:{t:.4f}" for c, t in bins)
-    threshold = MatchThreshold(value, CALIBRATED, fpir, k, entries, bins)
+    threshold = MatchThreshold(value, CALIBRATED, fpir, k, entries, bins, bool(means))
     return threshold, f"threshold {value:.4f}: {why}"
+
+
+def _settle(
+    table: dict[str, dict[str, float]],
+    one: dict[str, dict[str, float]] | None,
+    rows: int,
+    means: list[float],
+    fpir: float,
+) -> tuple[float, float, list[float]]:
+    """The threshold for ``rows`` photo rows and mean rows of these coherences, the rows
+    counted, and the mean rows kept (none without a K = 1 table to weigh them). A mean row's
+    weight grows with the threshold it is judged at, and the threshold with the rows counted:
+    a few rounds settle it (it never goes down)."""
+    value = interpolate(table, rows, fpir)
+    if not means or one is None:
+        return value, float(rows), []
+    counted = float(rows)
+    for _ in range(8):
+        counted = rows + sum(mean_row_weight(one, value, c) for c in means)
+        again = interpolate(table, math.ceil(counted), fpir)
+        if again <= value:
+            break
+        value = again
+    return value, counted, means
+
+
+def _counted(
+    photos: Sequence[tuple[int, float]] | None, entries: int, entry_means: bool
+) -> tuple[int, list[float]]:
+    """Photo rows, and the coherences of the entries that get a mean row."""
+    if photos is None:
+        return entries, []
+    rows = sum(n for n, _ in photos)
+    return rows, [c for n, c in photos if entry_means and n >= 2]
+
+
+def row_tail(table: dict[str, dict[str, float]]) -> tuple[list[float], list[float]]:
+    """A photo row's impostor tail read off the K = 1 table: a list of N entries at FPIR f
+    sits where one row is exceeded with probability f / N. Points (threshold, log rate),
+    by threshold, the rate never rising."""
+    points = sorted(
+        (t, math.log(float(fpir_text) / int(n)))
+        for n, row in table.items()
+        for fpir_text, t in row.items()
+    )
+    xs: list[float] = []
+    ys: list[float] = []
+    for t, y in points:
+        if xs and t <= xs[-1]:
+            continue  # keep one point per threshold
+        ys.append(min(y, ys[-1]) if ys else y)
+        xs.append(t)
+    return xs, ys
+
+
+def _log_rate(xs: list[float], ys: list[float], t: float) -> float:
+    """Linear in the threshold between the table's points; beyond them, the end segment's
+    slope (below the table the true tail is flatter, so this over-counts: conservative)."""
+    if len(xs) < 2:
+        raise ValueError("the K = 1 calibration has too few points for a tail")
+    i = 1  # the segment [i - 1, i] that t falls in, or the end one it extends
+    while i < len(xs) - 1 and xs[i] < t:
+        i += 1
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 + (t - x0) * (y1 - y0) / (x1 - x0)
+
+
+def mean_row_weight(one: dict[str, dict[str, float]], threshold: float, coherence: float) -> float:
+    """How many photo rows a mean row counts as at ``threshold``. Its score is the mean of
+    the photos' scores divided by their coherence, so it reaches the threshold about as often
+    as one photo reaches threshold x coherence: p1(t c) / p1(t) from the K = 1 tail. Measured
+    on LFW (models/README.md), this over-predicts the mean row's tail about twice; never
+    below 1."""
+    xs, ys = row_tail(one)
+    c = min(max(coherence, 0.0), 1.0)
+    ratio = math.exp(_log_rate(xs, ys, threshold * c) - _log_rate(xs, ys, threshold))
+    return max(1.0, ratio)
 
 
 def by_coherence(

@@ -333,7 +333,18 @@ def _threshold(args: argparse.Namespace, entries: Entries) -> tuple[MatchThresho
         k=args.k,
         explicit=args.threshold,
         models_dir=args.models_dir,
+        photos=[(len(e.embeddings), _coherence(e.embeddings)) for e in entries.entries],
+        entry_means=args.entry_means,
     )
+
+
+def _coherence(embeddings: Any) -> float:
+    """The norm of the mean of an entry's unit photo embeddings (1 for one photo)."""
+    import numpy as np
+
+    rows = np.asarray(embeddings, dtype=np.float64)
+    rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return float(np.linalg.norm(rows.mean(axis=0)))
 
 
 def _check_quality(entries: Entries, minimum: float | None) -> None:
@@ -388,6 +399,14 @@ def _threshold_args(p: argparse.ArgumentParser) -> None:
         type=float,
         metavar="X",
         help="an explicit policy threshold instead of the calibrated one (recorded as policy)",
+    )
+    p.add_argument(
+        "--entry-means",
+        action="store_true",
+        help="also match each entry of several photos by the mean of its photos (the node adds "
+        "that row; the calibrated threshold counts it, conservatively, so it rises for the whole "
+        "list: pays when few entries have several photos, see docs/operator-guide.md; nodes "
+        "older than this refuse such a bundle)",
     )
     p.add_argument("--models-dir", type=Path, metavar="DIR", help="where MANIFEST.json is")
     p.add_argument(

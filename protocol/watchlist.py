@@ -79,7 +79,9 @@ _HEADER_FIELDS = frozenset(
 )
 CALIBRATED = "calibrated"  # chosen from the profile's 1:N calibration for the list's size
 POLICY = "policy"  # an explicit value ops set (lfr-watchlist seal --threshold)
-_THRESHOLD_FIELDS = frozenset({"value", "basis", "fpir", "k", "list_size", "by_coherence"})
+_THRESHOLD_FIELDS = frozenset(
+    {"value", "basis", "fpir", "k", "list_size", "by_coherence", "entry_means"}
+)
 MAX_TEMPLATE_K = 64
 MAX_LIST_SIZE = 10_000_000
 MAX_COHERENCE_BINS = 32
@@ -121,10 +123,16 @@ class MatchThreshold:
     # mean of its unit embeddings), ``((0, value), (c1, t1), ...)``: a template of K nearly
     # identical video frames behaves like one face, not like K different photos.
     by_coherence: Bins | None = None
+    # Calibrated only: the threshold counts, for every entry of several photos, one more row,
+    # the mean of its photos' unit embeddings (renormalised), so the node may add it. Absent:
+    # an entry is scored by its best photo only.
+    entry_means: bool = False
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.value) and 0.0 < self.value <= 1.0):
             raise ValueError("threshold value must be in (0, 1]")
+        if self.entry_means and self.basis != CALIBRATED:
+            raise ValueError("only a calibrated threshold has entry_means")
         if self.by_coherence is not None:
             if self.basis != CALIBRATED:
                 raise ValueError("only a calibrated threshold has by_coherence")
@@ -156,6 +164,8 @@ class MatchThreshold:
         }
         if self.by_coherence is not None:
             doc["by_coherence"] = [[c, t] for c, t in self.by_coherence]
+        if self.entry_means:
+            doc["entry_means"] = True
         return doc
 
     @property
@@ -171,7 +181,7 @@ class MatchThreshold:
             by = f", down to {self.lowest:.4f} for coherent templates"
         return (
             f"{self.value:.4f} (calibrated: FPIR {self.fpir:g}, {self.list_size} entries, "
-            f"K={self.k}{by})"
+            f"K={self.k}{by}{', mean rows counted' if self.entry_means else ''})"
         )
 
 
@@ -184,7 +194,8 @@ def _parse_threshold(fields: Fields) -> MatchThreshold:
         raise BadEncoding("watchlist: threshold: field 'value' must be in (0, 1]")
     basis = t.text("basis", max_len=16)
     if basis == POLICY:
-        extra = sorted(n for n in ("fpir", "k", "list_size", "by_coherence") if t.has(n))
+        members = ("fpir", "k", "list_size", "by_coherence", "entry_means")
+        extra = sorted(n for n in members if t.has(n))
         if extra:
             raise BadEncoding(f"watchlist: threshold: a policy threshold has no {extra[0]!r}")
         return MatchThreshold(value, POLICY)
@@ -196,6 +207,7 @@ def _parse_threshold(fields: Fields) -> MatchThreshold:
     if not 0.0 < fpir < 1.0:
         raise BadEncoding("watchlist: threshold: field 'fpir' must be in (0, 1)")
     bins = _parse_bins(t, value) if t.has("by_coherence") else None
+    means = t.boolean("entry_means") if t.has("entry_means") else False
     return MatchThreshold(
         value,
         CALIBRATED,
@@ -203,6 +215,7 @@ def _parse_threshold(fields: Fields) -> MatchThreshold:
         t.integer("k", 1, MAX_TEMPLATE_K),
         t.integer("list_size", 1, MAX_LIST_SIZE),
         bins,
+        means,
     )
 
 

@@ -99,7 +99,13 @@ def enrol(people: list[Person], folder: Path, profile: str) -> Path:
 
 
 def seal(
-    index: dict[str, Any], entries: Path, version: int, folder: Path, fpir: float | None
+    index: dict[str, Any],
+    entries: Path,
+    version: int,
+    folder: Path,
+    fpir: float | None,
+    *,
+    entry_means: bool = False,
 ) -> tuple[bytes, str]:
     """The bundle as ``lfr-watchlist seal`` makes it (its default FPIR unless ``fpir``), and
     the line it prints about the threshold it chose."""
@@ -115,6 +121,8 @@ def seal(
     args += ["--deployment", "walkthrough", "--out", str(bundle)]
     if fpir is not None:
         args += ["--fpir", str(fpir)]
+    if entry_means:
+        args.append("--entry-means")
     for key in index["ops_keys"]:
         args += ["--sign-with", key]
     printed = io.StringIO()
@@ -282,6 +290,11 @@ def parser() -> argparse.ArgumentParser:
         help="photos each walker shows in turn along the walk (listed: never enrolled, people "
         "with 2 + N photos; strangers: up to N, as many as they have)",
     )
+    parser.add_argument(
+        "--entry-means",
+        action="store_true",
+        help="seal with --entry-means (listed people's two photos also matched by their mean)",
+    )
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--out", type=Path, default=Path("reports/walkthrough.md"))
     return parser
@@ -333,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             for m in ((margins or [None]) if r == "track" else [None])
         ]
         for version, (fpir, threshold, rule, margin, variant) in enumerate(runs, start=1):
-            bundle, why = seal(index, entries, version, folder, fpir)
+            bundle, why = seal(index, entries, version, folder, fpir, entry_means=args.entry_means)
             refs, status, took = replay(
                 index,
                 folder / "frames",
@@ -445,6 +458,7 @@ def _diagnose(
         entries_file=entries,
         threshold=threshold,
         bins=bins,
+        entry_means=" mean rows)" in why,  # seal's line: the bundle counted them
     )
     lines = report(traces, threshold, f"{variant}, {why}")
     print("\n".join(lines))

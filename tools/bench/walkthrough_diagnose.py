@@ -92,6 +92,7 @@ def diagnose(
     entries_file: Path,
     threshold: float,
     bins: tuple[tuple[float, float], ...] | None = None,
+    entry_means: bool = False,
 ) -> list[WalkerTrace]:
     """Replay ``frames`` in process under ``config``; one trace per walker. ``bins``: the
     sealed threshold by coherence (None: ``threshold`` for every template)."""
@@ -108,7 +109,13 @@ def diagnose(
     entries = parse_entries_file(entries_file.read_bytes()).entries
     if not settings.matching.coherence:
         bins = None  # the agent's config turns the bins off ("fixed" variant)
-    matcher = Matcher(entries, threshold, settings.matching.storage, bins)
+    matcher = Matcher(
+        entries,
+        threshold,
+        settings.matching.storage,
+        bins,
+        entry_means=entry_means and settings.matching.entry_means,
+    )
     index = {e.subject_ref: i for i, e in enumerate(entries)}
     traces = [WalkerTrace(w) for w in walkers]
     now = datetime(2026, 1, 1, tzinfo=UTC)
