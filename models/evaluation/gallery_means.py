@@ -1,7 +1,7 @@
 """Listed people enrolled from two photos: does a third row, the mean of the two, pay in 1:N?
 
     python models/evaluation/gallery_means.py [--profile accurate] [--entries 1000]
-        [--trials 3] [--out models/gallery_means.json]
+        [--trials 3] [--listed 450] [--out models/gallery_means_<listed>.json]
 
 Today an entry's score is the best of its photos' rows (:class:`agent.core.matcher.Matcher`).
 Averaging the two photos' unit embeddings (renormalised) averages away what is particular to
@@ -18,6 +18,11 @@ Per trial (seeded): half of the identities with at least 3 embedded photos (at m
 every photo of an identity on no list is a non-mated search. Each gallery's threshold is read
 from its own non-mated searches at FPIR 1e-2 and 3e-3 (about 9,000 searches: 1e-3 would rest on
 9 scores), and FNIR counts a mated search that is below it or not top-1.
+
+Then as sealed: each list through ``central.thresholds.choose`` (K = 1, the searches are single
+photos) with its photos counted (``max2``) and with ``--entry-means`` (``max2+mean``, its mean
+rows weighed from the K = 1 tail), FNIR and the measured FPIR at those thresholds, at FPIR 1e-2
+and 1e-3; ``--listed`` sets how many of the entries have two photos.
 
 Also the per-row impostor tail, P(score >= t) over every (non-mated photo, listed entry) pair,
 for a photo row and for a mean row: a mean row's scores are divided by the coherence of the two
@@ -78,13 +83,19 @@ def unit(x: F64) -> F64:
     return out
 
 
-def trial(people: dict[str, list[int]], emb: F64, entries: int, seed: int) -> dict[str, Any]:
+def trial(
+    people: dict[str, list[int]],
+    emb: F64,
+    entries: int,
+    seed: int,
+    listed_count: int,
+    profile_id: str,
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     many = sorted(p for p, ix in people.items() if len(ix) >= 3)
     few = sorted(p for p, ix in people.items() if len(ix) < 3)
-    listed = [
-        str(p) for p in rng.choice(many, size=min(len(many) // 2, entries // 2), replace=False)
-    ]
+    size = min(len(many) // 2, listed_count)
+    listed = [str(p) for p in rng.choice(many, size=size, replace=False)]
     pad = [str(p) for p in rng.choice(few, size=entries - len(listed), replace=False)]
     on_list = set(listed) | set(pad)
     mated = [(k, i) for k, p in enumerate(listed) for i in people[p][2:5]]
@@ -128,6 +139,7 @@ def trial(people: dict[str, list[int]], emb: F64, entries: int, seed: int) -> di
             hit = (mine >= t) & (mine > other)
             rows[f"{fpir:g}"] = {"threshold": t, "fnir": float(1 - hit.mean())}
         out["galleries"][gallery] = rows
+    out["sealed"] = sealed(profile_id, (a, b, padding), (nonmated, probes, own), listed_scores)
     sa, sm = nonmated @ a.T, nonmated @ mean.T
     out["impostor_tail"] = {
         f"{t:g}": {"photo_row": float(np.mean(sa >= t)), "mean_row": float(np.mean(sm >= t))}
@@ -137,13 +149,51 @@ def trial(people: dict[str, list[int]], emb: F64, entries: int, seed: int) -> di
     return out
 
 
+def sealed(
+    profile_id: str,
+    gallery_rows: tuple[F64, F64, F64],
+    searches: tuple[F64, F64, npt.NDArray[np.int64]],
+    listed_scores: Any,
+) -> dict[str, Any]:
+    """FNIR and measured FPIR at the thresholds ``seal`` chooses for this list."""
+    from central.thresholds import choose
+
+    a, b, padding = gallery_rows
+    nonmated, probes, own = searches
+    coherences = np.linalg.norm((a + b) / 2, axis=1)
+    photos = [(2, float(c)) for c in coherences] + [(1, 1.0)] * len(padding)
+    entries = len(a) + len(padding)
+    out: dict[str, Any] = {}
+    for fpir in (1e-2, 1e-3):
+        for gallery, means in (("max2", False), ("max2+mean", True)):
+            threshold, _ = choose(
+                profile_id, entries, k=1, fpir=fpir, photos=photos, entry_means=means
+            )
+            value = threshold.value
+            top = np.maximum(
+                listed_scores(nonmated, gallery).max(axis=1), (nonmated @ padding.T).max(axis=1)
+            )
+            scores = listed_scores(probes, gallery)
+            mine = scores[np.arange(len(own)), own].copy()
+            scores[np.arange(len(own)), own] = -1.0
+            other = np.maximum(scores.max(axis=1), (probes @ padding.T).max(axis=1))
+            out.setdefault(f"{fpir:g}", {})[gallery] = {
+                "threshold": value,
+                "fnir": float(1 - ((mine >= value) & (mine > other)).mean()),
+                "fpir_measured": float(np.mean(top >= value)),
+                "false": int(np.sum(top >= value)),
+            }
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lfw", type=Path, default=DATASETS / "lfw")
     parser.add_argument("--profile", default="accurate")
     parser.add_argument("--entries", type=int, default=1000)
     parser.add_argument("--trials", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "models" / "gallery_means.json")
+    parser.add_argument("--listed", type=int, default=450, help="entries with two photos")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if not args.lfw.is_dir():
         print(f"gallery_means: no LFW at {args.lfw}", file=sys.stderr)
@@ -156,7 +206,10 @@ def main() -> int:
     people: dict[str, list[int]] = {}
     for i, name in enumerate(names):
         people.setdefault(name, []).append(i)
-    trials = [trial(people, emb, args.entries, seed) for seed in range(16, 16 + args.trials)]
+    trials = [
+        trial(people, emb, args.entries, seed, args.listed, profile_id)
+        for seed in range(16, 16 + args.trials)
+    ]
     for n, t in enumerate(trials):
         print(
             f"trial {n}: {t['listed']} listed, {t['padding']} padding, {t['mated']} mated, "
@@ -173,13 +226,22 @@ def main() -> int:
             for t_, v in t["impostor_tail"].items()
         )
         print(f"  mean row's impostor tail / a photo row's: {tail}")
+        for fpir, rows in t["sealed"].items():
+            for gallery, r in rows.items():
+                print(
+                    f"  sealed at FPIR {fpir}, {gallery:<10}: T {r['threshold']:.4f} "
+                    f"FNIR {100 * r['fnir']:.2f} %, measured FPIR {r['fpir_measured']:.5f} "
+                    f"({r['false']} / {t['nonmated']})"
+                )
     report = {
         "profile": args.profile,
         "profile_id": profile_id,
         "entries": args.entries,
+        "listed": args.listed,
         "trials": trials,
     }
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    out = args.out or ROOT / "models" / f"gallery_means_{args.listed}.json"
+    out.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 
