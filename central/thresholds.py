@@ -78,6 +78,11 @@ def choose(
     (:func:`mean_row_weight`), and the threshold says the node may add those rows. Without it,
     one row per entry."""
     if explicit is not None:
+        if entry_means:
+            raise UsageError(
+                "--entry-means needs a calibrated threshold (it counts the mean rows): "
+                "drop --threshold or --entry-means"
+            )
         if not 0.0 < explicit <= 1.0:
             raise UsageError(f"--threshold {explicit} is not in (0, 1]")
         floor = _one_to_one(embedder_sha256, models_dir)

@@ -154,7 +154,8 @@ class Matcher:
 
 def _rows(embeddings: npt.NDArray[np.float32], mean: bool) -> F32:
     """An entry's unit rows, and with ``mean`` (and several photos) their renormalised mean."""
-    unit: F32 = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    rows = np.asarray(embeddings, dtype=np.float32)  # float16/int8 lists: normalise in float32
+    unit: F32 = rows / np.linalg.norm(rows, axis=1, keepdims=True)
     if not mean or len(unit) < 2:
         return unit
     centre = unit.mean(axis=0)

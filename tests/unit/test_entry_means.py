@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from agent.control import MatchingPolicy
 from agent.core.matcher import Matcher
 from central.thresholds import _settle, choose, mean_row_weight, row_tail
+from lfrkit.console import UsageError
 from protocol import errors
 from protocol.entries import Entry
 from protocol.watchlist import CALIBRATED, MatchThreshold, read_signed
@@ -140,5 +141,7 @@ def test_seal_counts_photos_and_mean_rows_and_flags_them() -> None:
     # Nothing to add (one photo each): no flag, so older nodes still open the bundle.
     plain, _ = choose(sha, 1000, photos=singles + [(1, 1.0)] * 50, entry_means=True)
     assert not plain.entry_means and plain.value == one_row_each.value
-    with pytest.raises(Exception, match="largest list"):
+    with pytest.raises(UsageError, match="needs a calibrated threshold"):
+        choose(sha, 1000, explicit=0.85, photos=singles, entry_means=True)
+    with pytest.raises(UsageError, match="largest list"):
         choose(sha, 90_000, photos=[(2, 0.8)] * 90_000, entry_means=True)
