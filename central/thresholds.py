@@ -147,8 +147,9 @@ def _settle(
     if not means or one is None:
         return value, float(rows), []
     counted = float(rows)
+    tail = row_tail(one)
     for _ in range(8):
-        counted = rows + sum(mean_row_weight(one, value, c) for c in means)
+        counted = rows + sum(mean_row_weight(tail, value, c) for c in means)
         again = interpolate(table, math.ceil(counted), fpir)
         if again <= value:
             break
@@ -197,13 +198,16 @@ def _log_rate(xs: list[float], ys: list[float], t: float) -> float:
     return y0 + (t - x0) * (y1 - y0) / (x1 - x0)
 
 
-def mean_row_weight(one: dict[str, dict[str, float]], threshold: float, coherence: float) -> float:
-    """How many photo rows a mean row counts as at ``threshold``. Its score is the mean of
+def mean_row_weight(
+    tail: tuple[list[float], list[float]], threshold: float, coherence: float
+) -> float:
+    """How many photo rows a mean row counts as at ``threshold``, given the photo row's
+    :func:`row_tail`. Its score is the mean of
     the photos' scores divided by their coherence, so it reaches the threshold about as often
     as one photo reaches threshold x coherence: p1(t c) / p1(t) from the K = 1 tail. Measured
     on LFW (models/README.md), this over-predicts the mean row's tail about twice; never
     below 1."""
-    xs, ys = row_tail(one)
+    xs, ys = tail
     c = min(max(coherence, 0.0), 1.0)
     ratio = math.exp(_log_rate(xs, ys, threshold * c) - _log_rate(xs, ys, threshold))
     return max(1.0, ratio)

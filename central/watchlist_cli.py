@@ -339,12 +339,10 @@ def _threshold(args: argparse.Namespace, entries: Entries) -> tuple[MatchThresho
 
 
 def _coherence(embeddings: Any) -> float:
-    """The norm of the mean of an entry's unit photo embeddings (1 for one photo)."""
-    import numpy as np
+    """How alike an entry's photos are, computed as the node computes its mean row."""
+    from agent.core.matcher import coherence, unit_rows
 
-    rows = np.asarray(embeddings, dtype=np.float64)
-    rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
-    return float(np.linalg.norm(rows.mean(axis=0)))
+    return coherence(unit_rows(embeddings))
 
 
 def _check_quality(entries: Entries, minimum: float | None) -> None:

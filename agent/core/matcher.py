@@ -152,14 +152,27 @@ class Matcher:
         return Match(top, self._refs[top], self._categories[top], score, threshold, margin)
 
 
+def unit_rows(embeddings: npt.ArrayLike) -> F32:
+    """An entry's photo embeddings as unit rows, normalised in float32 (float16/int8 lists)."""
+    rows = np.asarray(embeddings, dtype=np.float32)
+    unit: F32 = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return unit
+
+
+def coherence(unit: F32) -> float:
+    """The norm of the mean of unit rows: 1 for one photo (or copies of it), lower the more the
+    photos differ. A mean row's score is the photos' mean score divided by it, which is why the
+    seal counts a mean row by it (central.thresholds.mean_row_weight)."""
+    return float(np.linalg.norm(unit.mean(axis=0)))
+
+
 def _rows(embeddings: npt.NDArray[np.float32], mean: bool) -> F32:
     """An entry's unit rows, and with ``mean`` (and several photos) their renormalised mean."""
-    rows = np.asarray(embeddings, dtype=np.float32)  # float16/int8 lists: normalise in float32
-    unit: F32 = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    unit = unit_rows(embeddings)
     if not mean or len(unit) < 2:
         return unit
-    centre = unit.mean(axis=0)
-    if float(np.linalg.norm(centre)) < 1e-6:  # photos that cancel out: no direction to add
+    if coherence(unit) < 1e-6:  # photos that cancel out: no direction to add
         return unit
+    centre = unit.mean(axis=0)
     out: F32 = np.concatenate([unit, (centre / np.linalg.norm(centre))[None, :]])
     return out

@@ -19,6 +19,8 @@ from typing import Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from agent.core.matcher import coherence
+
 F32 = npt.NDArray[np.float32]
 T = TypeVar("T")
 DEFAULT_FACES = 3
@@ -109,7 +111,7 @@ class Template(Generic[T]):
         divided by it, so the 1:N threshold depends on it (MatchThreshold.by_coherence)."""
         if self._rows is None or not self._quality:
             raise ValueError("an empty template has no coherence")
-        return float(np.linalg.norm(self._rows[: self.size].mean(axis=0)))
+        return coherence(self._rows[: self.size])
 
     def weighted_vector(self) -> F32:
         """The quality-weighted mean of the unit embeddings held, as a unit vector: not what the

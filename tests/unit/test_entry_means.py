@@ -118,7 +118,7 @@ def test_a_mean_row_counts_as_more_photo_rows_the_less_coherent_its_photos() -> 
     _, tables = accurate()
     xs, ys = row_tail(tables["1"])
     assert xs == sorted(xs) and all(b <= a for a, b in itertools.pairwise(ys))
-    weights = [mean_row_weight(tables["1"], 0.83, c) for c in (1.0, 0.98, 0.96, 0.9)]
+    weights = [mean_row_weight((xs, ys), 0.83, c) for c in (1.0, 0.98, 0.96, 0.9)]
     assert weights[0] == 1.0 and weights == sorted(weights)
     # One photo at threshold x coherence: the K = 1 tail's rate there over its rate at 0.83.
     assert 2.0 < weights[1] < weights[2] < 20.0 < weights[3]
@@ -137,7 +137,7 @@ def test_seal_counts_photos_and_mean_rows_and_flags_them() -> None:
     assert means.list_size == 1000  # the header still states the entries
     value, counted, kept = _settle(tables["3"], tables["1"], 1050, [0.96] * 50, 1e-3)
     assert value == means.value and kept == [0.96] * 50
-    assert counted == pytest.approx(1050 + 50 * mean_row_weight(tables["1"], value, 0.96))
+    assert counted == pytest.approx(1050 + 50 * mean_row_weight(row_tail(tables["1"]), value, 0.96))
     # Nothing to add (one photo each): no flag, so older nodes still open the bundle.
     plain, _ = choose(sha, 1000, photos=singles + [(1, 1.0)] * 50, entry_means=True)
     assert not plain.entry_means and plain.value == one_row_each.value
