@@ -284,6 +284,40 @@ def entry_quality(entry: Entry) -> float | None:
     return None if entry.quality is None else min(entry.quality)
 
 
+def disagreeing(entries: Entries, floor: float) -> list[tuple[float, str, int]]:
+    """Entries of several photos whose least alike two photos score below ``floor`` against
+    each other, lowest first: (that score, subject, photos). With ``floor`` the profile's 1:1
+    threshold, the profile's own verification rule does not say those photos show one person:
+    one may be of someone else (every alert on it would be false), or half hidden (a helmet, a
+    hand), which costs recall and false alerts alike."""
+    from agent.core.matcher import unit_rows
+
+    low: list[tuple[float, str, int]] = []
+    for entry in entries.entries:
+        if len(entry.embeddings) < 2:
+            continue
+        unit = unit_rows(entry.embeddings)
+        pairs = (unit @ unit.T)[np.triu_indices(len(unit), 1)]
+        if (score := float(pairs.min())) < floor:
+            low.append((score, entry.subject_ref, len(unit)))
+    return sorted(low)
+
+
+def disagreeing_table(entries: Entries, floor: float, count: int = 10) -> list[str]:
+    """Enrol's table of :func:`disagreeing` entries (none: no lines)."""
+    low = disagreeing(entries, floor)
+    if not low:
+        return []
+    lines = [
+        f"entries whose photos disagree ({len(low)}: two of their photos score below the "
+        f"profile's 1:1 threshold {floor:.4f} against each other; check that every photo shows "
+        "the same person with the face unobstructed):",
+        f"  {'SUBJECT':<24} {'PHOTOS':>6} {'LOWEST':>8}",
+    ]
+    lines += [f"  {ref:<24} {n:>6} {score:>8.3f}" for score, ref, n in low[:count]]
+    return lines
+
+
 def weakest(entries: Entries, count: int = 10) -> list[str]:
     """A table of the ``count`` entries with the weakest photo (for ``enrol``'s output)."""
     rated = sorted(

@@ -85,7 +85,7 @@ def choose(
             )
         if not 0.0 < explicit <= 1.0:
             raise UsageError(f"--threshold {explicit} is not in (0, 1]")
-        floor = _one_to_one(embedder_sha256, models_dir)
+        floor = one_to_one(embedder_sha256, models_dir)
         if floor is not None and explicit < floor:
             raise UsageError(
                 f"--threshold {explicit} is below the profile's 1:1 threshold {floor}: "
@@ -233,7 +233,8 @@ def by_coherence(
     return tuple((float(b["from"]), v) for b, v in zip(table, values, strict=True))
 
 
-def _one_to_one(embedder_sha256: str, models_dir: Path | None) -> float | None:
+def one_to_one(embedder_sha256: str, models_dir: Path | None) -> float | None:
+    """The profile's 1:1 (verification) threshold, None for a profile that is not shipped."""
     try:
         _, profile = profile_for(embedder_sha256, models_dir)
     except UsageError:

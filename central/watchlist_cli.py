@@ -55,6 +55,7 @@ def _seal(args: argparse.Namespace) -> int:
         read_bounded(args.entries, DEFAULT_LIMITS.entries_file_bytes, "entries file")
     )
     _check_quality(entries, args.min_quality)
+    _check_agreement(entries, args.models_dir)
     threshold, why = _threshold(args, entries)
     now = datetime.now(UTC)
     state = OpsState(args.state or authority.root / "ops-state.json")
@@ -376,6 +377,24 @@ def _check_quality(entries: Entries, minimum: float | None) -> None:
         )
 
 
+def _check_agreement(entries: Entries, models_dir: Path | None) -> None:
+    """Warn about entries whose photos score below the profile's 1:1 threshold against each
+    other (nothing to compare with for a profile that is not shipped)."""
+    from central.enrol import disagreeing
+    from central.thresholds import one_to_one
+
+    floor = one_to_one(entries.embedder_sha256, models_dir)
+    low = [] if floor is None else disagreeing(entries, floor)
+    if low:
+        score, ref, _ = low[0]
+        print(
+            f"warning: {len(low)} entries have photos that score below the profile's 1:1 "
+            f"threshold {floor:.4f} against each other (lowest: {ref} {score:.3f}); check that "
+            "each shows the same person, unobstructed: a wrong photo alerts on someone else",
+            file=sys.stderr,
+        )
+
+
 def _threshold_args(p: argparse.ArgumentParser) -> None:
     from central.thresholds import DEFAULT_FPIR, DEFAULT_K
 
@@ -417,7 +436,8 @@ def _threshold_args(p: argparse.ArgumentParser) -> None:
 
 def _enrol(args: argparse.Namespace) -> int:
     from agent.vision.errors import VisionError
-    from central.enrol import enrol, summary, weakest
+    from central.enrol import disagreeing_table, enrol, summary, weakest
+    from central.thresholds import one_to_one
 
     try:
         entries, outcomes = enrol(
@@ -433,7 +453,9 @@ def _enrol(args: argparse.Namespace) -> int:
     for outcome in outcomes:
         if outcome.refusal:
             print(f"refused {outcome.image}: {outcome.refusal}", file=sys.stderr)
-    for line in [*summary(outcomes, entries), *weakest(entries)]:
+    floor = one_to_one(entries.embedder_sha256, args.models_dir)
+    unlike = [] if floor is None else disagreeing_table(entries, floor)
+    for line in [*summary(outcomes, entries), *weakest(entries), *unlike]:
         print(line)
     if not entries.entries:
         raise UsageError("no subject has a usable image; nothing written")
@@ -497,6 +519,7 @@ def _publish(args: argparse.Namespace) -> int:
         read_bounded(args.entries, DEFAULT_LIMITS.entries_file_bytes, "entries file")
     )
     _check_quality(entries, args.min_quality)
+    _check_agreement(entries, args.models_dir)
     threshold, why = _threshold(args, entries)
     print(why)
     link = _connect(args, authority)

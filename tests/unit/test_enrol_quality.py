@@ -4,15 +4,28 @@ table of the weakest entries, and seal's warning and --min-quality refusal."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
-from central.enrol import MIN_FACE_DETAIL, QUALITY_WARN, photo_quality, weakest
+from central.enrol import (
+    MIN_FACE_DETAIL,
+    QUALITY_WARN,
+    disagreeing,
+    disagreeing_table,
+    photo_quality,
+    weakest,
+)
+from central.thresholds import one_to_one
 from protocol import errors
-from protocol.entries import Entries, dump_entries_file, parse_entries_file
+from protocol.entries import Entries, Entry, dump_entries_file, parse_entries_file
 from tests.conftest import make_entries
 from tests.unit.test_cli_foundation import enrolled, seal  # noqa: F401 - fixture
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_photo_quality_moves_the_right_way() -> None:
@@ -75,3 +88,52 @@ def test_seal_warns_about_weak_photos_and_refuses_them_with_min_quality(
     Path("entries.json").write_bytes(dump_entries_file(plain))
     assert seal(2, "ops-1", "ops-2", extra=("--min-quality", "0.3")) == 2
     assert "have no photo quality" in capsys.readouterr().err
+
+
+def _pair(cosine: float, dim: int) -> npt.NDArray[np.float32]:
+    """Two unit rows at this cosine."""
+    a, b = np.zeros(dim, np.float32), np.zeros(dim, np.float32)
+    a[0], b[0], b[1] = 1.0, cosine, np.sqrt(1.0 - cosine**2)
+    return np.stack([a, b])
+
+
+def _accurate_entries(*photos: npt.NDArray[np.float32]) -> Entries:
+    manifest = json.loads((ROOT / "models" / "MANIFEST.json").read_text())
+    profile = manifest["profiles"]["accurate"]
+    dim = photos[0].shape[1]
+    items = tuple(Entry(f"WL-{i:04d}", "wanted", None, p) for i, p in enumerate(photos))
+    return Entries(profile["id"], dim, items)
+
+
+def test_entries_whose_photos_disagree_are_listed_lowest_first() -> None:
+    three = np.vstack([_pair(0.9, 8), _pair(0.4, 8)[1:]])  # least alike: rows 0 and 2, 0.4
+    entries = _accurate_entries(_pair(0.9, 8), _pair(0.5, 8), three, _pair(1.0, 8)[:1])
+    low = disagreeing(entries, 0.7)
+    assert [(ref, n) for _, ref, n in low] == [("WL-0002", 3), ("WL-0001", 2)]
+    assert low[0][0] == pytest.approx(0.4, abs=1e-6) and low[1][0] == pytest.approx(0.5, abs=1e-6)
+    assert disagreeing(entries, 0.3) == []
+    lines = disagreeing_table(entries, 0.7)
+    assert "(2: two of their photos score below the profile's 1:1 threshold 0.7000" in lines[0]
+    assert [line.split()[0] for line in lines[2:]] == ["WL-0002", "WL-0001"]
+    assert disagreeing_table(entries, 0.3) == []
+
+
+def test_seal_warns_about_an_entry_whose_photos_disagree(
+    enrolled: Path,  # noqa: F811 - the fixture
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    floor = one_to_one(_accurate_entries(_pair(1.0, 4)).embedder_sha256, None)
+    assert floor is not None
+    entries = _accurate_entries(_pair(0.95, 512), _pair(floor - 0.2, 512), _pair(0.9, 512))
+    Path("entries.json").write_bytes(dump_entries_file(entries))
+    capsys.readouterr()
+    assert seal(1, "ops-1", "ops-2", extra=("--threshold", "0.9")) == 0  # above the 1:1 one
+    err = capsys.readouterr().err
+    assert (
+        f"1 entries have photos that score below the profile's 1:1 threshold {floor:.4f} "
+        f"against each other (lowest: WL-0001 {floor - 0.2:.3f})" in err
+    )
+    # A test backend's list: no 1:1 threshold to judge by, no warning.
+    Path("entries.json").write_bytes(dump_entries_file(make_entries(count=4, dim=32)))
+    assert seal(2, "ops-1", "ops-2") == 0
+    assert "against each other" not in capsys.readouterr().err
