@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.bench.walkthrough import score, upper_bound
+from tools.bench.walkthrough import interval, score, upper_bound
 from tools.bench.walkthrough_scene import (
     FACE_FROM,
     FACE_TO,
@@ -112,3 +112,13 @@ def test_every_variant_is_a_valid_agent_config_after_the_matching_section() -> N
         text = MINIMAL + '\n# walkthrough\n[matching]\ndecision = "track"\n' + extra
         config = parse_config(text, Path(f"{name}.toml"))
         assert matching_policy(config).coherence == (name != "fixed")
+
+
+def test_the_alert_rate_interval_is_two_sided_clopper_pearson() -> None:
+    lo, hi = interval(184, 200)  # scipy.stats.beta.ppf(0.025, 184, 17), .ppf(0.975, 185, 16)
+    assert abs(lo - 0.873335) < 1e-5 and abs(hi - 0.953582) < 1e-5
+    lo, hi = interval(50, 50)
+    assert hi == 1.0 and abs(lo - 0.025 ** (1 / 50)) < 1e-9
+    assert interval(0, 50)[0] == 0.0
+    a, b = interval(47, 50)
+    assert a < 0.94 < b and b - a > interval(188, 200)[1] - interval(188, 200)[0]

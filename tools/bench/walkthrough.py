@@ -248,6 +248,13 @@ def upper_bound(events: int, trials: int, confidence: float = 0.95) -> float:
     return hi
 
 
+def interval(events: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided Clopper-Pearson interval of a rate seen ``events`` times in ``trials``: how
+    far 47 of 50 listed people alerted is from 95 % (for instance) on this evidence."""
+    tail = 1 - (1 - confidence) / 2
+    return 1 - upper_bound(trials - events, trials, tail), upper_bound(events, trials, tail)
+
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listed", type=int, default=12)
@@ -398,7 +405,8 @@ def table(
         f"{frames} frames of 1920x1080 at 10 frames/s; watchlist of "
         f"{sum(p.ref is not None for p in people)} entries (accurate, `lfr-watchlist enrol`); "
         "the agent's default config (detector auto: YuNet at 40 px). False alerts per 1,000 "
-        "passers-by count every walker; the 95 % upper bound is for strangers (Clopper-Pearson).",
+        "passers-by count every walker; the 95 % upper bound is for strangers, the interval after "
+        "listed alerted is the 95 % interval of the alert rate (both Clopper-Pearson).",
         "",
         "| variant | signed threshold (seal) | local floor | rule | margin | listed alerted "
         "| missed "
@@ -411,10 +419,11 @@ def table(
         tta = status.get("time_to_alert_s", {}).get("median")
         shown = DEFAULT_MIN_MARGIN if margin is None else margin
         bound = 1000 * upper_bound(o.false_alerts, o.strangers)
+        lo, hi = interval(o.alerted, o.listed)
         lines.append(
             f"| {variant} | {why} | {threshold or '-'} | {rule} "
             f"| {'-' if rule == 'frame' else shown} "
-            f"| {o.alerted}/{o.listed} | {o.missed} | "
+            f"| {o.alerted}/{o.listed} ({100 * lo:.1f}-{100 * hi:.1f} %) | {o.missed} | "
             f"{o.false_alerts} | {per_k:.1f} | {bound:.1f} | "
             f"{'-' if tta is None else f'{tta:.2f}'} | {status.get('faces_embedded')} | "
             f"{took:.0f} |"
