@@ -201,12 +201,11 @@ def _log_rate(xs: list[float], ys: list[float], t: float) -> float:
 def mean_row_weight(
     tail: tuple[list[float], list[float]], threshold: float, coherence: float
 ) -> float:
-    """How many photo rows a mean row counts as at ``threshold``, given the photo row's
-    :func:`row_tail`. Its score is the mean of
-    the photos' scores divided by their coherence, so it reaches the threshold about as often
-    as one photo reaches threshold x coherence: p1(t c) / p1(t) from the K = 1 tail. Measured
-    on LFW (models/README.md), this over-predicts the mean row's tail about twice; never
-    below 1."""
+    """How many photo rows a mean row counts as at ``threshold``, given a photo row's
+    :func:`row_tail` ``p1``. Its score is the mean of the photos' scores divided by their
+    coherence, so it reaches the threshold about as often as one photo reaches threshold x
+    coherence: p1(t c) / p1(t). Measured on LFW (models/README.md), this over-predicts the mean
+    row's tail about twice; never below 1."""
     xs, ys = tail
     c = min(max(coherence, 0.0), 1.0)
     ratio = math.exp(_log_rate(xs, ys, threshold * c) - _log_rate(xs, ys, threshold))
