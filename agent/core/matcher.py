@@ -171,8 +171,9 @@ def _rows(embeddings: npt.NDArray[np.float32], mean: bool) -> F32:
     unit = unit_rows(embeddings)
     if not mean or len(unit) < 2:
         return unit
-    if coherence(unit) < 1e-6:  # photos that cancel out: no direction to add
-        return unit
     centre = unit.mean(axis=0)
-    out: F32 = np.concatenate([unit, (centre / np.linalg.norm(centre))[None, :]])
+    norm = float(np.linalg.norm(centre))  # the entry's coherence
+    if norm < 1e-6:  # photos that cancel out: no direction to add
+        return unit
+    out: F32 = np.concatenate([unit, (centre / norm)[None, :]])
     return out
