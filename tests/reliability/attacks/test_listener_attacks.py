@@ -110,6 +110,12 @@ def test_event_attack_is_refused_and_nothing_is_stored(
             f"the listener to count a {reason} refusal",
         )
         assert store.rejections()[reason] == before + 1
+        # The store counts the refusal before the listener's log line reaches its output.
+        wait_until(
+            lambda: LISTENER_REFUSAL.search(system.listener.text()[offset:]) is not None,
+            10,
+            "the listener to log the refusal",
+        )
         line = LISTENER_REFUSAL.search(system.listener.text()[offset:])
         assert line is not None and line.group(2) == reason, system.listener.text()[offset:]
         assert line.group(1) == system.rig.topic("cam-03", "events")
