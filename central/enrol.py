@@ -238,10 +238,11 @@ def enrol(
         pool = None
         outcomes = (embed_image(vision, *job) for job in jobs)
     done: list[Outcome] = []
+    live = progress and sys.stderr.isatty()  # a log file would get one line per image
     try:
         for outcome in outcomes:
             done.append(outcome)
-            if progress:
+            if live:
                 print(
                     f"\renrolling {len(done)}/{len(jobs)} images",
                     end="",
@@ -251,7 +252,7 @@ def enrol(
     finally:
         if pool is not None:
             pool.shutdown()
-    if progress and jobs:
+    if live and jobs:
         print(file=sys.stderr)
     by_ref: dict[str, list[npt.NDArray[np.float32]]] = {}
     quality: dict[str, list[float]] = {}

@@ -137,3 +137,29 @@ def test_seal_warns_about_an_entry_whose_photos_disagree(
     Path("entries.json").write_bytes(dump_entries_file(make_entries(count=4, dim=32)))
     assert seal(2, "ops-1", "ops-2") == 0
     assert "against each other" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_enrol_shows_progress_on_a_terminal_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    # A log file (automation, CI, a walk-through) would get one carriage-return line per image.
+    import io
+    import sys
+
+    from PIL import Image
+
+    from central.enrol import enrol
+
+    class Stderr(io.StringIO):
+        def isatty(self) -> bool:
+            return terminal
+
+    for ref in ("S-1", "S-2"):
+        (tmp_path / ref).mkdir()
+        Image.new("RGB", (96, 96), (128, 128, 128)).save(tmp_path / ref / "a.jpg")
+    err = Stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+    entries, outcomes = enrol(tmp_path, profile="fast")
+    assert len(outcomes) == 2 and not entries.entries  # grey squares: no face, both refused
+    assert ("enrolling 2/2 images" in err.getvalue()) is terminal
