@@ -102,6 +102,24 @@ def test_the_walkers_come_from_the_calibrations_held_out_half_only() -> None:
     assert all(not set(p.walk) & set(p.enrol) for p in listed)
 
 
+def test_clips_of_different_walk_photos_can_list_the_same_people() -> None:
+    from tools.bench.scenes import LFW
+    from tools.bench.walkthrough_scene import PAIRS, choose_people
+
+    if not LFW.is_dir() or not PAIRS.exists():
+        pytest.skip("needs ../shared/datasets (LFW and its pairs)")
+
+    def listed(walk_photos: int, listed_photos: int | None) -> list[tuple[str, int]]:
+        people = choose_people(20, 50, 100, 16, walk_photos, listed_photos=listed_photos)
+        return [(p.name, len(p.walk)) for p in people if p.ref is not None and p.walk]
+
+    one, three = listed(1, 5), listed(3, None)
+    assert [n for n, _ in one] == [n for n, _ in three]
+    assert {w for _, w in one} == {1} and {w for _, w in three} == {3}
+    with pytest.raises(ValueError, match="at least 5 photos"):
+        choose_people(20, 50, 100, 16, 3, listed_photos=4)
+
+
 def test_every_variant_is_a_valid_agent_config_after_the_matching_section() -> None:
     from agent.app import matching_policy
     from agent.config import parse_config

@@ -298,6 +298,13 @@ def parser() -> argparse.ArgumentParser:
         "with 2 + N photos; strangers: up to N, as many as they have)",
     )
     parser.add_argument(
+        "--listed-photos",
+        type=int,
+        default=None,
+        help="list only people with at least this many LFW photos (default and least: 2 + "
+        "--walk-photos): the same listed people walk in clips of different --walk-photos",
+    )
+    parser.add_argument(
         "--entry-means",
         action="store_true",
         help="seal with --entry-means (listed people's two photos also matched by their mean)",
@@ -327,7 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         people = choose_people(
-            args.listed, args.strangers, args.entries, args.seed, args.walk_photos
+            args.listed,
+            args.strangers,
+            args.entries,
+            args.seed,
+            args.walk_photos,
+            listed_photos=args.listed_photos,
         )
     except ValueError as exc:
         print(f"walkthrough: {exc}", file=sys.stderr)

@@ -72,22 +72,33 @@ def held_out_folders(pairs: Path = PAIRS) -> list[Path]:
 
 
 def choose_people(
-    listed: int, strangers: int, entries: int, seed: int, walk_photos: int = 1
+    listed: int,
+    strangers: int,
+    entries: int,
+    seed: int,
+    walk_photos: int = 1,
+    *,
+    listed_photos: int | None = None,
 ) -> list[Person]:
     """Listed people (2 enrolled photos + ``walk_photos`` others), strangers (up to
     ``walk_photos`` photos each, as many as they have) and padding, all distinct LFW identities
-    of the calibration's held-out half."""
+    of the calibration's held-out half. Listed people are drawn among those with at least
+    ``listed_photos`` photos (default and least: 2 + ``walk_photos``), so that clips of
+    different ``walk_photos`` can list the same people."""
+    need = 2 + walk_photos if listed_photos is None else listed_photos
+    if need < 2 + walk_photos:
+        raise ValueError(f"listed people need at least {2 + walk_photos} photos, not {need}")
     rng = np.random.default_rng(seed)
     folders = held_out_folders()
     order = rng.permutation(len(folders))
     photos = {i: sorted(folders[i].glob("*.jpg")) for i in order}
-    many = [i for i in order if len(photos[i]) >= 2 + walk_photos][:listed]
+    many = [i for i in order if len(photos[i]) >= need][:listed]
     rest = [i for i in order if i not in set(many)]
     padding_needed = max(0, entries - listed)
     if len(many) < listed or len(rest) < strangers + padding_needed:
         raise ValueError(
             f"the held-out half has {len(folders)} identities ({len(many)} with "
-            f"{2 + walk_photos}+ photos): too few for {listed} listed, {strangers} strangers "
+            f"{need}+ photos): too few for {listed} listed, {strangers} strangers "
             f"and {padding_needed} padding entries"
         )
     people = [
