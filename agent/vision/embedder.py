@@ -9,7 +9,7 @@ its constant offsets folded into the threshold, as one matrix-vector product.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -31,9 +31,12 @@ class Detection(Protocol):
 
 
 class TensorRunner(Protocol):
-    """What an embedder needs from a model: one float32 batch in, float32 outputs back."""
+    """What an embedder needs from a model: one batch in (float32, or as :meth:`prepare` makes
+    it), float32 outputs back."""
 
-    def run(self, x: F32) -> list[F32]: ...
+    def prepare(self, x: F32) -> npt.NDArray[Any]: ...
+
+    def run(self, x: npt.NDArray[Any]) -> list[F32]: ...
 
 
 def l2_normalise(v: F32) -> F32:
@@ -51,6 +54,13 @@ class ModelEmbedder:
         self.spec = spec
         self.height, self.width = spec.input_shape[1], spec.input_shape[2]
         self.template = np.asarray(spec.template, dtype=np.float64)
+        # An int8 input value is a function of one 0..255 pixel value: normalised and quantised
+        # once into a table, a crop costs one lookup instead of five passes (0.2 ms of SFace's
+        # 2.7). The same float32 operations per value as on a whole crop, so the same bits. A
+        # float input keeps the arithmetic, which numpy does faster than a lookup.
+        levels = np.arange(256, dtype=np.float32) * spec.norm_scale + spec.norm_offset
+        table = model.prepare(levels.astype(np.float32))
+        self._table = None if table.dtype == np.float32 else table
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, name: str, num_threads: int = 2) -> ModelEmbedder:
@@ -62,12 +72,17 @@ class ModelEmbedder:
 
     def embed_crop(self, crop: U8, flip: bool = False) -> F32:
         """Unit embedding of an aligned RGB crop; with ``flip``, of the crop and its mirror."""
+        if crop.dtype != np.uint8:
+            raise TypeError(f"{self.spec.file}: a crop is uint8 RGB, not {crop.dtype}")
         views = [crop, crop[:, ::-1]] if flip else [crop]
         acc = np.zeros(self.spec.dim, dtype=np.float32)
         for v in views:
             px = v[..., ::-1] if self.spec.color == "BGR" else v
-            x = px.astype(np.float32) * self.spec.norm_scale + self.spec.norm_offset
-            acc += l2_normalise(self.model.run(x[None].astype(np.float32))[0].reshape(-1))
+            if self._table is not None:
+                x = self._table[px]
+            else:
+                x = px.astype(np.float32) * self.spec.norm_scale + self.spec.norm_offset
+            acc += l2_normalise(self.model.run(x[None])[0].reshape(-1))
         return l2_normalise(acc)
 
 

@@ -117,13 +117,22 @@ class TFLiteModel:
         log.info("loaded %s (%s, sha256 %s…)", name, spec.variant, spec.sha256[:12])
         return cls(data, name, num_threads=num_threads)
 
-    def run(self, x: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
-        """Run one batch; returns the outputs in the model's output order, as float32."""
+    def prepare(self, x: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
+        """``x`` as the model's input tensor holds it: quantised for an integer input."""
         d = self._in
-        if d["dtype"] != np.float32:
-            scale, zero = d["quantization"]
-            info = np.iinfo(d["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(d["dtype"])
+        if d["dtype"] == np.float32:
+            return np.asarray(x, dtype=np.float32)
+        scale, zero = d["quantization"]
+        info = np.iinfo(d["dtype"])
+        out: npt.NDArray[Any] = np.clip(np.round(x / scale + zero), info.min, info.max)
+        return out.astype(d["dtype"])
+
+    def run(self, x: npt.NDArray[Any]) -> list[npt.NDArray[np.float32]]:
+        """Run one batch, float32 or already :meth:`prepare`-d; returns the outputs in the
+        model's output order, as float32."""
+        d = self._in
+        if x.dtype != d["dtype"]:
+            x = self.prepare(x)
         self._it.set_tensor(d["index"], x)
         self._it.invoke()
         outs: list[npt.NDArray[np.float32]] = []

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 from agent.vision.blazeface import Detection
-from agent.vision.embedder import ModelEmbedder, ProfileEmbedder
+from agent.vision.embedder import ModelEmbedder, ProfileEmbedder, l2_normalise
 from agent.vision.manifest import BlockSpec, Manifest, ModelSpec, ProfileSpec
 from tests.vision.conftest import needs_runtime
 
@@ -20,6 +21,9 @@ class ProjectionModel:
         self.w = (
             np.random.default_rng(seed).standard_normal((112 * 112 * 3, dim)).astype(np.float32)
         )
+
+    def prepare(self, x: F32) -> F32:
+        return x
 
     def run(self, x: F32) -> list[F32]:
         return [(x.reshape(1, -1) @ self.w).astype(np.float32)]
@@ -91,3 +95,25 @@ def test_committed_profiles_concatenate_their_blocks(manifest: Manifest) -> None
         e = prof.embed(img, det)
         assert e.shape == (prof.dim,)
         assert np.isclose(np.linalg.norm(e), 1.0, atol=1e-3)
+
+
+@needs_runtime
+def test_the_pixel_table_gives_the_same_bits_as_normalising_each_crop(manifest: Manifest) -> None:
+    # The table is a speed-up only: the profile id promises the embeddings it was measured with.
+    rng = np.random.default_rng(6)
+    for name in ("fast", "accurate"):
+        for emb in ProfileEmbedder.from_manifest(manifest, name, num_threads=1).blocks:
+            crop = rng.integers(0, 256, (emb.height, emb.width, 3), dtype=np.uint8)
+            px = crop[..., ::-1] if emb.spec.color == "BGR" else crop
+            x = px.astype(np.float32) * emb.spec.norm_scale + emb.spec.norm_offset
+            out = emb.model.run(x[None].astype(np.float32))[0].reshape(-1)
+            acc = np.zeros(emb.spec.dim, dtype=np.float32)
+            acc += l2_normalise(out)  # embed_crop's own steps after the model
+            reference = l2_normalise(acc)
+            assert np.array_equal(emb.embed_crop(crop), reference), emb.spec.file
+
+
+def test_a_crop_that_is_not_uint8_is_a_programming_error() -> None:
+    emb = ModelEmbedder(ProjectionModel(32, 3), _spec("a", 32, "RGB"))
+    with pytest.raises(TypeError, match="uint8"):
+        emb.embed_crop(np.zeros((112, 112, 3), dtype=np.float32))
