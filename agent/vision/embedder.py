@@ -59,7 +59,7 @@ class ModelEmbedder:
         # `accurate` embedding). The same float32 operations per value as on a whole crop, so
         # the same bits. A float input keeps the arithmetic, which numpy does faster.
         levels = np.arange(256, dtype=np.float32) * spec.norm_scale + spec.norm_offset
-        table = model.prepare(levels.astype(np.float32))
+        table = model.prepare(levels)
         self._table = None if table.dtype == np.float32 else table
 
     @classmethod

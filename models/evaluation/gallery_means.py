@@ -78,6 +78,19 @@ def embed_lfw(lfw: Path, profile: str, cache: Path) -> tuple[list[str], F64]:
     return names, emb.astype(np.float64)
 
 
+def lfw_people(lfw: Path, profile: str) -> tuple[str, F64, dict[str, list[int]]]:
+    """The profile's id, every LFW photo's unit embedding (:func:`embed_lfw`, cached per profile
+    id: a changed profile re-embeds) and each identity's rows."""
+    manifest = json.loads((ROOT / "models" / "MANIFEST.json").read_text())
+    profile_id = manifest["profiles"][profile]["id"]
+    cache = ROOT / "models" / ".cache" / "gallery_means" / f"{profile_id}.npz"
+    names, emb = embed_lfw(lfw, profile, cache)
+    people: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        people.setdefault(name, []).append(i)
+    return profile_id, unit(emb), people
+
+
 def unit(x: F64) -> F64:
     out: F64 = x / np.linalg.norm(x, axis=-1, keepdims=True)
     return out
@@ -198,14 +211,7 @@ def main() -> int:
     if not args.lfw.is_dir():
         print(f"gallery_means: no LFW at {args.lfw}", file=sys.stderr)
         return 2
-    manifest = json.loads((ROOT / "models" / "MANIFEST.json").read_text())
-    profile_id = manifest["profiles"][args.profile]["id"]  # a changed profile re-embeds
-    cache = ROOT / "models" / ".cache" / "gallery_means" / f"{profile_id}.npz"
-    names, emb = embed_lfw(args.lfw, args.profile, cache)
-    emb = unit(emb)
-    people: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        people.setdefault(name, []).append(i)
+    profile_id, emb, people = lfw_people(args.lfw, args.profile)
     trials = [
         trial(people, emb, args.entries, seed, args.listed, profile_id)
         for seed in range(16, 16 + args.trials)

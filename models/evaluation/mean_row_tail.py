@@ -29,7 +29,7 @@ import numpy.typing as npt
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gallery_means import embed_lfw, unit  # noqa: E402
+from gallery_means import lfw_people  # noqa: E402
 
 from tools.evaluation.calibration_1n import half  # noqa: E402
 from tools.evaluation.lfw import DATASETS, pair_identities  # noqa: E402
@@ -104,14 +104,7 @@ def main() -> int:
     if not args.lfw.is_dir() or not args.pairs.is_file():
         print(f"mean_row_tail: no LFW at {args.lfw} or pairs at {args.pairs}", file=sys.stderr)
         return 2
-    manifest = json.loads((ROOT / "models" / "MANIFEST.json").read_text())
-    profile_id = manifest["profiles"][args.profile]["id"]
-    cache = ROOT / "models" / ".cache" / "gallery_means" / f"{profile_id}.npz"
-    names, emb = embed_lfw(args.lfw, args.profile, cache)
-    emb = unit(emb)
-    people: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        people.setdefault(name, []).append(i)
+    profile_id, emb, people = lfw_people(args.lfw, args.profile)
     named = pair_identities(args.pairs)
     sides: dict[str, set[str]] = {"calibration": set(), "held_out": set()}
     for n in people:
