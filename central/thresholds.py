@@ -204,8 +204,9 @@ def mean_row_weight(
     """How many photo rows a mean row counts as at ``threshold``, given a photo row's
     :func:`row_tail` ``p1``. Its score is the mean of the photos' scores divided by their
     coherence, so it reaches the threshold about as often as one photo reaches threshold x
-    coherence: p1(t c) / p1(t). Measured on LFW (models/README.md), this over-predicts the mean
-    row's tail about twice; never below 1."""
+    coherence: p1(t c) / p1(t), the bound for photos whose scores always agree; never below 1.
+    Measured on LFW (models/evaluation/mean_row_tail.py), the true weight is that bound to the
+    power 0.64-0.92: kept, because a fitted power would lower a sealed threshold by about 0.004."""
     xs, ys = tail
     c = min(max(coherence, 0.0), 1.0)
     ratio = math.exp(_log_rate(xs, ys, threshold * c) - _log_rate(xs, ys, threshold))
