@@ -112,6 +112,9 @@ class CameraFrames:
         detector_in_use: Callable[[], str] = lambda: "",
     ) -> None:
         self.capture, self.pipeline, self.tracker = capture, pipeline, tracker
+        # The capture thread decodes the next frame while a stage runs: its CPU is its own
+        # stage ("capture" in the status), not detection's or embedding's.
+        pipeline.cpu_clock = self._stage_cpu
         self.timeline = timeline
         self._detector_in_use = detector_in_use
         self._ended = False
@@ -120,6 +123,9 @@ class CameraFrames:
 
     def start(self) -> None:
         self.capture.start()
+
+    def _stage_cpu(self) -> float:
+        return time.process_time() - self.capture.cpu_seconds()
 
     def step(self, now: datetime, matcher: Matcher | None, emit: Emit) -> bool:
         if self._ended:
@@ -188,7 +194,7 @@ class CameraFrames:
             camera_restarts=camera.camera_restarts,
             frames_dropped=camera.frames_dropped,
             faces_embedded=counters.faces_embedded,
-            stage_cpu_s=dict(counters.cpu_s),
+            stage_cpu_s={**counters.cpu_s, "capture": self.capture.cpu_seconds()},
             detector=self._detector_in_use(),
             time_to_alert_s=self._time_to_alert_summary(),
             tracks_started=self.tracker.stats.tracks_started,

@@ -13,6 +13,7 @@ a read that hangs is not retrying, and the watchdog stops as before.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -38,6 +39,19 @@ class CaptureStats:
     retry_at: float = 0.0  # monotonic: the next attempt to open it
 
 
+def thread_cpu_seconds(native_id: int) -> float | None:
+    """CPU seconds another thread of this process has used (Linux: its per-thread CPU clock,
+    as ``pthread_getcpuclockid`` builds it from the kernel thread id, which, unlike a
+    ``pthread_t``, is safe to ask about once the thread has gone: the call then fails); None
+    where there is no such clock or the thread is gone."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return time.clock_gettime((~native_id << 3) | 6)  # CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED
+    except OSError:
+        return None
+
+
 class Capture:
     def __init__(
         self,
@@ -58,6 +72,7 @@ class Capture:
         self._stop = threading.Event()
         self.stats = CaptureStats()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._cpu_s = 0.0  # the last reading of the thread's CPU (kept once it has ended)
 
     def start(self) -> None:
         self._thread.start()
@@ -88,6 +103,16 @@ class Capture:
             and mono < stats.retry_at + ATTEMPT_GRACE_S
         )
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds the capture thread has used: reading and decoding frames (a decoder's
+        own threads, such as FFmpeg's, are not included)."""
+        native_id = self._thread.native_id
+        if native_id is not None and self._thread.is_alive():
+            now = thread_cpu_seconds(native_id)
+            if now is not None:
+                self._cpu_s = max(self._cpu_s, now)
+        return self._cpu_s
+
     def get(self, timeout: float) -> Frame | None:
         """The next frame, or None if none arrived within ``timeout``."""
         with self._cond:
@@ -109,6 +134,12 @@ class Capture:
             self._cond.notify_all()
 
     def _run(self) -> None:
+        try:
+            self._capture()
+        finally:
+            self._cpu_s = max(self._cpu_s, time.thread_time())
+
+    def _capture(self) -> None:
         backoff = self._min_backoff
         opened = False
         while not self._stop.is_set():

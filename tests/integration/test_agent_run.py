@@ -96,7 +96,8 @@ def test_one_event_per_appearance_and_nothing_else(
     # Compute per person: a track's later frames are embedded only when something improved
     # (the faces in this clip walk at a steady size), so far fewer embeddings than faces.
     assert 3 <= last["faces_embedded"] < last["faces_detected"] / 3, last
-    assert set(last["stage_cpu_s"]) == {"detect", "embed", "match"}
+    assert set(last["stage_cpu_s"]) == {"detect", "embed", "match", "capture"}
+    assert last["stage_cpu_s"]["capture"] > 0  # the clip was read and decoded
     assert last["events_queued"] == 0 and last["events_published"] == 3
     outbox = Path(device["state_dir"]) / "outbox.sqlite"
     with sqlite3.connect(outbox) as db:

@@ -4,6 +4,8 @@ and the status document put together from the parts each piece contributes."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 import numpy as np
@@ -13,11 +15,17 @@ from agent.core.matcher import Matcher
 from agent.core.quality import QualityPolicy
 from agent.core.tracker import Alert, Tracker
 from agent.frames import CameraFrames, MediaTimeline, WallTimeline
-from agent.io.capture import Capture
+from agent.io.capture import Capture, thread_cpu_seconds
 from agent.io.sources import Frame
 from agent.pipeline import FramePipeline, Rule
 from agent.status import About, Alarm, AlarmKind, assemble, summary_line
-from agent.synthetic_vision import ColourEmbedder, SquareDetector, colour_embedding, draw_face
+from agent.synthetic_vision import (
+    ColourEmbedder,
+    SquareDetection,
+    SquareDetector,
+    colour_embedding,
+    draw_face,
+)
 from protocol.entries import Entry
 from protocol.status import EventsReport, FramesReport, State, WatchlistReport, encode_status
 from tests.conftest import EMBEDDER, NOW
@@ -129,6 +137,71 @@ def test_live_frames_are_seen_when_processed() -> None:
         frames.step(NOW, None, emit)
     frames.stop(NOW, emit)
     assert frames.status().report.frames == 2 and seen[-1] == []
+
+
+class DecodingClip(Clip):
+    """A clip whose every read costs ``burn_s`` of CPU in the capture thread, as decoding does."""
+
+    def __init__(self, count: int, burn_s: float) -> None:
+        super().__init__(count)
+        self.burn_s = burn_s
+
+    def read(self) -> Frame | None:
+        began = time.thread_time()
+        while time.thread_time() - began < self.burn_s:
+            pass
+        return super().read()
+
+
+class WaitingDetector:
+    """Takes wall time but almost no CPU (as if it waited on an accelerator); finds nothing."""
+
+    def detect(self, frame: U8, tiles: int = 1) -> Sequence[SquareDetection]:
+        time.sleep(0.03)
+        return []
+
+
+def test_the_capture_threads_cpu_is_its_own_stage_not_detections() -> None:
+    """The capture thread decodes the next frame while the pipeline detects in this one; that
+    CPU is reported as ``capture``, not counted in ``detect`` (it was, issue 15's footprint)."""
+    tracker: Tracker[U8] = Tracker(window=timedelta(seconds=10), cooldown=timedelta(hours=1))
+    pipeline = FramePipeline(
+        WaitingDetector(), ColourEmbedder(), QualityPolicy(10, 0, 1.0), tracker
+    )
+    frames = CameraFrames(
+        Capture(DecodingClip(12, burn_s=0.02), replay=True), pipeline, tracker, MediaTimeline(NOW)
+    )
+    matcher = Matcher([Entry("WL-1", "wanted", None, colour_embedding(1)[None, :])], 0.5)
+    frames.start()
+    while not frames.ended:
+        frames.step(NOW, matcher, lambda alerts: [])
+    frames.stop(NOW, lambda alerts: [])
+    cpu = frames.status().report.stage_cpu_s
+    assert set(cpu) == {"detect", "embed", "match", "capture"}
+    assert cpu["capture"] >= 12 * 0.02  # every read's CPU, though the thread has ended
+    # The reads overlapping the 12 waits (about 11 x 20 ms) are not detection's.
+    assert cpu["detect"] < 0.05, cpu
+
+
+def test_a_threads_cpu_clock_reads_that_threads_cpu_only() -> None:
+    import threading
+
+    got: dict[str, float | None] = {}
+
+    def burn() -> None:
+        began = time.thread_time()
+        while time.thread_time() - began < 0.05:
+            pass
+        got["own"] = time.thread_time()
+        got["read"] = thread_cpu_seconds(threading.get_native_id())
+
+    mine = thread_cpu_seconds(threading.get_native_id())
+    worker = threading.Thread(target=burn)
+    worker.start()
+    worker.join()
+    assert mine is not None and abs(mine - time.thread_time()) < 0.05
+    own, read = got["own"], got["read"]
+    assert own is not None and read is not None and 0.05 <= own <= read < own + 0.01
 
 
 def test_alarms_keep_the_documents_order_whichever_piece_raised_them() -> None:
