@@ -3,7 +3,7 @@
 The pipeline (the source part, in gst-launch syntax) runs in a child process::
 
     setpriv --pdeathsig KILL -- gst-launch-1.0 -q PIPELINE ! videoconvert ! videoscale
-        ! video/x-raw,format=BGR,width=W,height=H,pixel-aspect-ratio=1/1 ! fdsink fd=1 sync=false
+        ! video/x-raw,format=RGB,width=W,height=H,pixel-aspect-ratio=1/1 ! fdsink fd=1 sync=false
 
 and frames of exactly W*H*3 bytes are read from its stdout. Why a child and not OpenCV's
 GStreamer backend: the venv's OpenCV is PyPI's opencv-python-headless, built without
@@ -59,16 +59,17 @@ def gst_command(pipeline: str, width: int, height: int, launcher: str = GST_LAUN
     if sinks:
         raise SourceError(
             f"gst: give the pipeline without a sink ({sinks[0]}): the agent adds "
-            "videoconvert ! videoscale ! BGR caps ! fdsink itself"
+            "videoconvert ! videoscale ! RGB caps ! fdsink itself"
         )
     # Square pixels make videoscale add borders instead of stretching to a new aspect ratio.
-    caps = f"video/x-raw,format=BGR,width={width},height={height},pixel-aspect-ratio=1/1"
+    # RGB straight from videoconvert (one pass in the child), not BGR swapped here.
+    caps = f"video/x-raw,format=RGB,width={width},height={height},pixel-aspect-ratio=1/1"
     tail = ["!", "videoconvert", "!", "videoscale", "!", caps, "!", "fdsink", "fd=1", "sync=false"]
     return [launcher, "-q", *tokens, *tail]
 
 
 class GstSource:
-    """Frames from a gst-launch-1.0 child, BGR on its stdout, delivered as RGB."""
+    """Frames from a gst-launch-1.0 child, RGB on its stdout."""
 
     finite = False
 
@@ -161,8 +162,9 @@ class GstSource:
             buf += chunk
         self._count += 1
         self._frames_this_run += 1
-        bgr = np.frombuffer(bytes(buf), np.uint8).reshape(self.height, self.width, 3)
-        return Frame(np.ascontiguousarray(bgr[:, :, ::-1]), self._count, 0.0)
+        # The bytearray is this frame's own: the array takes it over, writable, without a copy.
+        rgb = np.frombuffer(buf, np.uint8).reshape(self.height, self.width, 3)
+        return Frame(rgb, self._count, 0.0)
 
     def close(self) -> None:
         proc, self._proc = self._proc, None

@@ -119,7 +119,14 @@ class YuNetDetector:
             if len(self._inputs) >= 4:  # the frame size changed: drop the old buffers
                 self._inputs.clear()
             x = self._inputs.setdefault((h, w), np.zeros((1, ph, pw, 3), dtype=np.float32))
-        x[0, :h, :w] = image[..., ::-1] if rgb else image
+        view = x[0, :h, :w]
+        if rgb:
+            # Channel by channel: a reversed last axis is copied element by element (1.9 ms for
+            # a 768x432 input, against 0.5 ms this way; the same values).
+            for c in range(3):
+                view[..., c] = image[..., 2 - c]
+        else:
+            view[...] = image
         outs = run.run(x)
         heads = [[outs[i][0] for i in self._idx[head]] for head in HEADS]
         return yunet.decode(

@@ -7,10 +7,14 @@ import logging
 import re
 import sys
 import time
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from agent.io.capture import Capture
 from agent.io.sources import (
@@ -21,6 +25,7 @@ from agent.io.sources import (
     mask_credentials,
     open_source,
 )
+from agent.io.source_types import rgb_from_bgr
 from tests.fakes import use_fake_picamera2
 
 
@@ -113,6 +118,31 @@ def test_picamera2_missing_says_what_to_install_and_how_to_make_the_venv(
     text = str(caught.value)
     assert "sudo apt install python3-picamera2" in text
     assert "--system-site-packages" in text
+
+
+@given(arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 9), st.just(3))))
+def test_rgb_from_bgr_swaps_the_outer_channels_into_a_new_contiguous_array(bgr: np.ndarray) -> None:
+    rgb = rgb_from_bgr(bgr)
+    assert np.array_equal(rgb, bgr[..., ::-1]) and rgb.flags.c_contiguous
+    assert not np.shares_memory(rgb, bgr)
+
+
+def test_a_video_files_frames_are_rgb(tmp_path: Path) -> None:
+    cv2 = pytest.importorskip("cv2", reason="the video extra (opencv-python-headless)")
+    clip = tmp_path / "red.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (64, 48))
+    for _ in range(3):
+        writer.write(np.full((48, 64, 3), (0, 0, 255), np.uint8))  # red, in OpenCV's BGR
+    writer.release()
+    source = open_source(str(clip), loop=False)
+    source.open()
+    frames = [source.read() for _ in range(4)]
+    source.close()
+    assert frames[3] is None
+    for frame in frames[:3]:
+        assert frame is not None and frame.image.shape == (48, 64, 3)
+        assert np.abs(frame.image.astype(int) - [255, 0, 0]).max() <= 8  # JPEG's rounding
+        assert frame.image.flags.c_contiguous and frame.image.flags.writeable
 
 
 def test_credentials_are_masked() -> None:
