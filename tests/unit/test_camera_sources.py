@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from agent.io.capture import Capture
+from agent.io.source_types import rgb_from_bgr
 from agent.io.sources import (
     CameraError,
     Frame,
@@ -25,7 +26,6 @@ from agent.io.sources import (
     mask_credentials,
     open_source,
 )
-from agent.io.source_types import rgb_from_bgr
 from tests.fakes import use_fake_picamera2
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import numpy.typing as npt
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from agent.core.quality import QualityPolicy, gate, measure, score, shrink
+from agent.core.quality import QualityPolicy, gate, grey_of, measure, score, shrink
 from agent.core.tracker import Box
 
 FRONTAL = np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.55], [0.5, 0.75], [0.1, 0.45], [0.9, 0.45]])
@@ -64,3 +65,16 @@ def test_shrink_is_an_area_average(h: int, w: int, side: int) -> None:
     assert float(out.min()) >= float(grey.min()) - 1e-3
     assert float(out.max()) <= float(grey.max()) + 1e-3
     assert abs(float(shrink(np.full((h, w), 7.0, np.float32), side).mean()) - 7.0) < 1e-4
+
+
+@given(
+    arrays(np.uint8, st.tuples(st.integers(1, 40), st.integers(1, 40), st.just(3))),
+    st.integers(1, 4),
+)
+def test_grey_of_is_bit_for_bit_the_float32_channel_mean(
+    rgb: npt.NDArray[np.uint8], step: int
+) -> None:
+    view = rgb[::step, ::step]  # measure() also takes strided views
+    expected = view.astype(np.float32).mean(axis=2)
+    got = grey_of(view)
+    assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), expected.view(np.uint32))
