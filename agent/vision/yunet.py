@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -79,7 +79,9 @@ def padded(size: int) -> int:
     return -(-size // DIVISOR) * DIVISOR
 
 
-@cache
+# Keyed by input size, which follows the frames: bounded, for a source whose frame size keeps
+# changing (a folder of photos); a camera needs two entries (the frame's and the second look's).
+@lru_cache(maxsize=8)
 def priors(width: int, height: int, strides: tuple[int, ...] = STRIDES) -> tuple[F32, ...]:
     """Per stride, the ``(N, 2)`` cell indices ``(col, row)`` in row-major order."""
     out: list[F32] = []

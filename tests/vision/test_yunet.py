@@ -36,6 +36,13 @@ def test_priors_are_row_major_cells_of_the_padded_input() -> None:
     assert p8[1].tolist() == [1, 0] and p8[16].tolist() == [0, 1]
 
 
+def test_the_priors_cache_is_bounded_when_the_frame_size_keeps_changing() -> None:
+    for side in range(32, 32 * 21, 32):  # 20 sizes, as a folder of differently sized photos
+        yunet.priors(side, side)
+    info = yunet.priors.cache_info()
+    assert info.maxsize is not None and info.currsize <= info.maxsize <= 8
+
+
 def test_decode_follows_opencv_formulae() -> None:
     n = [(64 // s) * (64 // s) for s in yunet.STRIDES]  # a 64 x 64 input
     cls = [np.zeros(k, np.float32) for k in n]
