@@ -27,7 +27,6 @@ from agent.io.source_types import (
     FrameSource,
     SourceError,
     mask_credentials,
-    rgb_from_bgr,
 )
 
 __all__ = [
@@ -219,7 +218,9 @@ class Picamera2Source:
         try:
             self._cam = Picamera2(self.camera)
             config = self._cam.create_video_configuration(
-                main={"size": (self.width, self.height), "format": "RGB888"}
+                # libcamera names formats by register order: "BGR888" is R, G, B in memory
+                # (picamera2 manual, appendix A), the order the pipeline wants, so no copy here.
+                main={"size": (self.width, self.height), "format": "BGR888"}
             )
             self._cam.configure(config)
             self._cam.start()
@@ -233,7 +234,6 @@ class Picamera2Source:
             raise CameraError("source is not open")
         try:
             # capture_array copies out of the request, so the buffer goes back at once.
-            # libcamera's "RGB888" is BGR in memory order.
             array = self._cam.capture_array("main", wait=PICAMERA2_READ_TIMEOUT_S)
         except TimeoutError:
             raise CameraError(
@@ -242,7 +242,8 @@ class Picamera2Source:
         except (RuntimeError, OSError) as exc:
             raise CameraError(f"picamera2: {exc}") from exc
         self._count += 1
-        return Frame(rgb_from_bgr(array[:, :, :3]), self._count, 0.0)
+        # Contiguous already unless the ISP padded its rows (then one copy, row by row).
+        return Frame(np.ascontiguousarray(array), self._count, 0.0)
 
     def close(self) -> None:
         cam, self._cam = self._cam, None

@@ -12,12 +12,8 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 from agent.io.capture import Capture
-from agent.io.source_types import rgb_from_bgr
 from agent.io.sources import (
     CameraError,
     Frame,
@@ -49,10 +45,11 @@ def test_picamera2_frames_are_rgb_at_the_configured_size(fake_picamera2: ModuleT
     source.close()  # idempotent
     assert first is not None and second is not None
     assert first.image.shape == (48, 64, 3) and first.image.dtype == np.uint8
-    assert first.image[0, 5].tolist() == [255, 0, 0]  # red stays red: BGR memory order undone
+    assert first.image[0, 5].tolist() == [255, 0, 0]  # red stays red: R, G, B memory order
     assert (first.image[0, 0, 2], second.image[0, 0, 2]) == (1, 2)  # frame numbers
     cam = fake_picamera2.opened[-1]
-    assert cam.camera_config["main"] == {"format": "RGB888", "size": (64, 48), "preserve_ar": True}
+    # libcamera's "BGR888" is R, G, B in memory (picamera2 manual, appendix A): no swap needed.
+    assert cam.camera_config["main"] == {"format": "BGR888", "size": (64, 48), "preserve_ar": True}
     assert not cam.is_open and cam.closed_count == 1
 
 
@@ -118,13 +115,6 @@ def test_picamera2_missing_says_what_to_install_and_how_to_make_the_venv(
     text = str(caught.value)
     assert "sudo apt install python3-picamera2" in text
     assert "--system-site-packages" in text
-
-
-@given(arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 9), st.just(3))))
-def test_rgb_from_bgr_swaps_the_outer_channels_into_a_new_contiguous_array(bgr: np.ndarray) -> None:
-    rgb = rgb_from_bgr(bgr)
-    assert np.array_equal(rgb, bgr[..., ::-1]) and rgb.flags.c_contiguous
-    assert not np.shares_memory(rgb, bgr)
 
 
 def test_a_video_files_frames_are_rgb(tmp_path: Path) -> None:
