@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from agent.core.quality import QualityPolicy, detail, gate, measure
+from agent.core.quality import QualityPolicy, detail, gate, grey_of, measure
 from agent.models import Vision, load_profile
 from agent.vision.align import ARCFACE_112_4PT, align
 from lfrkit.console import UsageError
@@ -82,7 +82,7 @@ def face_detail(image: npt.NDArray[np.uint8], keypoints: npt.NDArray[np.float32]
     """:func:`agent.core.quality.detail` of the face aligned to a fixed 112 x 112 view."""
     crop = align(image, keypoints, DETAIL_TEMPLATE, DETAIL_SIZE, DETAIL_SIZE)
     m = DETAIL_MARGIN
-    grey = crop[m:-m, m:-m].astype(np.float32).mean(axis=2)
+    grey = grey_of(crop[m:-m, m:-m])
     return detail(grey)
 
 
