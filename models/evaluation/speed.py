@@ -31,6 +31,12 @@ needs both the ratio of medians and the median paired ratio to reach the target.
 ``--flip-variants`` adds, per profile, the same models with flip averaging toggled (method
 ``<profile> (no flip)`` or ``<profile> (flip)``), interleaved in the same run: the cost of
 flip averaging measured like everything else here (timing only: weights are the profile's).
+
+``--allocator kept`` (the default) fixes the C allocator's thresholds in both processes, ours
+with ``mallopt`` and the peer's with glibc's start-up variables (``tools.evaluation.allocator``):
+the state a camera process is in once it has freed one frame, in which a face's arrays reuse
+heap pages instead of faulting in fresh ones. ``default`` leaves both as glibc starts them, as
+every measurement before 2026-12-01 did (it costs ours 2-4 % per face on x86).
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ from agent.models import Vision, load_profile  # noqa: E402
 from agent.vision.detector import pick_central  # noqa: E402
 from agent.vision.embedder import ProfileEmbedder  # noqa: E402
 from agent.vision.image import read_image  # noqa: E402
+from tools.evaluation.allocator import GLIBC_ENV, keep_freed_memory  # noqa: E402
 from tools.evaluation.lfw import add_lfw_arguments, read_pairs  # noqa: E402
 from tools.report import table as markdown_table  # noqa: E402
 
@@ -66,10 +73,21 @@ AGENT_DEFAULT_THREADS = 2  # agent.models.load_profile's default
 class Peer:
     """peer_fr.py serve: one request per line, answers with (detect_s, encode_s, cpu_s)."""
 
-    def __init__(self, py: str, lfw: Path, images: list[str], threads: int | None, tmp: Path):
+    def __init__(
+        self,
+        py: str,
+        lfw: Path,
+        images: list[str],
+        threads: int | None,
+        tmp: Path,
+        *,
+        kept_allocator: bool,
+    ):
         lst = tmp / "speed_images.txt"
         lst.write_text("\n".join(images))
         env = dict(os.environ)
+        if kept_allocator:  # glibc reads these at start-up: the same thresholds as ours
+            env.update(GLIBC_ENV)
         if threads is not None:
             for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
                 env[k] = str(threads)
@@ -147,7 +165,7 @@ def run(
             label, v = flip_variant(vis[p])
             vis[f"{p} ({label})"] = v
     ours = list(vis)
-    peer = Peer(a.peer_python, a.lfw, images, threads, a.tmp)
+    peer = Peer(a.peer_python, a.lfw, images, threads, a.tmp, kept_allocator=a.allocator == "kept")
     methods = [*ours, PEER]
 
     def measure(m: str, i: int) -> tuple[float, float, float]:
@@ -187,6 +205,7 @@ def run(
         "schedule": schedule if schedule == "image" else f"block of {a.block}",
         "threads_ours": t_ours,
         "threads_peer": threads if threads is not None else "library default (env unset)",
+        "allocator": a.allocator,
         "images": len(imgs),
         "rounds": a.rounds,
         "loadavg_before": load0,
@@ -235,6 +254,8 @@ def table(res: dict[str, Any]) -> str:
     rows = []
     for run_ in res["runs"]:
         th = f"{run_['threads_ours']} / {run_['threads_peer']}"
+        if "allocator" in run_:
+            th += f", allocator {run_['allocator']}"
         for m, r in run_["methods"].items():
             s = r.get("speedup")
             sp = (
@@ -283,7 +304,19 @@ def main() -> int:
     ap.add_argument("--block", type=int, default=25, help="images per turn in the block schedule")
     ap.add_argument("--tmp", type=Path, default=ROOT / "models" / ".cache" / "speed")
     ap.add_argument("--out", type=Path)
+    ap.add_argument(
+        "--allocator",
+        choices=("kept", "default"),
+        default="kept",
+        help="C allocator thresholds of both sides: fixed (a camera process's state) or glibc's",
+    )
     a = ap.parse_args()
+    if a.allocator == "kept" and not keep_freed_memory():
+        print(
+            "speed: this C library does not take the thresholds; use --allocator default",
+            file=sys.stderr,
+        )
+        return 2
     if not a.lfw.is_dir() or not a.pairs.is_file():
         print(f"speed: LFW not found at {a.lfw} / {a.pairs}", file=sys.stderr)
         return 2
