@@ -134,19 +134,24 @@ def nms(boxes: F32, scores: F32, iou_threshold: float, top_k: int = 5000) -> npt
     """Indices kept by greedy NMS, best score first: a box is dropped when its IoU with a box
     already kept exceeds ``iou_threshold`` (as ``cv::dnn::NMSBoxes`` with eta 1)."""
     order = np.argsort(-scores, kind="stable")[:top_k]
-    x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    b = boxes[order]
+    x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
     area = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    alive = np.ones(len(order), dtype=bool)
     kept: list[int] = []
-    for i in order:
-        if kept:
-            k = np.asarray(kept)
-            iw = np.clip(np.minimum(x1[i], x1[k]) - np.maximum(x0[i], x0[k]), 0, None)
-            ih = np.clip(np.minimum(y1[i], y1[k]) - np.maximum(y0[i], y0[k]), 0, None)
-            inter = iw * ih
-            iou = inter / np.maximum(area[i] + area[k] - inter, 1e-9)
-            if (iou > iou_threshold).any():
-                continue
-        kept.append(int(i))
+    # Each kept box drops every later box it overlaps in one vector step, so the Python loop
+    # does work per kept box (a few a frame), not per candidate (a hundred around three faces:
+    # 0.8 ms a 720p frame). The IoU is the same expression on the same float32 values.
+    for i in range(len(order)):
+        if not alive[i]:
+            continue
+        kept.append(int(order[i]))
+        j = slice(i + 1, None)
+        iw = np.clip(np.minimum(x1[i], x1[j]) - np.maximum(x0[i], x0[j]), 0, None)
+        ih = np.clip(np.minimum(y1[i], y1[j]) - np.maximum(y0[i], y0[j]), 0, None)
+        inter = iw * ih
+        iou = inter / np.maximum(area[j] + area[i] - inter, 1e-9)
+        alive[j] &= ~(iou > iou_threshold)
     return np.asarray(kept, dtype=np.intp)
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.vision import yunet
 from agent.vision.image import read_image
@@ -66,6 +68,55 @@ def test_nms_keeps_the_best_of_each_overlapping_group() -> None:
     scores = np.array([0.7, 0.9, 0.8, 0.1], np.float32)
     assert yunet.nms(boxes, scores, 0.3).tolist() == [1, 2]
     assert yunet.nms(boxes, scores, 0.3, top_k=1).tolist() == [1]
+
+
+def nms_candidate_by_candidate(
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int
+) -> list[int]:
+    """Greedy NMS as written before 2026-12-01: each candidate against every box kept so far."""
+    order = np.argsort(-scores, kind="stable")[:top_k]
+    x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    kept: list[int] = []
+    for i in order:
+        if kept:
+            k = np.asarray(kept)
+            iw = np.clip(np.minimum(x1[i], x1[k]) - np.maximum(x0[i], x0[k]), 0, None)
+            ih = np.clip(np.minimum(y1[i], y1[k]) - np.maximum(y0[i], y0[k]), 0, None)
+            inter = iw * ih
+            iou = inter / np.maximum(area[i] + area[k] - inter, 1e-9)
+            if (iou > iou_threshold).any():
+                continue
+        kept.append(int(i))
+    return kept
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 60, width=32),  # x0, y0, width, height: a small field, so boxes overlap
+            st.floats(0, 60, width=32),
+            st.floats(-2, 30, width=32),  # a few empty or inverted boxes too
+            st.floats(-2, 30, width=32),
+            st.sampled_from([0.1, 0.5, 0.6, 0.6, 0.9, 1.0]),  # ties keep the stable order
+        ),
+        max_size=60,
+    ),
+    st.floats(0, 1),
+    st.integers(1, 70),
+)
+def test_nms_by_kept_box_keeps_what_the_candidate_loop_keeps(
+    rows: list[tuple[float, float, float, float, float]], threshold: float, top_k: int
+) -> None:
+    if rows:
+        a = np.array(rows, dtype=np.float32)
+        boxes = np.stack([a[:, 0], a[:, 1], a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]], axis=1)
+        scores = a[:, 4]
+    else:
+        boxes, scores = np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    expected = nms_candidate_by_candidate(boxes, scores, threshold, top_k)
+    assert yunet.nms(boxes, scores, threshold, top_k).tolist() == expected
 
 
 def test_keypoints_are_blazeface_order_with_the_mouth_centre() -> None:
