@@ -114,6 +114,7 @@ class CameraFrames:
         self.capture, self.pipeline, self.tracker = capture, pipeline, tracker
         # The capture thread decodes the next frame while a stage runs: its CPU is its own
         # stage ("capture" in the status), not detection's or embedding's.
+        self._stage_clock = 0.0
         pipeline.cpu_clock = self._stage_cpu
         self.timeline = timeline
         self._detector_in_use = detector_in_use
@@ -125,7 +126,13 @@ class CameraFrames:
         self.capture.start()
 
     def _stage_cpu(self) -> float:
-        return time.process_time() - self.capture.cpu_seconds()
+        # The process's CPU and the capture thread's are read one after the other, and the
+        # capture thread may run in between: a reading can fall below the previous one. A
+        # clock that stages take differences of must not go back (a negative stage total made
+        # the agent's own status invalid, and the agent exit), so it holds at its highest.
+        reading = time.process_time() - self.capture.cpu_seconds()
+        self._stage_clock = max(self._stage_clock, reading)
+        return self._stage_clock
 
     def step(self, now: datetime, matcher: Matcher | None, emit: Emit) -> bool:
         if self._ended:

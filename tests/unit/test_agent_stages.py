@@ -183,6 +183,53 @@ def test_the_capture_threads_cpu_is_its_own_stage_not_detections() -> None:
     assert cpu["detect"] < 0.05, cpu
 
 
+class RacingCapture(Capture):
+    """The capture thread running between the stage clock's two reads, every time: its CPU
+    has grown by 10 ms more than the process's reading taken a moment before includes."""
+
+    def __init__(self, source: DecodingClip) -> None:
+        super().__init__(source, replay=True)
+        self.raced = 0.0
+
+    def cpu_seconds(self) -> float:
+        self.raced += 0.01
+        return self.raced
+
+
+def test_stage_cpu_never_goes_negative_when_capture_runs_between_the_reads() -> None:
+    """A stage that uses almost no CPU while the capture thread decodes gave a negative total,
+    which the agent's own status refused, and the agent exited (a fleet test caught it)."""
+    tracker: Tracker[U8] = Tracker(window=timedelta(seconds=10), cooldown=timedelta(hours=1))
+    pipeline = FramePipeline(
+        WaitingDetector(), ColourEmbedder(), QualityPolicy(10, 0, 1.0), tracker
+    )
+    frames = CameraFrames(
+        RacingCapture(DecodingClip(6, burn_s=0.0)), pipeline, tracker, MediaTimeline(NOW)
+    )
+    matcher = Matcher([Entry("WL-1", "wanted", None, colour_embedding(1)[None, :])], 0.5)
+    frames.start()
+    while not frames.ended:
+        frames.step(NOW, matcher, lambda alerts: [])
+    frames.stop(NOW, lambda alerts: [])
+    report = frames.status().report
+    assert pipeline.counters.frames == 6
+    assert all(seconds >= 0 for seconds in report.stage_cpu_s.values()), report.stage_cpu_s
+    status = assemble(
+        About("cam-01", "kx", EMBEDDER, {}),
+        State.ONLINE,
+        started=NOW - timedelta(seconds=10),
+        now=NOW,
+        fps=1.0,
+        seconds_since_frame=0.5,
+        alarms=(),
+        watchlist=WatchlistReport(7, "d", NOW, "installed", 7, 2, None),
+        frames=report,
+        events=EventsReport(0, 0, 0, 0, 10),
+    )
+    # encode_status refuses what a consumer would: it raised here, and the agent exited.
+    assert json.loads(encode_status(status))["stage_cpu_s"].keys() == report.stage_cpu_s.keys()
+
+
 def test_a_threads_cpu_clock_reads_that_threads_cpu_only() -> None:
     import threading
 
