@@ -129,7 +129,7 @@ class CameraFrames:
         # The process's CPU and the capture thread's are read one after the other, and the
         # capture thread may run in between: a reading can fall below the previous one. A
         # clock that stages take differences of must not go back (a negative stage total made
-        # the agent's own status invalid, and the agent exit), so it holds at its highest.
+        # the agent's own status invalid, and the agent exited), so it holds at its highest.
         reading = time.process_time() - self.capture.cpu_seconds()
         self._stage_clock = max(self._stage_clock, reading)
         return self._stage_clock
