@@ -36,7 +36,7 @@ flip averaging measured like everything else here (timing only: weights are the 
 with ``mallopt`` and the peer's with glibc's start-up variables (``tools.evaluation.allocator``):
 the state a camera process is in once it has freed one frame, in which a face's arrays reuse
 heap pages instead of faulting in fresh ones. ``default`` leaves both as glibc starts them, as
-every measurement before 2026-12-01 did (it costs ours 2-4 % per face on x86).
+every measurement before 2026-12-01 did (it costs ours 2-5 % per face on x86).
 """
 
 from __future__ import annotations

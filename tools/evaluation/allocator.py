@@ -7,7 +7,7 @@ frame freed (0.9 MiB at 640x480, 2.6 MiB at 720p) lifts the threshold above ever
 array, so detection, alignment and embedding reuse heap pages and fault none. A process that
 only ever sees 250x250 LFW photos keeps a low threshold, and each face's arrays come back as
 fresh pages: 212 page faults per face for ``accurate`` and 112 for ``fast`` (measured on x86,
-``models/README.md``), 2-4 % of the time per face there, a cost the agent never pays.
+``models/README.md``), 2-5 % of the time per face there, a cost the agent never pays.
 
 :func:`keep_freed_memory` fixes both thresholds (``mallopt``) so that a benchmark process is in
 the agent's state from its first face; :data:`GLIBC_ENV` does the same for a child process (the
