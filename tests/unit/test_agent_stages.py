@@ -161,21 +161,25 @@ class WaitingDetector:
         return []
 
 
-def test_the_capture_threads_cpu_is_its_own_stage_not_detections() -> None:
-    """The capture thread decodes the next frame while the pipeline detects in this one; that
-    CPU is reported as ``capture``, not counted in ``detect`` (it was, issue 15's footprint)."""
+def replayed(capture: Capture) -> CameraFrames:
+    """Every frame of ``capture`` through a pipeline whose detector waits and finds nothing."""
     tracker: Tracker[U8] = Tracker(window=timedelta(seconds=10), cooldown=timedelta(hours=1))
     pipeline = FramePipeline(
         WaitingDetector(), ColourEmbedder(), QualityPolicy(10, 0, 1.0), tracker
     )
-    frames = CameraFrames(
-        Capture(DecodingClip(12, burn_s=0.02), replay=True), pipeline, tracker, MediaTimeline(NOW)
-    )
+    frames = CameraFrames(capture, pipeline, tracker, MediaTimeline(NOW))
     matcher = Matcher([Entry("WL-1", "wanted", None, colour_embedding(1)[None, :])], 0.5)
     frames.start()
     while not frames.ended:
         frames.step(NOW, matcher, lambda alerts: [])
     frames.stop(NOW, lambda alerts: [])
+    return frames
+
+
+def test_the_capture_threads_cpu_is_its_own_stage_not_detections() -> None:
+    """The capture thread decodes the next frame while the pipeline detects in this one; that
+    CPU is reported as ``capture``, not counted in ``detect`` (it was, issue 15's footprint)."""
+    frames = replayed(Capture(DecodingClip(12, burn_s=0.02), replay=True))
     cpu = frames.status().report.stage_cpu_s
     assert set(cpu) == {"detect", "embed", "match", "capture"}
     assert cpu["capture"] >= 12 * 0.02  # every read's CPU, though the thread has ended
@@ -199,20 +203,9 @@ class RacingCapture(Capture):
 def test_stage_cpu_never_goes_negative_when_capture_runs_between_the_reads() -> None:
     """A stage that uses almost no CPU while the capture thread decodes gave a negative total,
     which the agent's own status refused, and the agent exited (a fleet test caught it)."""
-    tracker: Tracker[U8] = Tracker(window=timedelta(seconds=10), cooldown=timedelta(hours=1))
-    pipeline = FramePipeline(
-        WaitingDetector(), ColourEmbedder(), QualityPolicy(10, 0, 1.0), tracker
-    )
-    frames = CameraFrames(
-        RacingCapture(DecodingClip(6, burn_s=0.0)), pipeline, tracker, MediaTimeline(NOW)
-    )
-    matcher = Matcher([Entry("WL-1", "wanted", None, colour_embedding(1)[None, :])], 0.5)
-    frames.start()
-    while not frames.ended:
-        frames.step(NOW, matcher, lambda alerts: [])
-    frames.stop(NOW, lambda alerts: [])
+    frames = replayed(RacingCapture(DecodingClip(6, burn_s=0.0)))
     report = frames.status().report
-    assert pipeline.counters.frames == 6
+    assert frames.pipeline.counters.frames == 6
     assert all(seconds >= 0 for seconds in report.stage_cpu_s.values()), report.stage_cpu_s
     status = assemble(
         About("cam-01", "kx", EMBEDDER, {}),
